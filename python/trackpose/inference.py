@@ -1,0 +1,145 @@
+"""Running the network over planes: resizing, padding, overlapping tiles, test-time flips, model ensembles.
+
+Input planes are (N, Y, X, C) normalised float32; the output is the network's (dY, dX, cellprob) per plane at the
+resized ("network") scale, averaged over tiles with tapered weights exactly as cellpose lays them out, plus the
+style vector of each plane.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from . import transforms
+from .models import Model
+
+
+def _plane_tiles(plane: np.ndarray, bsize: int, tile_overlap: float, augment: bool):
+    """Tiles (n, C, ly, lx) of one padded (C, Ly, Lx) plane and their (y0, x0) corners."""
+    _, ly_img, lx_img = plane.shape
+    ys, ly = transforms.tile_starts(ly_img, bsize, tile_overlap, augment)
+    xs, lx = transforms.tile_starts(lx_img, bsize, tile_overlap, augment)
+    tiles = np.empty((len(ys) * len(xs), plane.shape[0], ly, lx), np.float32)
+    corners = []
+    k = 0
+    for j, y0 in enumerate(ys):
+        for i, x0 in enumerate(xs):
+            tile = plane[:, y0:y0 + ly, x0:x0 + lx]
+            if augment:  # flip by tile parity so that overlapping tiles see different orientations
+                if i % 2 == 1:
+                    tile = tile[:, ::-1, :]
+                if j % 2 == 1:
+                    tile = tile[:, :, ::-1]
+            tiles[k] = tile
+            corners.append((y0, x0, j, i))
+            k += 1
+    return tiles, corners
+
+
+def _unflip(y: np.ndarray, j: int, i: int) -> np.ndarray:
+    """Undo the parity flips of a tile's output (C, ly, lx) and negate the flipped flow components."""
+    if i % 2 == 1:
+        y = y[:, ::-1, :].copy()
+        y[0] *= -1
+    if j % 2 == 1:
+        y = y[:, :, ::-1].copy()
+        y[1] *= -1
+    return y
+
+
+def _forward(model: Model, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    net = model.inference_net
+    x = torch.from_numpy(batch).to(model.device).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        y, style = net(x)
+    return y.float().cpu().numpy(), style.float().cpu().numpy()
+
+
+def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.0, bsize: int = 224,
+                tile_overlap: float = 0.1, augment: bool = False, batch_size: int = 8,
+                progress: Optional[Callable[[int, int], None]] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Network output for each plane at network scale.
+
+    Parameters
+    ----------
+    models : sequence of Model
+        One model, or several of the same architecture whose outputs are averaged (ensembling).
+    planes : (N, Y, X, C) float32
+        Normalised planes.
+    rescale : float
+        Resize factor applied to Y and X before the network (diam_mean / diameter).
+    bsize, tile_overlap, augment, batch_size :
+        Tile size, fractional overlap, flipped half-overlapping tiles, tiles per forward pass.
+    progress : callable(done, total), optional
+        Called after each forward pass with the number of tiles done.
+
+    Returns
+    -------
+    y : (N, 3, Yr, Xr) float32 with Yr = int(Y * rescale): dY, dX, cellprob logit (network scale)
+    styles : (N, 256) float32, L2-normalised sum of tile styles (first model)
+    """
+    if bsize < 16 or bsize % 16:
+        from .errors import InputError
+        raise InputError(f"bsize must be a positive multiple of 16, got {bsize}")
+    n, ly0, lx0, nchan = planes.shape
+    lyr, lxr = (int(ly0 * rescale), int(lx0 * rescale)) if rescale != 1.0 else (ly0, lx0)
+    pt, pb, pl, pr = transforms.pad_to_16(lyr, lxr)
+    ly_pad, lx_pad = lyr + pt + pb, lxr + pl + pr
+    if augment:  # flipped tiles are bsize squares: the padded plane must hold at least one
+        pb += max(0, bsize - ly_pad)
+        pr += max(0, bsize - lx_pad)
+        ly_pad, lx_pad = lyr + pt + pb, lxr + pl + pr
+    nout = 3
+    out = np.zeros((n, nout, lyr, lxr), np.float32)
+    styles = np.zeros((n, 256), np.float32)
+    _, tly = transforms.tile_starts(ly_pad, bsize, tile_overlap, augment)
+    _, tlx = transforms.tile_starts(lx_pad, bsize, tile_overlap, augment)
+    taper = transforms.taper_mask(tly, tlx)
+    tiles_per_plane = len(transforms.tile_starts(ly_pad, bsize, tile_overlap, augment)[0]) * \
+        len(transforms.tile_starts(lx_pad, bsize, tile_overlap, augment)[0])
+    total = n * tiles_per_plane * len(models)
+    done = 0
+    # Several planes per batch when tiles are few, as cellpose does; memory stays bounded by the group size.
+    group = max(1, batch_size // tiles_per_plane)
+    for g0 in range(0, n, group):
+        idx = range(g0, min(n, g0 + group))
+        tiles, corners = [], []
+        for p in idx:
+            plane = planes[p]
+            if rescale != 1.0:
+                plane = transforms.resize_planes(plane[None], lyr, lxr)[0]
+            plane = np.pad(plane.transpose(2, 0, 1), ((0, 0), (pt, pb), (pl, pr)))
+            t, c = _plane_tiles(plane, bsize, tile_overlap, augment)
+            tiles.append(t)
+            corners.append(c)
+        tiles = np.concatenate(tiles)
+        y_sum = None
+        for m_i, model in enumerate(models):
+            ys, ss = [], []
+            for b0 in range(0, len(tiles), batch_size):
+                y, s = _forward(model, tiles[b0:b0 + batch_size])
+                ys.append(y)
+                ss.append(s)
+                done += len(y)
+                if progress is not None:
+                    progress(done, total)
+            y_all = np.concatenate(ys)
+            y_sum = y_all if y_sum is None else y_sum + y_all
+            if m_i == 0:
+                s_all = np.concatenate(ss)
+        y_all = y_sum / len(models) if len(models) > 1 else y_sum
+        for k, p in enumerate(idx):
+            acc = np.zeros((nout, ly_pad, lx_pad), np.float32)
+            weight = np.zeros((ly_pad, lx_pad), np.float32)
+            for t_i, (y0, x0, j, i) in enumerate(corners[k]):
+                y = y_all[k * tiles_per_plane + t_i]
+                if augment:
+                    y = _unflip(y, j, i)
+                acc[:, y0:y0 + tly, x0:x0 + tlx] += y * taper
+                weight[y0:y0 + tly, x0:x0 + tlx] += taper
+            acc /= weight
+            out[p] = acc[:, pt:pt + lyr, pl:pl + lxr]
+            style = s_all[k * tiles_per_plane:(k + 1) * tiles_per_plane].sum(axis=0)
+            styles[p] = style / np.sqrt((style ** 2).sum())
+    return out, styles

@@ -1,0 +1,799 @@
+"""Reading images with their calibration, and writing label images that ImageJ opens.
+
+The first and last steps of the data flow (read -> ... -> write). Formats:
+
+- TIFF through ``tifffile``: ImageJ hyperstacks (axes, ``spacing``, ``unit``, ``finterval``, X/YResolution),
+  OME-TIFF (axes, PhysicalSizeX/Y/Z with their units, TimeIncrement) and plain TIFF;
+- PNG through a small decoder/encoder of our own (``zlib`` + the five PNG filters; 1-16 bit gray, gray+alpha,
+  RGB, RGBA, palette, interlaced or not);
+- ``.npy`` (plain arrays only; pickled objects such as cellpose ``_seg.npy`` are refused).
+
+``read_image`` always returns the axes in the canonical order ``T Z C Y X S`` (a subset of it, singleton axes
+dropped), so callers never have to look at the file format. Input files are only ever opened read-only; outputs
+are written to a temporary name in the destination folder and renamed into place (``os.replace``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import struct
+import xml.etree.ElementTree as ElementTree
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: File extensions ``read_image`` reads (lower case). JPEG is not among them: no decoder without extra packages.
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".npy")
+
+#: Canonical axis order of every array ``read_image`` returns (tifffile letters; S = samples such as RGB).
+CANONICAL_AXES = "TZCYXS"
+
+#: Name endings of files that are outputs, not images (cellpose semantics; see ``find_images``).
+OUTPUT_SUFFIXES = ("_masks", "_cp_masks", "_flows", "_cp_output", "_seg",
+                   "_flows_0", "_flows_1", "_flows_2", "_cellprob")
+
+#: Largest label id a float32 label image stores exactly (ImageJ has no 32-bit integer type).
+MAX_FLOAT32_LABEL = 2 ** 24
+
+_UNIT_ALIASES = {  # spellings of the micrometre, all mapped to ImageJ's "micron"
+    "micron", "microns", "um", "µm", "μm", "micrometer", "micrometre", "micrometers", "micrometres",
+}
+_LENGTH_IN_MICRON = {"m": 1e6, "cm": 1e4, "mm": 1e3, "micron": 1.0, "nm": 1e-3, "pm": 1e-6,
+                     "Å": 1e-4, "angstrom": 1e-4, "inch": 25400.0}
+_TIME_IN_SECONDS = {"s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6,
+                    "min": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+@dataclass
+class ImageMeta:
+    """What ``read_image`` learned about an image besides its pixels.
+
+    Attributes
+    ----------
+    axes : str
+        One letter per array dimension, in canonical order, a subset of ``"TZCYXS"`` (S: RGB(A) samples).
+    pixel_size_x, pixel_size_y : float or None
+        Physical pixel size along X and Y in ``unit``; None when the file carries no calibration.
+    z_spacing : float or None
+        Distance between Z planes in ``unit``.
+    unit : str or None
+        Length unit; micrometres are always spelled ``"micron"`` (ImageJ's spelling).
+    time_interval : float or None
+        Time between frames in seconds.
+    source : str or None
+        Path of the file the image was read from (writers refuse to overwrite it).
+    """
+
+    axes: str
+    pixel_size_x: float | None = None
+    pixel_size_y: float | None = None
+    z_spacing: float | None = None
+    unit: str | None = None
+    time_interval: float | None = None
+    source: str | None = None
+
+    @property
+    def anisotropy(self) -> float | None:
+        """Z spacing over X pixel size (cellpose's ``anisotropy``), or None when either is unknown."""
+        if self.z_spacing is None or not self.pixel_size_x:
+            return None
+        return self.z_spacing / self.pixel_size_x
+
+    def calibration_dict(self) -> dict:
+        """The calibration as the bridge's ``job.json`` spells it: ``{"x", "y", "z", "unit"}``."""
+        return {"x": self.pixel_size_x, "y": self.pixel_size_y, "z": self.z_spacing, "unit": self.unit}
+
+    @classmethod
+    def from_calibration_dict(cls, calibration: dict | None, axes: str, source: str | None = None) -> ImageMeta:
+        """Build a meta from a bridge ``calibration`` object (missing or null entries stay None)."""
+        calibration = calibration or {}
+
+        def number(key):
+            value = calibration.get(key)
+            return None if value is None else float(value)
+
+        return cls(axes=axes, pixel_size_x=number("x"), pixel_size_y=number("y"), z_spacing=number("z"),
+                   unit=_normalise_unit(calibration.get("unit")), source=source)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------------------------------------------
+
+def read_image(path) -> tuple[np.ndarray, ImageMeta]:
+    """Read an image file and its calibration.
+
+    Parameters
+    ----------
+    path : str or Path
+        A TIFF (ImageJ, OME or plain), PNG or ``.npy`` file. The format is recognised by the file's first bytes,
+        not by its name. The file is opened read-only and never changed.
+
+    Returns
+    -------
+    image : ndarray
+        Pixels in the file's own dtype, axes in canonical order (see ``ImageMeta.axes``), singleton axes dropped.
+    meta : ImageMeta
+        Axes and calibration; ``meta.source`` is ``str(path)``.
+
+    Raises
+    ------
+    InputError
+        The file is missing, unreadable, truncated, corrupt, or in a format or flavour not supported.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file. Check the path (and the working folder for relative paths).")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not an image file. Give one image file, or use the folder option.")
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(8)
+    except OSError as error:
+        raise InputError(f"{path}: cannot be opened for reading ({error.strerror or error}). "
+                         "Check the file's permissions.") from error
+
+    if magic[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        image, meta = _read_tiff(path)
+    elif magic == _PNG_SIGNATURE:
+        image, meta = _read_png(path)
+    elif magic[:6] == b"\x93NUMPY":
+        image, meta = _read_npy(path)
+    elif len(magic) == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes). It was probably not written completely; "
+                         "export it again.")
+    else:
+        raise InputError(f"{path}: not a TIFF, PNG or .npy file (unrecognised first bytes {magic!r}). "
+                         "Convert it to TIFF, for example with Fiji's File > Save As > Tiff.")
+    return image, meta
+
+
+def _read_npy(path: Path) -> tuple[np.ndarray, ImageMeta]:
+    try:
+        image = np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error).lower():
+            raise InputError(f"{path}: holds pickled Python objects (such as a cellpose _seg.npy), not a plain "
+                             "array; trackpose does not unpickle files. Save the array with numpy.save, or "
+                             "export the image as TIFF.") from error
+        raise InputError(f"{path}: not a readable .npy array ({error}); the file may be truncated. "
+                         "Save it again with numpy.save.") from error
+    except (OSError, EOFError) as error:
+        raise InputError(f"{path}: cannot be read as a .npy array ({error}); the file may be truncated. "
+                         "Save it again with numpy.save.") from error
+    if image.dtype.kind not in "buif" or image.ndim < 2:
+        raise InputError(f"{path}: holds a {image.ndim}-D {image.dtype} array; an image needs at least 2 numeric "
+                         "dimensions (Y, X).")
+    return image, ImageMeta(axes=_npy_axes(image.shape), source=str(path))
+
+
+def _npy_axes(shape: tuple) -> str:
+    """Guess axes for a bare array: trailing 3/4 on a wider image is RGB(A) samples, otherwise (T)(Z)YX."""
+    if len(shape) >= 3 and shape[-1] in (3, 4) and min(shape[-3:-1]) > 4:
+        return default_axes(len(shape) - 1) + "S"
+    return default_axes(len(shape))
+
+
+class _TiffLogCapture(logging.Handler):
+    """Collects the errors tifffile logs (and otherwise survives) while parsing a damaged file."""
+
+    def __init__(self):
+        super().__init__(level=logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _read_tiff(path: Path) -> tuple[np.ndarray, ImageMeta]:
+    import tifffile
+
+    capture = _TiffLogCapture()
+    tiff_logger = logging.getLogger("tifffile")
+    tiff_logger.addHandler(capture)
+    try:
+        with tifffile.TiffFile(path, mode="rb") as tif:
+            if not tif.series:
+                raise InputError(f"{path}: the TIFF holds no image series. Export the image again.")
+            series = tif.series[0]
+            _check_tiff_extent(tif, series, path)
+            image = series.asarray()
+            axes = series.axes
+            meta = _tiff_meta(tif, path)
+    except InputError:
+        raise
+    except MemoryError as error:
+        raise InputError(f"{path}: too large to load into memory. Split it (for example per time point) "
+                         "before processing.") from error
+    except Exception as error:  # tifffile raises many types (ValueError, struct.error, TiffFileError, ...)
+        raise InputError(f"{path}: cannot be read as TIFF ({type(error).__name__}: {error}). The file is "
+                         "probably truncated or corrupt; export it again.") from error
+    finally:
+        tiff_logger.removeHandler(capture)
+    if capture.messages:
+        raise InputError(f"{path}: the TIFF structure is damaged ({capture.messages[0]}). The file is probably "
+                         "truncated or corrupt; export it again.")
+    image, meta.axes = _to_canonical(image, axes, path)
+    return image, meta
+
+
+def _check_tiff_extent(tif, series, path: Path) -> None:
+    """Refuse files whose image data would lie past their end (a truncated copy or download)."""
+    size = os.fstat(tif.filehandle.fileno()).st_size if hasattr(tif.filehandle, "fileno") else None
+    if size is None:
+        return
+    end = 0
+    dataoffset = getattr(series, "dataoffset", None)
+    if dataoffset is not None:  # contiguous data (ImageJ, shaped, ...): one block
+        end = dataoffset + series.nbytes
+    else:
+        for page in series.pages:
+            if page is None:
+                continue
+            offsets = getattr(page, "dataoffsets", ())
+            counts = getattr(page, "databytecounts", ())
+            if len(offsets) and len(counts):
+                end = max(end, max(o + c for o, c in zip(offsets, counts)))
+    if end > size:
+        raise InputError(f"{path}: truncated: the image data should end at byte {end} but the file has only "
+                         f"{size} bytes. Copy or export the file again.")
+
+
+def _to_canonical(image: np.ndarray, axes: str, path) -> tuple[np.ndarray, str]:
+    """Transpose an array with tifffile axes into canonical ``TZCYXS`` order.
+
+    Letters tifffile uses for unknown dimensions ('I', 'Q' and any other) become Z when free, then T, then C:
+    ImageJ opens a plain multi-page TIFF as a Z stack, and a second unknown outer dimension as time. Samples
+    stored planar (an 'S' that is not the last axis) are channels, C.
+    """
+    axes = axes.upper()
+    if len(axes) != image.ndim:
+        raise InputError(f"{path}: axes {axes!r} do not match the data's {image.ndim} dimensions.")
+    letters = list(axes)
+    if "S" in letters[:-1] and "C" not in letters:
+        letters[letters.index("S")] = "C"  # planar samples (not interleaved) are channels
+    free = [letter for letter in "ZTC" if letter not in letters]
+    # innermost unknown first, so that 'QQYX' becomes 'TZYX'
+    for index in reversed(range(len(letters))):
+        if letters[index] not in CANONICAL_AXES:
+            if not free:
+                raise InputError(f"{path}: cannot interpret the TIFF axes {axes!r}: too many dimensions of unknown "
+                                 "meaning. Save it from Fiji as a hyperstack (axes among T, Z, C, Y, X).")
+            letters[index] = free.pop(0)
+    if len(set(letters)) != len(letters) or "Y" not in letters or "X" not in letters:
+        raise InputError(f"{path}: cannot interpret the TIFF axes {axes!r}. Save it from Fiji as a hyperstack "
+                         "(axes among T, Z, C, Y, X).")
+    order = sorted(range(len(letters)), key=lambda i: CANONICAL_AXES.index(letters[i]))
+    canonical = "".join(letters[i] for i in order)
+    if order != list(range(len(order))):
+        image = np.transpose(image, order)
+    return image, canonical
+
+
+def _tiff_meta(tif, path: Path) -> ImageMeta:
+    meta = ImageMeta(axes="", source=str(path))
+    if tif.is_ome and tif.ome_metadata:
+        _read_ome_calibration(tif.ome_metadata, meta, path)
+        if meta.pixel_size_x is not None:
+            return meta
+    imagej = tif.imagej_metadata if tif.is_imagej else None
+    page = tif.pages.first if hasattr(tif.pages, "first") else tif.pages[0]
+    tags = page.tags
+    unit = None
+    scale = 1.0  # converts the resolution's unit into ``unit``
+    if imagej:
+        unit = _normalise_unit(imagej.get("unit"))
+        if imagej.get("spacing") is not None:
+            meta.z_spacing = float(imagej["spacing"])
+        if imagej.get("finterval"):
+            seconds = _TIME_IN_SECONDS.get(str(imagej.get("tunit", "sec")).lower(), 1.0)
+            meta.time_interval = float(imagej["finterval"]) * seconds
+    else:
+        resolution_unit = tags.get("ResolutionUnit")
+        code = int(resolution_unit.value) if resolution_unit is not None else 2  # TIFF default: inch
+        if code == 3:  # centimetre: report micrometres
+            unit, scale = "micron", 1e4
+        elif code == 2 and "XResolution" in tags and tags["XResolution"].value not in ((1, 1), (72, 1)):
+            unit = "inch"  # as ImageJ does; 1 and 72 dpi are writer defaults, not a calibration
+        elif code == 2:
+            tags = {}
+    meta.unit = unit
+    for tag_name, attribute in (("XResolution", "pixel_size_x"), ("YResolution", "pixel_size_y")):
+        tag = tags.get(tag_name) if hasattr(tags, "get") else None
+        if tag is None:
+            continue
+        numerator, denominator = tag.value
+        if numerator == 0:
+            continue
+        size = denominator / numerator * scale
+        if unit is None and size == 1.0:
+            continue  # tifffile's default resolution, not a calibration
+        setattr(meta, attribute, float(size))
+    return meta
+
+
+def _read_ome_calibration(xml: str, meta: ImageMeta, path: Path) -> None:
+    """Fill sizes, unit and frame interval from the first ``Pixels`` element of OME-XML."""
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as error:
+        logger.warning("%s: OME-XML metadata is not valid XML (%s); calibration ignored", path, error)
+        return
+    pixels = next((element for element in root.iter() if element.tag.rsplit("}", 1)[-1] == "Pixels"), None)
+    if pixels is None:
+        return
+    sizes = {}
+    for axis in "XYZ":
+        value = pixels.get(f"PhysicalSize{axis}")
+        if value is not None:
+            sizes[axis] = (float(value), _normalise_unit(pixels.get(f"PhysicalSize{axis}Unit", "µm")))
+    if sizes:
+        # express everything in the unit of X (or of the first size given)
+        unit = sizes.get("X", next(iter(sizes.values())))[1]
+        meta.unit = unit
+        for axis, attribute in (("X", "pixel_size_x"), ("Y", "pixel_size_y"), ("Z", "z_spacing")):
+            if axis in sizes:
+                value, axis_unit = sizes[axis]
+                setattr(meta, attribute, value * _unit_factor(axis_unit, unit, path))
+    increment = pixels.get("TimeIncrement")
+    if increment is not None:
+        time_unit = pixels.get("TimeIncrementUnit", "s")
+        meta.time_interval = float(increment) * _TIME_IN_SECONDS.get(time_unit, 1.0)
+
+
+def _unit_factor(from_unit: str | None, to_unit: str | None, path) -> float:
+    if from_unit == to_unit:
+        return 1.0
+    if from_unit in _LENGTH_IN_MICRON and to_unit in _LENGTH_IN_MICRON:
+        return _LENGTH_IN_MICRON[from_unit] / _LENGTH_IN_MICRON[to_unit]
+    logger.warning("%s: cannot convert %s to %s; sizes taken as they are", path, from_unit, to_unit)
+    return 1.0
+
+
+def _normalise_unit(unit) -> str | None:
+    """ImageJ escapes non-ASCII (``\\u00B5m``); all micrometre spellings become ``"micron"``; pixel = none."""
+    if unit is None:
+        return None
+    unit = re.sub(r"\\u([0-9a-fA-F]{4})", lambda match: chr(int(match.group(1), 16)), str(unit)).strip()
+    if not unit or unit.lower() in ("pixel", "pixels", "px"):
+        return None
+    if unit.lower() in _UNIT_ALIASES or unit in _UNIT_ALIASES:
+        return "micron"
+    return unit
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Writing
+# ----------------------------------------------------------------------------------------------------------------
+
+def default_axes(ndim: int) -> str:
+    """Axes assumed for an array without any: the last ``ndim`` letters of ``"TZYX"`` (ndim 5: ``"TZCYX"``)."""
+    if ndim == 5:
+        return "TZCYX"
+    if not 2 <= ndim <= 4:
+        raise InputError(f"cannot guess axes for a {ndim}-D array; give axes explicitly (letters among TZCYX).")
+    return "TZYX"[-ndim:]
+
+
+def write_labels(path, labels, meta: ImageMeta | None = None, axes: str | None = None) -> Path:
+    """Write a label image as an ImageJ TIFF.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination; written atomically (temporary file in the same folder, then renamed).
+    labels : ndarray of integers (or integer-valued floats), shape matching ``axes``
+        0 is background. Stored as uint16 when ``labels.max() < 65536``, else as float32 (ImageJ has no 32-bit
+        integer type), which is exact for ids up to ``2**24``.
+    meta : ImageMeta, optional
+        Calibration to store (pixel size as X/YResolution, ``unit``, Z ``spacing``, ``finterval``). The writer
+        refuses to overwrite ``meta.source``.
+    axes : str, optional
+        Letters among ``TZCYX``; by default ``meta.axes`` without C and S when that fits ``labels.ndim``,
+        otherwise ``default_axes(labels.ndim)``.
+
+    Returns
+    -------
+    Path of the written file.
+    """
+    labels = _check_labels(labels, path)
+    peak = int(labels.max()) if labels.size else 0
+    if peak > MAX_FLOAT32_LABEL:
+        raise InputError(f"{path}: label ids go up to {peak}, more than a float32 ImageJ TIFF stores exactly "
+                         f"({MAX_FLOAT32_LABEL}). Relabel the objects consecutively (1..N) before writing.")
+    data = labels.astype(np.uint16 if peak < 65536 else np.float32, copy=False)
+    return _write_imagej(path, data, meta, axes, without_channels=True)
+
+
+def write_tiff(path, array, meta: ImageMeta | None = None, axes: str | None = None) -> Path:
+    """Write a float output (flows, cell probability) as an ImageJ float32 TIFF, atomically.
+
+    ``axes`` as in ``write_labels`` but C is allowed (e.g. ``"CYX"`` for flows of shape (2, Y, X)).
+    """
+    array = np.asarray(array)
+    if array.dtype.kind not in "buif":
+        raise InputError(f"{path}: cannot store a {array.dtype} array in a TIFF; give real numbers.")
+    return _write_imagej(path, array.astype(np.float32, copy=False), meta, axes, without_channels=False)
+
+
+def _check_labels(labels, path) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.dtype == bool:
+        return labels.astype(np.uint8)
+    if labels.dtype.kind == "f":
+        if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
+            raise InputError(f"{path}: labels must be whole numbers; the array has fractions, NaN or Inf.")
+    elif labels.dtype.kind not in "ui":
+        raise InputError(f"{path}: labels must be an integer array, not {labels.dtype}.")
+    if labels.size and labels.min() < 0:
+        raise InputError(f"{path}: labels must not be negative (smallest value {labels.min()}); 0 is background.")
+    return labels
+
+
+def _write_imagej(path, data: np.ndarray, meta: ImageMeta | None, axes: str | None,
+                  without_channels: bool) -> Path:
+    import tifffile
+
+    path = Path(path)
+    _refuse_source(path, meta)
+    if axes is None:
+        axes = _axes_from_meta(meta, data.ndim, without_channels)
+    axes = axes.upper()
+    allowed = "TZYX" if without_channels else "TZCYX"
+    if len(axes) != data.ndim or len(set(axes)) != len(axes) or not set(axes) <= set(allowed) \
+            or "Y" not in axes or "X" not in axes:
+        raise InputError(f"{path}: axes {axes!r} do not describe a {data.ndim}-D array of shape {data.shape} "
+                         f"(one letter per dimension, among {allowed}, including Y and X).")
+    order = sorted(range(len(axes)), key=lambda i: CANONICAL_AXES.index(axes[i]))
+    data = np.ascontiguousarray(np.transpose(data, order))
+    axes = "".join(axes[i] for i in order)
+
+    metadata = {"axes": axes}
+    resolution = None
+    if meta is not None:
+        if meta.unit:
+            metadata["unit"] = _imagej_unit(meta.unit)
+        if meta.z_spacing:
+            metadata["spacing"] = float(meta.z_spacing)
+        if meta.time_interval:
+            metadata["finterval"] = float(meta.time_interval)
+        if meta.pixel_size_x or meta.pixel_size_y:
+            size_x = meta.pixel_size_x or meta.pixel_size_y
+            size_y = meta.pixel_size_y or meta.pixel_size_x
+            resolution = (1.0 / size_x, 1.0 / size_y)
+
+    def write(handle):
+        tifffile.imwrite(handle, data, imagej=True, resolution=resolution, metadata=metadata)
+
+    _write_atomically(path, write)
+    return path
+
+
+def _axes_from_meta(meta: ImageMeta | None, ndim: int, without_channels: bool) -> str:
+    if meta is not None and meta.axes:
+        candidate = meta.axes.replace("S", "")
+        if without_channels:
+            candidate = candidate.replace("C", "")
+        if len(candidate) == ndim:
+            return candidate
+    return default_axes(ndim)
+
+
+def _imagej_unit(unit: str) -> str:
+    unit = _normalise_unit(unit) or ""
+    # ImageJ's description is ASCII; it writes other characters as \\uXXXX escapes and reads them back
+    return "".join(c if ord(c) < 128 else f"\\u{ord(c):04X}" for c in unit)
+
+
+def _refuse_source(path: Path, meta: ImageMeta | None) -> None:
+    if meta is None or not meta.source:
+        return
+    source = Path(meta.source)
+    same = False
+    try:
+        same = path.exists() and source.exists() and os.path.samefile(path, source)
+    except OSError:
+        pass
+    if same or path.resolve() == source.resolve():
+        raise InputError(f"{path}: refusing to overwrite the input image {source}. Choose another output name "
+                         "or folder (trackpose never modifies its input).")
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Call ``write(handle)`` on a fresh temporary file next to ``path``, then rename it over ``path``."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(f"{path}: the folder {folder} does not exist. Create it first or choose another output.")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a file name for the output.")
+    temporary = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        # os.open with 0o666 respects the umask, unlike tempfile.mkstemp's 0o600
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        raise InputError(f"{path}: cannot be written ({error.strerror or error}). Check that the folder is "
+                         "writable and the disk is not full.") from error
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# PNG
+# ----------------------------------------------------------------------------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples per pixel
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+# Adam7 passes: (x start, y start, x step, y step)
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _read_png(path: Path) -> tuple[np.ndarray, ImageMeta]:
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot be read ({error.strerror or error}).") from error
+    image = decode_png(content, path)
+    return image, ImageMeta(axes="YX" if image.ndim == 2 else "YXS", source=str(path))
+
+
+def decode_png(content: bytes, name="PNG data") -> np.ndarray:
+    """Decode PNG bytes into an array: (H, W) for gray, (H, W, S) for gray+alpha, RGB (palette too), RGBA.
+
+    8-bit samples give uint8 and 16-bit give uint16; 1/2/4-bit gray gives the raw values (0..2**depth-1) as
+    uint8. Ancillary chunks (gamma, transparency, physical size, text) are ignored.
+    """
+    if content[:8] != _PNG_SIGNATURE:
+        raise InputError(f"{name}: not a PNG file (bad signature).")
+    position, header, palette, compressed, ended = 8, None, None, [], False
+    while position < len(content):
+        if position + 8 > len(content):
+            break
+        length, kind = struct.unpack(">I4s", content[position:position + 8])
+        body = content[position + 8:position + 8 + length]
+        crc = content[position + 8 + length:position + 12 + length]
+        if len(body) < length or len(crc) < 4:
+            break
+        if struct.unpack(">I", crc)[0] != zlib.crc32(kind + body) & 0xFFFFFFFF:
+            raise InputError(f"{name}: corrupt PNG (checksum error in the {kind.decode('latin-1')!r} chunk). "
+                             "Export the image again.")
+        position += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body[:13])
+        elif kind == b"PLTE":
+            palette = np.frombuffer(body, np.uint8).reshape(-1, 3)
+        elif kind == b"IDAT":
+            compressed.append(body)
+        elif kind == b"IEND":
+            ended = True
+            break
+        elif not kind[0] & 0x20:  # upper-case first letter: a critical chunk we do not know
+            raise InputError(f"{name}: PNG uses an unsupported critical chunk {kind!r}.")
+    if header is None or not ended:
+        raise InputError(f"{name}: truncated PNG (the file ends before its IEND chunk). Export the image again.")
+
+    width, height, depth, colour, compression, filter_method, interlace = header
+    if colour not in _PNG_CHANNELS or depth not in _PNG_DEPTHS[colour] or compression or filter_method \
+            or interlace > 1 or width == 0 or height == 0:
+        raise InputError(f"{name}: invalid or unsupported PNG header (colour type {colour}, bit depth {depth}, "
+                         f"interlace {interlace}, {width}x{height}).")
+    if colour == 3 and palette is None:
+        raise InputError(f"{name}: palette PNG without a palette (PLTE chunk).")
+
+    decompressor = zlib.decompressobj()
+    try:
+        raw = decompressor.decompress(b"".join(compressed))
+    except zlib.error as error:
+        raise InputError(f"{name}: corrupt PNG image data ({error}). Export the image again.") from error
+    if not decompressor.eof:
+        raise InputError(f"{name}: truncated PNG image data. Export the image again.")
+
+    channels = _PNG_CHANNELS[colour]
+    bits_per_pixel = channels * depth
+    filter_unit = max(1, bits_per_pixel // 8)
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    sample_dtype = np.uint16 if depth == 16 else np.uint8
+    image = np.zeros((height, width, channels), sample_dtype)
+    offset = 0
+    for x0, y0, dx, dy in passes:
+        pass_width, pass_height = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if pass_width <= 0 or pass_height <= 0:
+            continue
+        row_bytes = -(-pass_width * bits_per_pixel // 8)
+        size = pass_height * (row_bytes + 1)
+        if offset + size > len(raw):
+            raise InputError(f"{name}: truncated PNG image data ({len(raw)} bytes, more expected).")
+        block = np.frombuffer(raw, np.uint8, size, offset).reshape(pass_height, row_bytes + 1)
+        offset += size
+        rows = _png_unfilter(block, filter_unit, name)
+        image[y0::dy, x0::dx] = _png_samples(rows, pass_width, channels, depth)
+    if colour == 3:
+        indices = image[..., 0]
+        if indices.max() >= len(palette):
+            raise InputError(f"{name}: corrupt palette PNG (index beyond the palette).")
+        image = palette[indices]
+    return image[..., 0] if image.shape[-1] == 1 else image
+
+
+def _png_samples(rows: np.ndarray, width: int, channels: int, depth: int) -> np.ndarray:
+    """Unfiltered rows (h, row_bytes) -> samples (h, width, channels)."""
+    height = rows.shape[0]
+    if depth == 8:
+        return rows[:, :width * channels].reshape(height, width, channels)
+    if depth == 16:
+        return rows[:, :width * channels * 2].copy().view(">u2").astype(np.uint16).reshape(height, width, channels)
+    bits = np.unpackbits(rows, axis=1)[:, :width * depth].reshape(height, width, depth)
+    weights = (1 << np.arange(depth - 1, -1, -1)).astype(np.uint8)
+    return (bits * weights).sum(axis=2, dtype=np.uint8)[..., None]
+
+
+def _png_unfilter(block: np.ndarray, unit: int, name) -> np.ndarray:
+    """Undo PNG filtering of ``block`` (rows, 1 + row_bytes); ``unit`` = bytes per complete pixel (>= 1)."""
+    kinds = block[:, 0]
+    filtered = block[:, 1:]
+    height, row_bytes = filtered.shape
+    if kinds.max() > 4:
+        raise InputError(f"{name}: corrupt PNG (unknown row filter {int(kinds.max())}).")
+    if np.all(kinds <= 2):
+        # None, Sub and Up only: each row is one vectorised step
+        out = np.empty_like(filtered)
+        previous = np.zeros(row_bytes, np.uint8)
+        for r in range(height):
+            line = filtered[r]
+            if kinds[r] == 1:
+                line = np.cumsum(line.reshape(-1, unit), axis=0, dtype=np.uint8).reshape(-1)
+            elif kinds[r] == 2:
+                line = line + previous
+            out[r] = line
+            previous = out[r]
+        return out
+    # Average and Paeth depend on the left, upper and upper-left neighbours: sweep anti-diagonals of pixels,
+    # each one vectorised over rows (rows + columns steps instead of rows x columns).
+    pixels = row_bytes // unit
+    source = filtered.reshape(height, pixels, unit).astype(np.int16)
+    padded = np.zeros((height + 1, pixels + 1, unit), np.int16)  # one zero row above, one zero column left
+    kinds = kinds.astype(np.int16)
+    for diagonal in range(height + pixels - 1):
+        r = np.arange(max(0, diagonal - pixels + 1), min(height - 1, diagonal) + 1)
+        c = diagonal - r
+        left, up, up_left = padded[r + 1, c], padded[r, c + 1], padded[r, c]
+        kind = kinds[r][:, None]
+        estimate = left + up - up_left
+        to_left, to_up, to_corner = np.abs(estimate - left), np.abs(estimate - up), np.abs(estimate - up_left)
+        paeth = np.where((to_left <= to_up) & (to_left <= to_corner), left,
+                         np.where(to_up <= to_corner, up, up_left))
+        prediction = np.select([kind == 1, kind == 2, kind == 3, kind == 4],
+                               [left, up, (left + up) >> 1, paeth], 0)
+        padded[r + 1, c + 1] = (source[r, c] + prediction) & 0xFF
+    return padded[1:, 1:].astype(np.uint8).reshape(height, row_bytes)
+
+
+def encode_png(image) -> bytes:
+    """Encode a uint8 or uint16 array (H, W) or (H, W, S) with S in 1..4 as PNG bytes (non-interlaced)."""
+    image = np.asarray(image)
+    if image.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"PNG stores 8- or 16-bit unsigned samples, not {image.dtype}; convert the array first.")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (2, 3, 4)) or 0 in image.shape:
+        raise InputError(f"PNG holds one 2-D plane with 1 to 4 samples per pixel, not shape {image.shape}.")
+    height, width = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    depth = 8 * image.dtype.itemsize
+    unit = channels * image.dtype.itemsize
+    rows = np.ascontiguousarray(image.astype(">u2") if depth == 16 else image).view(np.uint8)
+    rows = rows.reshape(height, width * unit)
+
+    # per row, keep the cheapest of None / Sub / Up (smallest sum of |signed byte|, the usual heuristic)
+    sub = rows.copy()
+    sub[:, unit:] -= rows[:, :-unit]
+    up = rows.copy()
+    up[1:] -= rows[:-1]
+    candidates = np.stack([rows, sub, up])
+    cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
+    choice = np.argmin(cost, axis=0)
+    filtered = candidates[choice, np.arange(height)]
+    raw = np.concatenate([choice.astype(np.uint8)[:, None], filtered], axis=1).tobytes()
+    compressed = zlib.compress(raw, 6)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    parts = [_PNG_SIGNATURE, chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0))]
+    step = 1 << 20
+    parts += [chunk(b"IDAT", compressed[i:i + step]) for i in range(0, len(compressed), step)]
+    parts.append(chunk(b"IEND", b""))
+    return b"".join(parts)
+
+
+def write_png(path, image, meta: ImageMeta | None = None) -> Path:
+    """Write a uint8/uint16 image (H, W) or (H, W, S) as PNG, atomically; refuses to overwrite ``meta.source``."""
+    path = Path(path)
+    _refuse_source(path, meta)
+    content = encode_png(image)
+    _write_atomically(path, lambda handle: handle.write(content))
+    return path
+
+
+def write_png_labels(path, labels, meta: ImageMeta | None = None) -> Path:
+    """Write a 2-D label image as a 16-bit grayscale PNG (cellpose ``--save_png``), atomically.
+
+    Raises InputError when a label id exceeds 65535 (use ``write_labels``: TIFF) or the labels are not 2-D.
+    """
+    labels = _check_labels(labels, path)
+    if labels.ndim != 2:
+        raise InputError(f"{path}: a PNG holds one 2-D label image, not shape {labels.shape}; "
+                         "save 3-D or time-lapse labels as TIFF.")
+    peak = int(labels.max()) if labels.size else 0
+    if peak > 65535:
+        raise InputError(f"{path}: label ids go up to {peak}, more than a 16-bit PNG holds (65535). "
+                         "Save the labels as TIFF instead (--save_tif).")
+    return write_png(path, labels.astype(np.uint16), meta)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Folders
+# ----------------------------------------------------------------------------------------------------------------
+
+def image_stem(path) -> str:
+    """File name without its image extension (``a.ome.tif`` -> ``a``, ``b_masks.png`` -> ``b_masks``)."""
+    name = Path(path).name
+    lower = name.lower()
+    for suffix in (".ome.tiff", ".ome.tif") + IMAGE_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[:-len(suffix)]
+    return Path(name).stem
+
+
+def natural_key(path) -> list:
+    """Sort key that orders ``img2`` before ``img10`` (case-insensitive)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", Path(path).name)]
+
+
+def find_images(folder, skip_suffixes=OUTPUT_SUFFIXES) -> list[Path]:
+    """Image files in ``folder`` that ``read_image`` reads, naturally sorted, outputs skipped.
+
+    A file is kept when its extension is one of ``IMAGE_SUFFIXES`` (any case) and its stem (see ``image_stem``)
+    does not end with any of ``skip_suffixes`` (cellpose semantics: ``x_masks.tif``, ``x_cp_masks.png``,
+    ``x_flows.tif``, ``x_seg.npy`` ... are outputs, not images). Hidden files are skipped. Sub-folders are not
+    searched. JPEG files are reported in the log and skipped (no decoder).
+
+    Raises InputError when ``folder`` is not a folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder. Give the folder that holds the images.")
+    found, skipped_jpeg = [], 0
+    for entry in folder.iterdir():
+        if entry.name.startswith(".") or not entry.is_file():
+            continue
+        lower = entry.name.lower()
+        if lower.endswith((".jpg", ".jpeg")):
+            skipped_jpeg += 1
+            continue
+        if not lower.endswith(IMAGE_SUFFIXES):
+            continue
+        stem = image_stem(entry)
+        if any(len(stem) > len(suffix) and stem.endswith(suffix) for suffix in skip_suffixes):
+            continue
+        found.append(entry)
+    if skipped_jpeg:
+        logger.warning("%s: skipped %d JPEG file(s); trackpose reads TIFF, PNG and .npy. Convert them to TIFF or "
+                       "PNG to include them.", folder, skipped_jpeg)
+    return sorted(found, key=natural_key)

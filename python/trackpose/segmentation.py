@@ -1,0 +1,231 @@
+"""``segment``: image in, labelled masks out. The data flow of the whole engine in one function:
+
+read axes/channels -> normalise -> adjust -> (resize, tile) network -> flows -> dynamics -> masks.
+
+The keyword defaults of :func:`segment` are the single place where cellpose-3.1-compatible defaults live; the
+command line reads them from its signature.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import dynamics, transforms
+from .errors import InputError, TrackposeError
+from .inference import run_network
+from .models import DEFAULT_MODEL, Model, load_model
+
+log = logging.getLogger("trackpose")
+
+
+@dataclass
+class Result:
+    """Output of :func:`segment`.
+
+    Attributes
+    ----------
+    masks : (Y, X) or (Z, Y, X) int32
+        Labels, 0 = background, 1..n objects (consecutive).
+    flows : (2, [Z,] Y, X) float32
+        Network flows dY, dX in network scale (5 x unit vectors), at image size when ``resample`` is on,
+        else at the network's (resized) size.
+    cellprob : ([Z,] Y, X) float32
+        Cell-probability logit, same grid as ``flows``.
+    styles : (256,) or (Z, 256) float32
+        Style vector(s).
+    diameter : float
+        Diameter in pixels the image was segmented at.
+    timings : dict
+        Seconds spent in each step.
+    """
+
+    masks: np.ndarray
+    flows: np.ndarray
+    cellprob: np.ndarray
+    styles: np.ndarray
+    diameter: float
+    rescale: float
+    niter: int
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def n_objects(self) -> int:
+        return int(self.masks.max()) if self.masks.size else 0
+
+
+def _as_models(model, device, gpu) -> list[Model]:
+    items = model if isinstance(model, (list, tuple)) else [model]
+    if not items:
+        raise InputError("model: give at least one model name or file")
+    models = [load_model(m, device=device, gpu=gpu) for m in items]
+    first = models[0]
+    for m in models[1:]:
+        if m.diam_mean != first.diam_mean or m.net.nbase != first.net.nbase:
+            raise InputError(f"ensembled models must share architecture and diam_mean: {first.name} has "
+                             f"{first.diam_mean}, {m.name} has {m.diam_mean}")
+    return models
+
+
+def segment(image: np.ndarray,
+            model: Union[str, Model, Sequence[Union[str, Model]]] = DEFAULT_MODEL,
+            diameter: Optional[float] = None,
+            channels: Optional[Sequence[int]] = (0, 0),
+            channel_axis: Optional[int] = None,
+            z_axis: Optional[int] = None,
+            flow_threshold: float = 0.4,
+            cellprob_threshold: float = 0.0,
+            resample: bool = True,
+            niter: Optional[int] = None,
+            min_size: int = 15,
+            max_size: Optional[int] = None,
+            max_size_fraction: float = 0.4,
+            do_3d: bool = False,
+            stitch_threshold: float = 0.0,
+            anisotropy: Optional[float] = None,
+            flow3d_smooth: float = 0.0,
+            batch_size: int = 8,
+            bsize: int = 224,
+            tile_overlap: float = 0.1,
+            augment: bool = False,
+            normalize: bool = True,
+            percentiles: Sequence[float] = transforms.DEFAULT_PERCENTILES,
+            lowhigh: Optional[Sequence[float]] = None,
+            invert: bool = False,
+            gamma: float = 1.0,
+            wiener_noise: float = 0.0,
+            exclude_on_edges: bool = False,
+            device=None,
+            gpu: bool = False,
+            progress: Optional[Callable[[int, int], None]] = None) -> Result:
+    """Segment cells or nuclei in a 2D image (or each plane of a Z stack) with a cellpose-style model.
+
+    Parameters
+    ----------
+    image : array
+        (Y, X), (Y, X, C), (C, Y, X), or a Z stack of those; any real dtype. Never modified.
+    model : str, path, Model, or a list of them
+        Model name (``"trackpose_default"``, ``"cyto3"``, ``"nuclei"``...), weight file, or loaded Model. Several
+        models are ensembled (their flows averaged).
+    diameter : float, optional
+        Typical object diameter in pixels. ``None``: the model's training diameter (``diam_labels``), as cellpose
+        does. The image is resized by ``diam_mean / diameter`` before the network.
+    channels : (chan, chan2)
+        1-based channel to segment and optional nuclear channel; 0 = grayscale / none.
+    channel_axis, z_axis : int, optional
+        Axis positions; guessed (and logged) when absent.
+    flow_threshold : float
+        Maximum flow error of a mask (2D); 0 keeps every mask (and skips the check).
+    cellprob_threshold : float
+        Cell-probability logit above which a pixel can belong to a cell (-6..6; lower -> more and larger masks).
+    resample : bool
+        Run the dynamics at the image's own size (smoother boundaries) instead of the network's scale.
+    niter : int, optional
+        Flow-following steps; default 200, scaled by 1/rescale when resampling (as cellpose). Raise it (e.g. 2000)
+        for long thin protrusions.
+    min_size, max_size : int
+        Remove masks with fewer / more pixels (voxels) than these; ``max_size`` None or 0 = no upper limit.
+    max_size_fraction : float
+        Remove masks larger than this fraction of the image.
+    do_3d, stitch_threshold, anisotropy, flow3d_smooth :
+        3D options (see the 3D documentation). ``stitch_threshold`` > 0 links per-plane masks across Z by IoU.
+    batch_size, bsize, tile_overlap, augment :
+        Tiles per forward pass, tile size, fractional tile overlap, test-time flip augmentation.
+    normalize, percentiles, lowhigh, invert :
+        Percentile normalisation (low, high percentiles, default 1 and 99), or fixed low/high intensities;
+        invert for dark cells.
+    gamma, wiener_noise :
+        Gamma on the normalised intensity; adaptive Wiener smoothing with noise level in 0..1 (0 = off).
+    exclude_on_edges : bool
+        Drop masks touching the image border.
+    device, gpu :
+        Torch device (``"cpu"``, ``"cuda"``, ``"mps"``) or ``gpu=True`` to use one when available.
+    progress : callable(done, total), optional
+        Called as network tiles are processed.
+
+    Returns
+    -------
+    Result
+    """
+    timings = {}
+    t0 = time.perf_counter()
+    if diameter is not None and (not np.isfinite(diameter) or diameter < 0):
+        raise InputError(f"diameter must be a positive number of pixels (or None), got {diameter}")
+    if diameter == 0:
+        raise InputError("diameter=0 asks for automatic estimation, which needs a size model that this model "
+                         "does not have; give the typical cell diameter in pixels")
+    if do_3d:
+        raise TrackposeError("do_3d: 3D mode is not available in this version; segment planes separately "
+                             "(do_3d=False) or use stitch_threshold")
+    if stitch_threshold and stitch_threshold > 0:
+        raise TrackposeError("stitch_threshold: 2D+Z stitching is not available in this version")
+    for name, value, lo, hi in (("flow_threshold", flow_threshold, 0, np.inf),
+                                ("cellprob_threshold", cellprob_threshold, -np.inf, np.inf),
+                                ("tile_overlap", tile_overlap, 0, 1),
+                                ("max_size_fraction", max_size_fraction, 0, np.inf)):
+        if value is None and name == "flow_threshold":
+            continue
+        if not (np.isfinite(value) or value == np.inf) or not lo <= value <= hi:
+            raise InputError(f"{name} must be in [{lo}, {hi}], got {value}")
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    if niter is not None and niter < 0:
+        raise InputError(f"niter must be >= 0 (0 or None = automatic), got {niter}")
+    if min_size is None:
+        min_size = 0
+
+    models = _as_models(model, device, gpu)
+    first = models[0]
+    timings["load"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    planes = transforms.to_planes(image, channels, channel_axis=channel_axis, z_axis=z_axis, nchan=first.nchan)
+    transforms.check_finite(planes)
+    if normalize:
+        transforms.normalize(planes, percentiles=percentiles, lowhigh=lowhigh, per_plane=True, invert=invert)
+    elif invert:
+        raise InputError("invert needs normalisation: set normalize=True")
+    if gamma != 1.0 or wiener_noise:
+        transforms.adjust_intensity(planes, gamma=gamma, wiener_noise=wiener_noise)
+    timings["preprocess"] = time.perf_counter() - t
+
+    diameter_used = float(diameter) if diameter is not None else float(first.diam_labels)
+    rescale = first.diam_mean / diameter_used
+    nz, ly, lx, _ = planes.shape
+    if int(ly * rescale) < 1 or int(lx * rescale) < 1:
+        raise InputError(f"diameter {diameter_used} px shrinks a {ly} x {lx} image to nothing; give the object "
+                         "diameter in pixels")
+    t = time.perf_counter()
+    y, styles = run_network(models, planes, rescale=rescale, bsize=bsize, tile_overlap=tile_overlap,
+                            augment=augment, batch_size=batch_size, progress=progress)
+    del planes
+    if resample and rescale != 1.0:
+        y = np.stack([transforms.resize_planes(y[:, c], ly, lx) for c in range(y.shape[1])], axis=1)
+    timings["network"] = time.perf_counter() - t
+
+    n_iter = int(niter) if niter else int(200 if not resample else 200 / rescale)
+    t = time.perf_counter()
+    masks = np.zeros((nz, ly, lx), np.int32)
+    for z in range(nz):
+        m = dynamics.compute_masks(y[z, :2], y[z, 2], niter=n_iter, cellprob_threshold=cellprob_threshold,
+                                   flow_threshold=flow_threshold if flow_threshold else 0.0,
+                                   min_size=min_size, max_size=max_size, max_size_fraction=max_size_fraction)
+        if m.shape != (ly, lx):  # resample off: masks were found at network scale
+            m = transforms.resize_planes(m[None], ly, lx, nearest=True)[0]
+            m = dynamics.fill_holes_and_remove_small_masks(m, min_size=min_size, max_size=max_size)
+        if exclude_on_edges:
+            m = dynamics.remove_edge_masks(m)
+        masks[z] = m
+    timings["dynamics"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+
+    flows, cellprob = np.moveaxis(y[:, :2], 1, 0), y[:, 2]
+    if nz == 1:
+        masks, flows, cellprob, styles = masks[0], flows[:, 0], cellprob[0], styles[0]
+    log.info("segmented %s: %d objects at diameter %.1f px (%.2f s)", "image" if nz == 1 else f"{nz} planes",
+             int(masks.max()), diameter_used, timings["total"])
+    return Result(masks=masks, flows=np.ascontiguousarray(flows), cellprob=np.ascontiguousarray(cellprob),
+                  styles=styles, diameter=diameter_used, rescale=rescale, niter=n_iter, timings=timings)
