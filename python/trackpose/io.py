@@ -154,6 +154,8 @@ def read_image(path) -> tuple[np.ndarray, ImageMeta]:
     else:
         raise InputError(f"{path}: not a TIFF, PNG or .npy file (unrecognised first bytes {magic!r}). "
                          "Convert it to TIFF, for example with Fiji's File > Save As > Tiff.")
+    if not image.dtype.isnative:  # big-endian files: hand out native numbers
+        image = image.astype(image.dtype.newbyteorder("="))
     return image, meta
 
 
@@ -517,9 +519,8 @@ def _write_atomically(path: Path, write) -> None:
         raise InputError(f"{path}: is a folder; give a file name for the output.")
     temporary = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
     try:
-        # os.open with 0o666 respects the umask, unlike tempfile.mkstemp's 0o600
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(descriptor, "wb") as handle:
+        # exclusive creation with the usual permissions (tempfile.mkstemp would make it private, 0o600)
+        with open(temporary, "xb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -85,6 +85,17 @@ def to_planes(image: np.ndarray, channels: Optional[Sequence[int]] = (0, 0), cha
             z_ax = shortest
             log.info("z_axis not given: taking axis %d (length %d) of shape %s as Z; pass z_axis/channel_axis "
                      "if that is wrong", z_ax, x.shape[z_ax], x.shape)
+    if z_ax is None and x.ndim == 4:
+        # Z stack with channels: the channel axis is the shortest (< 10) unless given, Z the shorter of the rest
+        if c_ax is None:
+            c_ax = int(np.argmin(x.shape))
+            if x.shape[c_ax] >= 10:
+                raise InputError(f"cannot tell Z from channels in an image of shape {image.shape}: pass z_axis "
+                                 "and channel_axis")
+        rest = [i for i in range(4) if i != c_ax]
+        z_ax = min(rest, key=lambda i: x.shape[i])
+        log.info("z_axis not given: taking axis %d (length %d) of shape %s as Z and axis %d as channels", z_ax,
+                 x.shape[z_ax], x.shape, c_ax)
     if z_ax is not None and x.ndim == 2:
         z_ax = None
     if z_ax is not None:
@@ -255,9 +266,9 @@ def resize_planes(x: np.ndarray, ly: int, lx: int, nearest: bool = False) -> np.
     if x.shape[1] == ly and x.shape[2] == lx:
         return x
     if nearest:
-        # OpenCV INTER_NEAREST: source index floor(dst * src/dst)
-        yi = np.minimum((np.arange(ly) * (x.shape[1] / ly)).astype(np.int64), x.shape[1] - 1)
-        xi = np.minimum((np.arange(lx) * (x.shape[2] / lx)).astype(np.int64), x.shape[2] - 1)
+        # OpenCV INTER_NEAREST: source index floor(dst * (1 / (dst_len / src_len))), same rounding
+        yi = np.minimum(np.floor(np.arange(ly) * (1.0 / (ly / x.shape[1]))).astype(np.int64), x.shape[1] - 1)
+        xi = np.minimum(np.floor(np.arange(lx) * (1.0 / (lx / x.shape[2]))).astype(np.int64), x.shape[2] - 1)
         return x[:, yi][:, :, xi]
     has_c = x.ndim == 4
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))

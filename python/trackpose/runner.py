@@ -1,0 +1,163 @@
+"""Segmenting image files: what both command lines (``trackpose segment`` and ``trackpose-cellpose``) share.
+
+Reads each file with its calibration, picks the channel and Z axes from the file's own axes, segments each time
+point, and writes ``<stem>_cp_masks.tif`` (or ``.png``) with the input's calibration. A file that fails is
+reported and the others still run.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from . import io
+from .errors import InputError, TrackposeError
+from .segmentation import segment
+
+log = logging.getLogger("trackpose")
+
+
+class Progress:
+    """A plain-text progress bar on a stream (stderr by default); ``NN%`` in every line, as cellpose prints.
+
+    Writes at most every ``interval`` seconds plus the final line, so logs stay short.
+    """
+
+    def __init__(self, total: int, label: str = "", stream=None, interval: float = 0.5, emit: Callable = None):
+        self.total, self.label, self.interval = max(1, total), label, interval
+        self.stream = stream if stream is not None else sys.stderr
+        self.emit = emit
+        self.start = time.perf_counter()
+        self.last = -1.0
+        self.done = 0
+
+    def update(self, done: int, total: Optional[int] = None) -> None:
+        if total:
+            self.total = max(1, total)
+        self.done = min(done, self.total)
+        now = time.perf_counter()
+        if self.done < self.total and now - self.last < self.interval:
+            return
+        self.last = now
+        frac = self.done / self.total
+        bar = "#" * int(20 * frac)
+        elapsed = now - self.start
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        line = f"{self.label}{int(100 * frac):3d}%|{bar:<20}| {self.done}/{self.total} [{elapsed:.1f}s<{eta:.1f}s]"
+        if self.emit is not None:
+            self.emit(line)
+        else:
+            self.stream.write("\r" + line if self.stream.isatty() else line + "\n")
+            if self.done >= self.total and self.stream.isatty():
+                self.stream.write("\n")
+            self.stream.flush()
+
+
+def axes_arguments(meta: io.ImageMeta) -> tuple[Optional[int], Optional[int], bool]:
+    """(channel_axis, z_axis, has_time) for an array in ``meta.axes`` order with the T axis removed."""
+    axes = meta.axes.replace("T", "")
+    channel_axis = axes.index("C") if "C" in axes else (axes.index("S") if "S" in axes else None)
+    z_axis = axes.index("Z") if "Z" in axes else None
+    return channel_axis, z_axis, "T" in meta.axes
+
+
+@dataclass
+class FileOutcome:
+    path: Path
+    output: Optional[Path] = None
+    n_objects: int = 0
+    seconds: float = 0.0
+    error: Optional[str] = None
+    result: object = field(default=None, repr=False)
+
+
+def output_path(image_path: Path, savedir: Optional[Path], suffix: str = "_cp_masks", ext: str = ".tif") -> Path:
+    folder = savedir if savedir is not None else image_path.parent
+    return folder / f"{io.image_stem(image_path)}{suffix}{ext}"
+
+
+def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png: bool = False,
+                 save_flows: bool = False, progress: Optional[Callable[[int, int], None]] = None) -> FileOutcome:
+    """Segment one image file and write its label image; raises TrackposeError on failure."""
+    t0 = time.perf_counter()
+    image, meta = io.read_image(path)
+    channel_axis, z_axis, has_time = axes_arguments(meta)
+    kwargs = dict(settings)
+    kwargs.setdefault("channel_axis", channel_axis)
+    kwargs.setdefault("z_axis", z_axis)
+    if kwargs.get("channel_axis") is None:
+        kwargs.pop("channel_axis")
+    if kwargs.get("z_axis") is None:
+        kwargs.pop("z_axis")
+    frames = image if has_time else image[None]
+    results = [segment(frame, progress=progress, **kwargs) for frame in frames]
+    masks = np.stack([r.masks for r in results]) if has_time else results[0].masks
+    out = output_path(path, savedir, ext=".png" if png else ".tif")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.resolve() == path.resolve():
+        raise InputError(f"output {out} would overwrite the input image; choose another --savedir")
+    if png:
+        if masks.ndim != 2:
+            raise InputError(f"{path}: PNG holds a single 2D label image; use TIFF output for stacks and movies")
+        io.write_png_labels(out, masks, meta)
+    else:
+        axes = ("T" if has_time else "") + ("Z" if masks.ndim - has_time == 3 else "") + "YX"
+        io.write_labels(out, masks, meta, axes=axes)
+    if save_flows:
+        for r_i, r in enumerate(results):
+            tag = f"_t{r_i}" if has_time else ""
+            io.write_tiff(output_path(path, savedir, f"{tag}_flows"), r.flows, meta,
+                          axes="C" + ("Z" if r.flows.ndim == 4 else "") + "YX")
+            io.write_tiff(output_path(path, savedir, f"{tag}_cellprob"), r.cellprob, meta,
+                          axes=("Z" if r.cellprob.ndim == 3 else "") + "YX")
+    n = int(max(r.n_objects for r in results))
+    return FileOutcome(path=path, output=out, n_objects=n, seconds=time.perf_counter() - t0,
+                       result=results[0] if not has_time else results)
+
+
+def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path] = None, png: bool = False,
+                  save_flows: bool = False, report: Callable[[str], None] = print,
+                  progress_stream=None, progress_emit: Callable = None) -> list[FileOutcome]:
+    """Segment many files; each failure is reported and the rest still run."""
+    outcomes = []
+    bar = Progress(len(paths), label="images ", stream=progress_stream, emit=progress_emit) if len(paths) > 1 \
+        else None
+    for k, path in enumerate(paths):
+        tile_bar = None if bar else Progress(1, label="tiles ", stream=progress_stream, emit=progress_emit)
+        try:
+            outcome = segment_file(Path(path), settings, savedir=savedir, png=png, save_flows=save_flows,
+                                   progress=tile_bar.update if tile_bar else None)
+            report(f"{path}: {outcome.n_objects} objects -> {outcome.output} ({outcome.seconds:.1f} s)")
+        except TrackposeError as exc:
+            outcome = FileOutcome(path=Path(path), error=str(exc))
+            report(f"{path}: FAILED: {exc}")
+        except MemoryError:
+            outcome = FileOutcome(path=Path(path), error="out of memory; try a smaller --batch-size, or crop the "
+                                  "image")
+            report(f"{path}: FAILED: {outcome.error}")
+        outcomes.append(outcome)
+        if bar:
+            bar.update(k + 1)
+    return outcomes
+
+
+def collect_images(inputs: Sequence[str]) -> list[Path]:
+    """Files as given, and the images inside folders given (outputs such as ``*_cp_masks`` skipped)."""
+    paths = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = io.find_images(p)
+            if not found:
+                raise InputError(f"folder {p} holds no images ({', '.join(io.IMAGE_SUFFIXES)})")
+            paths.extend(found)
+        elif p.exists():
+            paths.append(p)
+        else:
+            raise InputError(f"{p}: no such file or folder")
+    return paths
