@@ -1,0 +1,76 @@
+"""Both command lines, run as a user would: files in, label images out, clear errors and exit codes."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from trackpose import io
+from conftest import render, touching_discs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, cwd=None, env_home=None):
+    import os
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), TRACKPOSE_OFFLINE="1")
+    if env_home:
+        env["HOME"] = str(env_home)
+        env["CELLPOSE_LOCAL_MODELS_PATH"] = str(Path(env_home) / "models")
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+@pytest.fixture()
+def images(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    img = render(touching_discs((160, 180), n=20, seed=2), seed=2).astype(np.uint16)
+    tifffile.imwrite(folder / "a.tif", img, imagej=True, resolution=(1 / 0.5, 1 / 0.5),
+                     metadata={"unit": "micron"})
+    tifffile.imwrite(folder / "b.tif", img[::-1])
+    (folder / "broken.tif").write_bytes(b"II*\x00garbage")
+    return folder
+
+
+def test_segment_writes_calibrated_labels_and_reports_failures(images, model_file, tmp_path):
+    before = (images / "a.tif").read_bytes()
+    out = tmp_path / "out"
+    p = run("-m", "trackpose", "segment", str(images), "--model", str(model_file), "--diameter", "30",
+            "--savedir", str(out))
+    assert p.returncode == 1, p.stderr  # one file is broken ...
+    assert "broken.tif" in p.stdout + p.stderr and "1 of 3" in p.stderr
+    labels, meta = io.read_image(out / "a_cp_masks.tif")  # ... the others were still segmented
+    assert labels.shape == (160, 180) and labels.dtype == np.uint16
+    assert meta.pixel_size_x == pytest.approx(0.5) and meta.unit == "micron"
+    assert (out / "b_cp_masks.tif").exists()
+    assert (images / "a.tif").read_bytes() == before
+
+
+def test_segment_help_and_errors(model_file, tmp_path):
+    p = run("-m", "trackpose", "segment", "--help")
+    assert p.returncode == 0 and "diameter in pixels" in p.stdout
+    p = run("-m", "trackpose", "segment", str(tmp_path / "missing.tif"), "--model", str(model_file))
+    assert p.returncode == 1 and "no such file" in p.stderr
+    p = run("-m", "trackpose", "segment", str(tmp_path), "--model", str(tmp_path / "nomodel"))
+    assert p.returncode == 1 and "does not exist" in p.stderr
+
+
+def test_cellpose_compatible_cli(images, model_file, tmp_path):
+    (images / "broken.tif").unlink()
+    home = tmp_path / "home"
+    home.mkdir()
+    p = run("-m", "trackpose.cellpose_cli", "--dir", str(images), "--pretrained_model", str(model_file),
+            "--chan", "0", "--diameter", "30", "--save_png", "--no_npy", "--verbose", env_home=home)
+    assert p.returncode == 0, p.stderr
+    assert (images / "a_cp_masks.png").exists() and (images / "b_cp_masks.png").exists()
+    assert not list(images.glob("*_seg.npy"))
+    assert "%|" in p.stdout and "[INFO]" in p.stdout  # progress lines as TrackMate-Cellpose parses them
+    assert "%|" in (home / ".cellpose" / "run.log").read_text()
+    p = run("-m", "trackpose.cellpose_cli", "--image_path", str(images / "a.tif"), "--pretrained_model",
+            str(model_file), "--save_tif", env_home=home)
+    assert p.returncode == 0, p.stderr
+    assert (images / "a_seg.npy").exists() and io.read_image(images / "a_cp_masks.tif")[0].shape == (160, 180)
+    p = run("-m", "trackpose.cellpose_cli", "--dir", str(images), "--pretrained_model", "cyto2", env_home=home)
+    assert p.returncode == 1 and "cyto2torch_0" in p.stderr  # says which file to put where
