@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu_device", default="0")
     p.add_argument("--do_3D", action="store_true")
     p.add_argument("--stitch_threshold", type=float, default=0.0)
-    p.add_argument("--anisotropy", type=float, default=1.0)
+    p.add_argument("--anisotropy", type=float, default=None,
+                   help="Z spacing / pixel size; when absent, from the file's calibration (else 1.0)")
     p.add_argument("--flow3D_smooth", type=float, default=0.0)
     p.add_argument("--z_axis", type=int, default=None)
     p.add_argument("--channel_axis", type=int, default=None)
@@ -152,8 +153,6 @@ def _run(args, log) -> int:
             log.warning("%s is ignored: %s", flag, why)
     if args.add_model:
         raise InputError("--add_model is not supported; copy the model file into ~/.cellpose/models")
-    if args.do_3D or args.stitch_threshold > 0:
-        raise InputError("--do_3D and --stitch_threshold are not available in this version")
     device = f"cuda:{args.gpu_device}" if args.use_gpu and args.gpu_device.isdigit() else None
     model = load_model(args.pretrained_model, device=device if device and _cuda() else None, gpu=args.use_gpu)
     diameter = args.diameter if args.diameter > 0 else None
@@ -165,7 +164,9 @@ def _run(args, log) -> int:
                     max_size=args.max_size or None, batch_size=args.batch_size, bsize=args.bsize,
                     tile_overlap=args.tile_overlap, augment=args.augment, normalize=not args.no_norm,
                     percentiles=tuple(args.norm_percentile), invert=args.invert,
-                    exclude_on_edges=args.exclude_on_edges)
+                    exclude_on_edges=args.exclude_on_edges, do_3d=args.do_3D,
+                    stitch_threshold=args.stitch_threshold, flow3d_smooth=args.flow3D_smooth,
+                    anisotropy=args.anisotropy)
     if args.channel_axis is not None:
         settings["channel_axis"] = args.channel_axis
     if args.z_axis is not None:

@@ -55,6 +55,16 @@ def _add_segment_parser(sub) -> None:
                    help="find objects at the network's scale (faster, coarser outlines)")
     g.add_argument("--niter", type=int, default=0,
                    help="flow steps; 0 = automatic (200 scaled by the resize); raise to ~2000 for long thin cells")
+    g = p.add_argument_group("3D stacks")
+    g.add_argument("--do-3d", action="store_true",
+                   help="true 3D: run the network on XY, XZ and YZ slices and find 3D objects")
+    g.add_argument("--stitch-threshold", type=float, default=d["stitch_threshold"],
+                   help="2D+Z: segment each plane and link objects across planes whose overlap (IoU) exceeds this "
+                        "(e.g. 0.25); 0 = off")
+    g.add_argument("--anisotropy", type=float, default=None,
+                   help="Z spacing / pixel size for --do-3d; default: from the file's calibration, else 1")
+    g.add_argument("--flow3d-smooth", type=float, default=d["flow3d_smooth"],
+                   help="Gaussian smoothing (sigma, pixels) of 3D flows for smoother objects; 0 = off")
     g = p.add_argument_group("image adjustments")
     g.add_argument("--no-norm", action="store_true", help="do not rescale intensities (input already in 0..1)")
     g.add_argument("--percentiles", type=float, nargs=2, default=list(d["percentiles"]), metavar=("LOW", "HIGH"),
@@ -90,7 +100,9 @@ def settings_from_args(args) -> dict:
                 tile_overlap=args.tile_overlap, augment=args.augment, normalize=not args.no_norm,
                 percentiles=tuple(args.percentiles), lowhigh=tuple(args.lowhigh) if args.lowhigh else None,
                 invert=args.invert, gamma=args.gamma, wiener_noise=args.smooth,
-                exclude_on_edges=args.exclude_on_edges, device=args.device, gpu=args.gpu)
+                exclude_on_edges=args.exclude_on_edges, device=args.device, gpu=args.gpu,
+                do_3d=args.do_3d, stitch_threshold=args.stitch_threshold, anisotropy=args.anisotropy,
+                flow3d_smooth=args.flow3d_smooth)
 
 
 def _run_segment(args) -> int:
@@ -155,22 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_segment_parser(sub)
     _add_eval_parser(sub)
     _add_models_parser(sub)
-    for register in _extra_commands():
-        register(sub)
+    from . import job
+    job.add_parser(sub)
     return parser
-
-
-def _extra_commands():
-    """Sub-commands living in other modules (bridge job, worker, training), when those modules are present."""
-    found = []
-    for module, attr in (("trackpose.job", "add_parser"), ("trackpose.train", "add_parser")):
-        try:
-            mod = __import__(module, fromlist=[attr])
-        except ImportError:
-            continue
-        if hasattr(mod, attr):
-            found.append(getattr(mod, attr))
-    return found
 
 
 def configure_logging(verbose: bool, stream=None, fmt: str = "%(levelname)s: %(message)s") -> None:

@@ -66,6 +66,19 @@ def axes_arguments(meta: io.ImageMeta) -> tuple[Optional[int], Optional[int], bo
     return channel_axis, z_axis, "T" in meta.axes
 
 
+def anisotropy_from_meta(meta: io.ImageMeta) -> float:
+    """Z spacing / XY pixel size from the file's calibration (1.0 when it has none); the choice is logged."""
+    value = meta.anisotropy
+    if value is None or not np.isfinite(value) or value <= 0:
+        log.warning("%s: no Z spacing / pixel size in the file; 3D mode assumes anisotropy 1.0 (pass --anisotropy "
+                    "if the planes are further apart than the pixels)", meta.source or "image")
+        return 1.0
+    log.warning("%s: anisotropy %.3f from the file's calibration (Z spacing %g / pixel size %g %s); pass "
+                "--anisotropy to override", meta.source or "image", value, meta.z_spacing, meta.pixel_size_x,
+                meta.unit or "")
+    return float(value)
+
+
 @dataclass
 class FileOutcome:
     path: Path
@@ -94,6 +107,8 @@ def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png
         kwargs.pop("channel_axis")
     if kwargs.get("z_axis") is None:
         kwargs.pop("z_axis")
+    if kwargs.get("do_3d") and kwargs.get("anisotropy") is None:
+        kwargs["anisotropy"] = anisotropy_from_meta(meta)
     frames = image if has_time else image[None]
     results = [segment(frame, progress=progress, **kwargs) for frame in frames]
     masks = np.stack([r.masks for r in results]) if has_time else results[0].masks

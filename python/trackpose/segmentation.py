@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 
 from . import dynamics, transforms
-from .errors import InputError, TrackposeError
+from .errors import InputError
 from .inference import run_network
 from .models import DEFAULT_MODEL, Model, load_model
 
@@ -157,11 +157,12 @@ def segment(image: np.ndarray,
     if diameter == 0:
         raise InputError("diameter=0 asks for automatic estimation, which needs a size model that this model "
                          "does not have; give the typical cell diameter in pixels")
-    if do_3d:
-        raise TrackposeError("do_3d: 3D mode is not available in this version; segment planes separately "
-                             "(do_3d=False) or use stitch_threshold")
-    if stitch_threshold and stitch_threshold > 0:
-        raise TrackposeError("stitch_threshold: 2D+Z stitching is not available in this version")
+    if anisotropy is not None and (not np.isfinite(anisotropy) or not 0 < anisotropy <= 100):
+        raise InputError(f"anisotropy must be a Z-spacing / XY-pixel-size ratio in (0, 100], got {anisotropy}")
+    if stitch_threshold is None or not 0 <= stitch_threshold <= 1:
+        raise InputError(f"stitch_threshold (IoU) must be in 0..1, got {stitch_threshold}")
+    if flow3d_smooth is None or flow3d_smooth < 0:
+        raise InputError(f"flow3d_smooth must be >= 0 (a Gaussian sigma in pixels), got {flow3d_smooth}")
     for name, value, lo, hi in (("flow_threshold", flow_threshold, 0, np.inf),
                                 ("cellprob_threshold", cellprob_threshold, -np.inf, np.inf),
                                 ("tile_overlap", tile_overlap, 0, 1),
@@ -181,11 +182,17 @@ def segment(image: np.ndarray,
     first = models[0]
     timings["load"] = time.perf_counter() - t0
 
+    volume = bool(do_3d or stitch_threshold > 0)
     t = time.perf_counter()
-    planes = transforms.to_planes(image, channels, channel_axis=channel_axis, z_axis=z_axis, nchan=first.nchan)
+    planes = transforms.to_planes(image, channels, channel_axis=channel_axis, z_axis=z_axis, nchan=first.nchan,
+                                  volume=volume)
+    if volume and planes.shape[0] < 2:
+        raise InputError(f"{'do_3d' if do_3d else 'stitch_threshold'} needs a Z stack, but the image (shape "
+                         f"{np.shape(image)}) has a single plane; segment it in 2D or pass z_axis")
     transforms.check_finite(planes)
     if normalize:
-        transforms.normalize(planes, percentiles=percentiles, lowhigh=lowhigh, per_plane=True, invert=invert)
+        # a volume is normalised as one, so that planes keep their relative brightness (as cellpose does)
+        transforms.normalize(planes, percentiles=percentiles, lowhigh=lowhigh, per_plane=not volume, invert=invert)
     elif invert:
         raise InputError("invert needs normalisation: set normalize=True")
     if gamma != 1.0 or wiener_noise:
@@ -198,34 +205,118 @@ def segment(image: np.ndarray,
     if int(ly * rescale) < 1 or int(lx * rescale) < 1:
         raise InputError(f"diameter {diameter_used} px shrinks a {ly} x {lx} image to nothing; give the object "
                          "diameter in pixels")
-    t = time.perf_counter()
-    y, styles = run_network(models, planes, rescale=rescale, bsize=bsize, tile_overlap=tile_overlap,
-                            augment=augment, batch_size=batch_size, progress=progress)
-    del planes
-    if resample and rescale != 1.0:
-        y = np.stack([transforms.resize_planes(y[:, c], ly, lx) for c in range(y.shape[1])], axis=1)
-    timings["network"] = time.perf_counter() - t
-
     n_iter = int(niter) if niter else int(200 if not resample else 200 / rescale)
+    net_kw = dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size,
+                  progress=progress)
     t = time.perf_counter()
-    masks = np.zeros((nz, ly, lx), np.int32)
-    for z in range(nz):
-        m = dynamics.compute_masks(y[z, :2], y[z, 2], niter=n_iter, cellprob_threshold=cellprob_threshold,
-                                   flow_threshold=flow_threshold if flow_threshold else 0.0,
-                                   min_size=min_size, max_size=max_size, max_size_fraction=max_size_fraction)
-        if m.shape != (ly, lx):  # resample off: masks were found at network scale
-            m = transforms.resize_planes(m[None], ly, lx, nearest=True)[0]
-            m = dynamics.fill_holes_and_remove_small_masks(m, min_size=min_size, max_size=max_size)
+    if do_3d:
+        y, styles = _network_3d(models, planes, rescale, 1.0 if anisotropy is None else float(anisotropy),
+                                resample, net_kw)
+        del planes
+        if flow3d_smooth > 0:
+            from scipy.ndimage import gaussian_filter
+            for c in range(3):
+                y[c] = gaussian_filter(y[c], flow3d_smooth)
+        timings["network"] = time.perf_counter() - t
+        t = time.perf_counter()
+        masks = dynamics.compute_masks(y[:3], y[3], niter=n_iter, cellprob_threshold=cellprob_threshold,
+                                       flow_threshold=0.0, min_size=min_size, max_size=max_size,
+                                       max_size_fraction=max_size_fraction)
+        if masks.shape != (nz, ly, lx):
+            masks = _resize_labels_3d(masks, (nz, ly, lx))
+            masks = dynamics.fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
         if exclude_on_edges:
-            m = dynamics.remove_edge_masks(m)
-        masks[z] = m
+            masks = dynamics.remove_edge_masks(masks)
+        flows, cellprob = y[:3], y[3]
+    else:
+        y, styles = run_network(models, planes, rescale=rescale, **net_kw)
+        del planes
+        if resample and rescale != 1.0:
+            y = np.stack([transforms.resize_planes(y[:, c], ly, lx) for c in range(y.shape[1])], axis=1)
+        timings["network"] = time.perf_counter() - t
+        t = time.perf_counter()
+        stitching = stitch_threshold > 0
+        masks = np.zeros((nz, ly, lx), np.int32)
+        for z in range(nz):
+            # when stitching, size limits apply to the stitched objects, not to their slices
+            plane_min, plane_max = (0, None) if stitching else (min_size, max_size)
+            m = dynamics.compute_masks(y[z, :2], y[z, 2], niter=n_iter, cellprob_threshold=cellprob_threshold,
+                                       flow_threshold=flow_threshold if flow_threshold else 0.0,
+                                       min_size=plane_min, max_size=plane_max, max_size_fraction=max_size_fraction)
+            if m.shape != (ly, lx):  # resample off: masks were found at network scale
+                m = transforms.resize_planes(m[None], ly, lx, nearest=True)[0]
+                m = dynamics.fill_holes_and_remove_small_masks(m, min_size=plane_min, max_size=plane_max)
+            if exclude_on_edges and not stitching:
+                m = dynamics.remove_edge_masks(m)
+            masks[z] = m
+        if stitching:
+            from .stitch import stitch_masks
+            masks = stitch_masks(masks, stitch_threshold=stitch_threshold)
+            masks = dynamics.fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
+            if exclude_on_edges:
+                masks = dynamics.remove_edge_masks(masks)
+        flows, cellprob = np.moveaxis(y[:, :2], 1, 0), y[:, 2]
+        if nz == 1:
+            masks, flows, cellprob, styles = masks[0], flows[:, 0], cellprob[0], styles[0]
     timings["dynamics"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-
-    flows, cellprob = np.moveaxis(y[:, :2], 1, 0), y[:, 2]
-    if nz == 1:
-        masks, flows, cellprob, styles = masks[0], flows[:, 0], cellprob[0], styles[0]
+    masks = masks.astype(np.int32, copy=False)
     log.info("segmented %s: %d objects at diameter %.1f px (%.2f s)", "image" if nz == 1 else f"{nz} planes",
              int(masks.max()), diameter_used, timings["total"])
     return Result(masks=masks, flows=np.ascontiguousarray(flows), cellprob=np.ascontiguousarray(cellprob),
                   styles=styles, diameter=diameter_used, rescale=rescale, niter=n_iter, timings=timings)
+
+
+#: Orientations of the 3D mode: (name, axes of the (Z, Y, X) volume that index planes / rows / columns,
+#: which 3D flow component (0 = Z, 1 = Y, 2 = X) each of the network's two flow outputs adds to).
+_ORIENTATIONS = (("YX", (0, 1, 2), (1, 2)), ("ZX", (1, 0, 2), (0, 2)), ("ZY", (2, 0, 1), (0, 1)))
+
+
+def _resize_volume(vol: np.ndarray, shape: tuple, nearest: bool = False) -> np.ndarray:
+    """Resize (Z, Y, X[, C]) to shape (Z', Y', X'): Y/X per plane, then Z per (Z, X) slice, as cellpose does."""
+    nz, ly, lx = shape
+    if vol.shape[1:3] != (ly, lx):
+        vol = transforms.resize_planes(vol, ly, lx, nearest=nearest)
+    if vol.shape[0] != nz:
+        swapped = np.ascontiguousarray(np.swapaxes(vol, 0, 1))  # (Y, Z, X[, C])
+        vol = np.ascontiguousarray(np.swapaxes(transforms.resize_planes(swapped, nz, lx, nearest=nearest), 0, 1))
+    return vol
+
+
+def _resize_labels_3d(masks: np.ndarray, shape: tuple) -> np.ndarray:
+    return _resize_volume(masks, shape, nearest=True)
+
+
+def _network_3d(models, planes: np.ndarray, rescale: float, anisotropy: float, resample: bool, net_kw: dict):
+    """Run the 2D network on YX, ZX and ZY slices and sum the flows (cellpose's 3D mode).
+
+    Returns y (4, Z, Y, X): dZ, dY, dX (each the sum of two 2D estimates) and the summed cell-probability logit,
+    at image size when ``resample`` is on, else at the rescaled size; and the style of the YX pass.
+    """
+    nz, ly, lx, _ = planes.shape
+    target = (int(nz * anisotropy * rescale), int(ly * rescale), int(lx * rescale))
+    if min(target) < 1:
+        raise InputError(f"with anisotropy {anisotropy} and diameter rescale {rescale:.2f} the {nz}-plane volume "
+                         f"becomes {target}: check anisotropy (Z spacing / pixel size) and diameter")
+    if target[0] < 8:
+        log.warning("3D mode on only %d planes (after scaling Z by anisotropy x rescale): the network's ZX/ZY "
+                    "views will be poor; consider stitch_threshold instead", target[0])
+    if target != (nz, ly, lx):
+        log.info("resizing the volume from %s to %s (rescale %.3f, anisotropy %.3f)", (nz, ly, lx), target,
+                 rescale, anisotropy)
+        planes = _resize_volume(planes, target)
+    y = np.zeros((4,) + target, np.float32)
+    styles = None
+    for name, perm, components in _ORIENTATIONS:
+        sliced = np.ascontiguousarray(planes.transpose(perm + (3,)))
+        out, st = run_network(models, sliced, rescale=1.0, **net_kw)  # (n, 3, a, b) in the permuted frame
+        inverse = np.argsort(perm)
+        y[3] += out[:, 2].transpose(inverse)
+        for k, comp in enumerate(components):
+            y[comp] += out[:, k].transpose(inverse)
+        if styles is None:
+            styles = st
+        del out, sliced
+    if resample and target != (nz, ly, lx):
+        y = np.moveaxis(_resize_volume(np.moveaxis(y, 0, -1), (nz, ly, lx)), -1, 0)
+    return np.ascontiguousarray(y), styles

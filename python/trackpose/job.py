@@ -1,0 +1,436 @@
+"""The bridge: run one job folder (``trackpose job DIR``) or serve jobs from a persistent worker (``trackpose serve``).
+
+The protocol is in docs/bridge-protocol.md. In short: ``input.tif`` + ``job.json`` in; JSON-line events on stdout;
+``labels.tif`` + ``shapes.json`` (+ ``meshes/``) out, renamed into place only when every frame succeeded; exit 0
+only then. Human-readable logs go to stderr. Nothing outside the job folder is written.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from . import __version__, io
+from .errors import InputError, ModelError, TrackposeError
+
+log = logging.getLogger("trackpose")
+
+PROTOCOL_VERSION = 1
+
+#: job.json settings: key -> (type, default). 0 for niter / max_size / anisotropy means "engine default".
+SETTINGS = {
+    "model": (str, "trackpose_default"),
+    "channels": (list, [0, 0]),
+    "diameter": (float, 0.0),
+    "flow_threshold": (float, 0.4),
+    "cellprob_threshold": (float, 0.0),
+    "resample": (bool, True),
+    "niter": (int, 0),
+    "min_size": (int, 15),
+    "max_size": (int, 0),
+    "do_3d": (bool, False),
+    "stitch_threshold": (float, 0.0),
+    "anisotropy": (float, 0.0),
+    "flow3d_smooth": (float, 0.0),
+    "smoothing": (float, 0.0),
+    "batch_size": (int, 8),
+    "use_gpu": (bool, False),
+    "workers": (int, 1),
+    "simplify_contours": (bool, True),
+}
+
+
+class Cancelled(TrackposeError):
+    kind = "cancelled"
+
+
+class Emitter:
+    """Writes protocol events, one JSON object per line, to a stream (stdout); thread-safe."""
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stdout
+        self.lock = threading.Lock()
+
+    def __call__(self, event: str, **fields) -> None:
+        line = json.dumps({"event": event, **fields}, allow_nan=False, default=_json_default)
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+class _EventLogHandler(logging.Handler):
+    """Forwards the engine's info/warning log records as ``log`` events (the caller shows them to the user)."""
+
+    def __init__(self, emit: Emitter):
+        super().__init__(logging.INFO)
+        self.emit_event = emit
+
+    def emit(self, record):
+        level = "warning" if record.levelno >= logging.WARNING else "info"
+        try:
+            self.emit_event("log", level=level, message=record.getMessage())
+        except Exception:  # never let logging break a job
+            pass
+
+
+# ------------------------------------------------------------------------------------------------ job.json
+
+def read_job(folder: Path) -> dict:
+    """Read and validate ``job.json``; returns {"settings", "frames", "calibration", "outputs"}."""
+    path = folder / "job.json"
+    if not folder.is_dir():
+        raise InputError(f"job folder {folder} does not exist")
+    try:
+        job = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path} is missing; the caller must write job.json before starting the engine") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(job, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    version = job.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise InputError(f"{path}: 'version' must be a positive integer, got {version!r}")
+    if version > PROTOCOL_VERSION:
+        raise InputError(f"{path}: job version {version} is newer than this engine understands "
+                         f"({PROTOCOL_VERSION}); update trackpose in the Python environment (trackpose "
+                         f"{__version__})")
+    raw = job.get("settings", {})
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: 'settings' must be an object")
+    unknown = sorted(set(raw) - set(SETTINGS))
+    if unknown:
+        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
+    settings = {}
+    for key, (kind, default) in SETTINGS.items():
+        value = raw.get(key, default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+        if kind is list:
+            ok = ok and len(value) == 2 and all(isinstance(c, int) and not isinstance(c, bool) for c in value)
+        if kind is float and ok:
+            ok = math.isfinite(value)
+        if not ok:
+            raise InputError(f"{path}: setting {key!r} must be {'two integers' if kind is list else kind.__name__}"
+                             f", got {value!r}")
+        settings[key] = value
+    frames = job.get("frames")
+    if frames is not None and (not isinstance(frames, list) or not all(isinstance(f, int) for f in frames)):
+        raise InputError(f"{path}: 'frames' must be a list of integers")
+    outputs = {"labels": True, "shapes": True, "meshes": False, **(job.get("outputs") or {})}
+    return {"settings": settings, "frames": frames, "calibration": job.get("calibration") or {},
+            "outputs": outputs}
+
+
+def segment_kwargs(settings: dict, meta: io.ImageMeta, is_volume: bool) -> dict:
+    """job.json settings -> ``trackpose.segment`` keyword arguments (engine defaults for the 0 = auto values)."""
+    if settings["do_3d"] and not is_volume:
+        raise InputError("3D mode (do_3d) was asked for but the image has no Z axis; use 2D detection")
+    if settings["stitch_threshold"] > 0 and not is_volume:
+        raise InputError("2D+Z stitching was asked for but the image has no Z axis; use 2D detection")
+    if settings["diameter"] < 0:
+        raise InputError(f"diameter must be >= 0 pixels (0 = the model's own), got {settings['diameter']}")
+    kwargs = dict(channels=tuple(settings["channels"]), diameter=settings["diameter"] or None,
+                  flow_threshold=settings["flow_threshold"], cellprob_threshold=settings["cellprob_threshold"],
+                  resample=settings["resample"], niter=settings["niter"] or None, min_size=settings["min_size"],
+                  max_size=settings["max_size"] or None, do_3d=settings["do_3d"],
+                  stitch_threshold=settings["stitch_threshold"], flow3d_smooth=settings["flow3d_smooth"],
+                  batch_size=settings["batch_size"], gpu=settings["use_gpu"])
+    if settings["do_3d"]:
+        if settings["anisotropy"] > 0:
+            kwargs["anisotropy"] = settings["anisotropy"]
+        else:
+            from .runner import anisotropy_from_meta
+            kwargs["anisotropy"] = anisotropy_from_meta(meta)
+    return kwargs
+
+
+# ------------------------------------------------------------------------------------------------ running
+
+_MODEL_CACHE: dict = {}
+
+
+def cached_model(name: str, gpu: bool):
+    """Models stay loaded for the life of the process (the persistent worker's whole point)."""
+    from .models import load_model
+    key = (name, gpu)
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE[key] = load_model(name, gpu=gpu)
+    return _MODEL_CACHE[key]
+
+
+def _segment_frame(frame: np.ndarray, model_name: str, kwargs: dict, axes: dict):
+    from .segmentation import segment
+    model = cached_model(model_name, kwargs.get("gpu", False))
+    r = segment(frame, model=model, **axes, **kwargs)
+    cellprob = r.cellprob if r.cellprob.shape == r.masks.shape else None
+    return r.masks, cellprob
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+    torch.set_num_threads(max(1, threads))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = None,
+            cancel: Optional[threading.Event] = None) -> dict:
+    """Run the job in ``folder``; returns {"objects": N, "frames": n}. Raises TrackposeError on failure, after
+    removing every partial output."""
+    from . import shapes
+    emit = emit or Emitter()
+    folder = Path(folder)
+    job = read_job(folder)
+    settings = job["settings"]
+    input_path = folder / "input.tif"
+    if not input_path.is_file():
+        raise InputError(f"{input_path} is missing; the caller must write the frames there")
+    image, meta = io.read_image(input_path)
+    calibration = job["calibration"]
+    if calibration:
+        cal = io.ImageMeta.from_calibration_dict(calibration, meta.axes, source=str(input_path))
+        meta.pixel_size_x = cal.pixel_size_x or meta.pixel_size_x
+        meta.pixel_size_y = cal.pixel_size_y or meta.pixel_size_y
+        meta.z_spacing = cal.z_spacing or meta.z_spacing
+        meta.unit = cal.unit or meta.unit
+    has_time = "T" in meta.axes
+    frames_data = image if has_time else image[None]
+    frame_ids = job["frames"] if job["frames"] is not None else list(range(len(frames_data)))
+    if len(frame_ids) != len(frames_data):
+        raise InputError(f"job.json lists {len(frame_ids)} frames but input.tif holds {len(frames_data)}")
+    axes_no_t = meta.axes.replace("T", "")
+    is_volume = "Z" in axes_no_t
+    nchan = 1
+    if "C" in axes_no_t:
+        nchan = image.shape[meta.axes.index("C")]
+    for c in settings["channels"]:
+        if c < 0 or c > nchan:
+            raise InputError(f"channel {c} does not exist: the image has {nchan} channel(s) (channels count from "
+                             "1; 0 = grayscale/none)")
+    axes = {}
+    if "C" in axes_no_t:
+        axes["channel_axis"] = axes_no_t.index("C")
+    if is_volume:
+        axes["z_axis"] = axes_no_t.index("Z")
+    kwargs = segment_kwargs(settings, meta, is_volume)
+    model_name = settings["model"]
+    cached_model(model_name, settings["use_gpu"])  # fail early, before any frame, on a bad model
+    n = len(frame_ids)
+    workers = max(1, min(workers or settings["workers"], n))
+    emit("log", level="info", message=f"trackpose {__version__}: {n} frame(s), model {model_name}, "
+         f"{'3D' if settings['do_3d'] else '2D+Z' if settings['stitch_threshold'] > 0 else '2D'}, "
+         f"{workers} worker(s)")
+
+    tmp = folder / f".partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        labels = [None] * n
+        probs = [None] * n
+        done = 0
+
+        def finished(i, result):
+            nonlocal done
+            labels[i], probs[i] = result
+            done += 1
+            emit("progress", done=done, total=n, frame=frame_ids[i])
+
+        if workers == 1:
+            for i in range(n):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("the job was cancelled")
+                finished(i, _segment_frame(frames_data[i], model_name, kwargs, axes))
+        else:
+            import torch
+            threads = max(1, torch.get_num_threads() // workers)
+            with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads,)) as pool:
+                futures = {pool.submit(_segment_frame, frames_data[i], model_name, kwargs, axes): i
+                           for i in range(n)}
+                try:
+                    for fut in _as_completed(futures, cancel):
+                        finished(futures[fut], fut.result())
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+        total = _write_outputs(tmp, folder, labels, probs, frame_ids, meta, settings, job["outputs"], is_volume,
+                               shapes)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    return {"objects": total, "frames": n}
+
+
+def _as_completed(futures, cancel):
+    from concurrent.futures import FIRST_COMPLETED, wait
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the job was cancelled")
+        yield from done
+
+
+def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, settings, outputs, is_volume,
+                   shapes) -> int:
+    stack = np.stack(labels)
+    axes = "T" + ("Z" if is_volume else "") + "YX"
+    frames_out = []
+    total = 0
+    spacing = (meta.pixel_size_x or 1.0, meta.pixel_size_y or 1.0, meta.z_spacing or 1.0)
+    for i, t in enumerate(frame_ids):
+        lab = labels[i]
+        table = shapes.object_table(lab, cellprob=probs[i])
+        objects = []
+        if lab.ndim == 2:
+            polys = shapes.contours(lab, simplify=0.5 if settings["simplify_contours"] else None)
+            for row in table:
+                poly = polys.get(row["label"])
+                if poly is None or len(poly) < 3:
+                    continue
+                objects.append({**_public(row), "polygon": np.round(poly, 4).tolist()})
+        else:
+            meshes = shapes.meshes(lab, smooth_iterations=int(settings["smoothing"])) if outputs.get("meshes") \
+                else {}
+            for row in table:
+                obj = _public(row)
+                if row["label"] in meshes:
+                    rel = f"meshes/{t}_{row['label']}.ply"
+                    (tmp / "meshes").mkdir(exist_ok=True)
+                    shapes.write_ply(tmp / rel, *meshes[row["label"]])
+                    obj["mesh"] = rel
+                objects.append(obj)
+        total += len(objects)
+        frames_out.append({"frame": t, "objects": objects})
+    if outputs.get("labels", True):
+        io.write_labels(tmp / "labels.tif", stack, meta, axes=axes)
+    doc = {"version": PROTOCOL_VERSION, "ndim": 3 if is_volume else 2, "calibration": meta.calibration_dict(),
+           "frames": frames_out}
+    (tmp / "shapes.json").write_text(json.dumps(doc, default=_json_default), encoding="utf-8")
+    # all frames succeeded: move the results into place (meshes first, shapes.json last: its presence means done)
+    if (tmp / "meshes").exists():
+        shutil.rmtree(folder / "meshes", ignore_errors=True)
+        os.replace(tmp / "meshes", folder / "meshes")
+    if (tmp / "labels.tif").exists():
+        os.replace(tmp / "labels.tif", folder / "labels.tif")
+    os.replace(tmp / "shapes.json", folder / "shapes.json")
+    return total
+
+
+def _public(row: dict) -> dict:
+    keys = ("label", "centroid", "area", "volume", "bbox", "radius", "quality")
+    return {k: row[k] for k in keys if k in row}
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+def _install_sigterm(cancel: threading.Event):
+    def handler(signum, frame):
+        cancel.set()
+        raise Cancelled(f"stopped by signal {signum}")
+    signal.signal(signal.SIGTERM, handler)
+
+
+def job_main(args) -> int:
+    emit = Emitter()
+    handler = _EventLogHandler(emit)
+    logging.getLogger("trackpose").addHandler(handler)
+    cancel = threading.Event()
+    _install_sigterm(cancel)
+    t0 = time.perf_counter()
+    try:
+        summary = run_job(Path(args.folder), emit=emit, workers=args.workers, cancel=cancel)
+    except TrackposeError as exc:
+        emit("error", message=str(exc), kind=exc.kind)
+        print(f"trackpose job: error: {exc}", file=sys.stderr)
+        return 3 if isinstance(exc, Cancelled) else 1
+    except MemoryError:
+        emit("error", message="out of memory; lower the batch size or the number of workers", kind="memory")
+        return 1
+    except OSError as exc:
+        emit("error", message=f"cannot read or write in the job folder: {exc}", kind="io")
+        return 1
+    except Exception as exc:  # an engine bug: still loud, with the type, never a silent empty result
+        emit("error", message=f"internal error: {exc.__class__.__name__}: {exc}", kind="engine")
+        log.exception("internal error")
+        return 1
+    finally:
+        logging.getLogger("trackpose").removeHandler(handler)
+    emit("done", **summary, seconds=round(time.perf_counter() - t0, 3))
+    return 0
+
+
+def serve_main(args) -> int:
+    """Persistent worker: one JSON request per stdin line, events on stdout; exits with stdin or its parent."""
+    emit = Emitter()
+    handler = _EventLogHandler(emit)
+    logging.getLogger("trackpose").addHandler(handler)
+    parent = os.getppid()
+
+    def watch_parent():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+    threading.Thread(target=watch_parent, daemon=True).start()
+    emit("ready", version=__version__, protocol=PROTOCOL_VERSION)
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            request = json.loads(line)
+            cmd = request.get("cmd")
+        except (json.JSONDecodeError, AttributeError):
+            emit("error", message=f"not a JSON request: {line[:200]}", kind="protocol")
+            continue
+        if cmd == "quit":
+            break
+        if cmd == "ping":
+            emit("pong", version=__version__)
+            continue
+        if cmd != "run" or not isinstance(request.get("job"), str):
+            emit("error", message=f"unknown request {line[:200]}; expected {{\"cmd\": \"run\", \"job\": DIR}}",
+                 kind="protocol")
+            continue
+        t0 = time.perf_counter()
+        try:
+            summary = run_job(Path(request["job"]), emit=emit, workers=1)
+            emit("done", **summary, seconds=round(time.perf_counter() - t0, 3))
+        except TrackposeError as exc:
+            emit("error", message=str(exc), kind=exc.kind)
+        except Exception as exc:
+            emit("error", message=f"internal error: {exc.__class__.__name__}: {exc}", kind="engine")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("job", help="run one bridge job folder (used by the Fiji/TrackMate detector)",
+                       description="Segment the frames in DIR/input.tif with the settings in DIR/job.json and write "
+                                   "DIR/labels.tif and DIR/shapes.json; events as JSON lines on stdout. See "
+                                   "docs/bridge-protocol.md.")
+    p.add_argument("folder", help="the job folder")
+    p.add_argument("--workers", type=int, default=None, help="parallel processes over frames (default: job.json)")
+    p.set_defaults(func=job_main)
+    p = sub.add_parser("serve", help="persistent worker: keeps models loaded between jobs (JSON lines on stdin)")
+    p.set_defaults(func=serve_main)

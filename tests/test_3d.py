@@ -1,0 +1,43 @@
+"""3D mode: the three orthogonal network passes and their combination match cellpose's do_3D on identical weights."""
+import numpy as np
+import pytest
+
+import trackpose
+from trackpose import transforms as T
+from trackpose.errors import InputError
+from trackpose.segmentation import _network_3d
+
+
+@pytest.mark.parametrize("rescale,anisotropy,resample", [(1.0, 1.0, True), (0.8, 2.0, True), (1.2, 1.5, False)])
+def test_3d_flows_match_cellpose(model_file, rescale, anisotropy, resample):
+    cm = pytest.importorskip("cellpose.models")
+    ct = pytest.importorskip("cellpose.transforms")
+    rng = np.random.default_rng(0)
+    vol = rng.random((10, 40, 52)).astype(np.float32)
+    cp = cm.CellposeModel(pretrained_model=str(model_file))
+    x = ct.normalize_img(ct.convert_image(vol, [0, 0], z_axis=0, do_3D=True, nchan=2), norm3D=True)
+    dP, cellprob, _ = cp._run_net(x, rescale=rescale, resample=resample, do_3D=True, anisotropy=anisotropy)
+    planes = T.normalize(T.to_planes(vol, (0, 0), z_axis=0, volume=True), per_plane=False)
+    m = trackpose.load_model(model_file)
+    y, _ = _network_3d([m], planes, rescale, anisotropy, resample, dict(bsize=224, tile_overlap=0.1,
+                                                                          augment=False, batch_size=8))
+    assert y.shape[1:] == cellprob.shape
+    np.testing.assert_allclose(y[3], cellprob, atol=1e-4)
+    np.testing.assert_allclose(y[:3], dP, atol=1e-4)
+
+
+def test_3d_segment_returns_a_labelled_volume(model_file):
+    vol = np.random.default_rng(1).random((12, 48, 48)).astype(np.float32)
+    r = trackpose.segment(vol, model=model_file, do_3d=True, z_axis=0, diameter=30, anisotropy=1.0)
+    assert r.masks.shape == vol.shape and r.flows.shape == (3,) + vol.shape and r.cellprob.shape == vol.shape
+
+
+def test_3d_bad_input_is_explained(model_file):
+    with pytest.raises(InputError, match="single plane"):
+        trackpose.segment(np.zeros((40, 40)), model=model_file, do_3d=True)
+    with pytest.raises(InputError, match="anisotropy"):
+        trackpose.segment(np.zeros((8, 40, 40)), model=model_file, do_3d=True, z_axis=0, anisotropy=0)
+    with pytest.raises(InputError, match="anisotropy"):
+        trackpose.segment(np.zeros((8, 40, 40)), model=model_file, do_3d=True, z_axis=0, anisotropy=1e6)
+    with pytest.raises(InputError, match="stitch_threshold"):
+        trackpose.segment(np.zeros((8, 40, 40)), model=model_file, stitch_threshold=2)
