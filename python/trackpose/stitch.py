@@ -1,0 +1,164 @@
+"""2D + Z stitching: link per-plane 2D masks into 3D objects by their overlap between consecutive planes.
+
+Semantics of cellpose 3.1.1.2's ``utils.stitch3D`` (what ``stitch_threshold > 0`` does): going up the stack,
+every mask of plane ``z + 1`` is compared with the (already stitched) masks of plane ``z`` by intersection over
+union (IoU). IoUs below ``stitch_threshold`` are ignored, and so is every IoU that is not the largest one in its
+column (for a mask of plane ``z``, only its best-matching masks of plane ``z + 1`` may take its label). A mask
+of plane ``z + 1`` then takes the label of the plane-``z`` mask it has the highest remaining IoU with (the
+lower label on a tie), or a new label when none is left.
+
+How it differs from cellpose 3.1.1.2:
+
+* Only the pairs of masks that really overlap are counted, by one pass over the pixels of each plane pair
+  (memory and time grow with pixels + overlapping pairs). Cellpose builds a dense
+  (masks in plane z + 1) x (largest label so far) matrix per plane pair, which grows with the number of
+  objects in the whole stack and is what makes it slow on thousands of objects.
+* Labels are numbered 1..N without gaps, in order of first appearance (plane by plane, then by the input
+  label within a plane). For input planes whose labels are 1..n without gaps this is exactly cellpose's
+  numbering; cellpose keeps gaps of the first plane and spends label ids on absent labels of later planes.
+* Masks after an empty plane get labels never used before. Cellpose 3.1.1.2 resets its label counter at an
+  empty plane met before any two consecutive planes both had masks, so the next masks reuse the labels of
+  the planes before the gap: unrelated objects share a label (e.g. masks on planes 0 and 2 only).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from trackpose.errors import InputError
+from trackpose.shapes import _kernel_labels, as_label_image
+
+__all__ = ["stitch_masks", "DEFAULT_STITCH_THRESHOLD"]
+
+#: IoU a mask needs with a mask of the previous plane to take its label (TrackMate-Cellpose's default).
+DEFAULT_STITCH_THRESHOLD = 0.25
+
+
+def stitch_masks(masks, stitch_threshold=DEFAULT_STITCH_THRESHOLD):
+    """Link per-plane 2D masks across consecutive planes by IoU into 3D labels.
+
+    Parameters
+    ----------
+    masks : array_like of int, shape (Lz, Ly, Lx)
+        One 2D label image per plane (0 = background); labels need not be related between planes.
+        Whole-number float arrays (ImageJ 32-bit label images) are accepted.
+    stitch_threshold : float, default 0.25
+        Smallest IoU (0..1) at which a mask continues an object of the previous plane. 0 links any overlap;
+        above 1 nothing is linked.
+
+    Returns
+    -------
+    np.ndarray of int32, shape (Lz, Ly, Lx)
+        Labels 1..N, one per object followed through Z; 0 is background.
+
+    Raises
+    ------
+    InputError
+        ``masks`` is not a 3D label array, or ``stitch_threshold`` is negative or not a number.
+    """
+    labels, _ = _kernel_labels(as_label_image(masks, name="masks", ndims=(3,)))  # huge ids renumbered in order
+    try:
+        threshold = float(stitch_threshold)
+    except (TypeError, ValueError):
+        raise InputError(f"stitch_threshold must be a number, got {stitch_threshold!r}") from None
+    if not threshold >= 0:  # also rejects NaN
+        raise InputError(f"stitch_threshold must be >= 0 (an IoU), got {stitch_threshold!r}")
+    out = np.zeros(labels.shape, np.int32)
+    if labels.size:
+        n_labels = int(labels.max()) + 1
+        _stitch(labels.reshape(labels.shape[0], -1), n_labels, threshold, out.reshape(labels.shape[0], -1))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _stitch(planes, n_labels, threshold, out):
+    """Stitch ``planes`` (Lz, pixels) with labels < n_labels into ``out`` (same shape, output labels)."""
+    n_planes, n_pixels = planes.shape
+    lut = np.zeros(n_labels, np.int32)
+    present = np.zeros(n_labels, np.bool_)
+    last = 0  # largest output label handed out so far
+    # plane 0: its labels in increasing order become 1..n0
+    for p in range(n_pixels):
+        present[planes[0, p]] = True
+    for label in range(1, n_labels):
+        if present[label]:
+            last += 1
+            lut[label] = last
+    for p in range(n_pixels):
+        out[0, p] = lut[planes[0, p]]
+
+    # work arrays, reused plane after plane (the previous plane's labels are output labels <= last)
+    area_new = np.zeros(n_labels, np.int64)
+    shared_new = np.zeros(n_labels, np.int64)  # pixels a new-plane mask shares with any previous-plane mask
+    start = np.zeros(n_labels + 1, np.int64)
+    fill = np.zeros(n_labels, np.int64)
+    previous_of_shared = np.zeros(n_pixels, np.int32)
+    for z in range(1, n_planes):
+        new = planes[z]
+        prev = out[z - 1]
+        area_prev = np.zeros(last + 1, np.int64)
+        column_best = np.zeros(last + 1, np.float64)
+        count = np.zeros(last + 1, np.int64)  # scratch: overlap of one new mask with each previous mask
+        touched = np.zeros(last + 1, np.int32)
+        area_new[:] = 0
+        shared_new[:] = 0
+        for p in range(n_pixels):
+            area_new[new[p]] += 1
+            area_prev[prev[p]] += 1
+            if new[p] > 0 and prev[p] > 0:
+                shared_new[new[p]] += 1
+        # group the previous-plane labels of the shared pixels by new-plane label (counting sort)
+        start[0] = 0
+        for label in range(n_labels):
+            start[label + 1] = start[label] + shared_new[label]
+            fill[label] = start[label]
+        for p in range(n_pixels):
+            if new[p] > 0 and prev[p] > 0:
+                previous_of_shared[fill[new[p]]] = prev[p]
+                fill[new[p]] += 1
+
+        # pass 1: the best IoU (at or above threshold) each previous-plane mask has with any new mask
+        for label in range(1, n_labels):
+            n_touched = 0
+            for k in range(start[label], start[label + 1]):
+                q = previous_of_shared[k]
+                if count[q] == 0:
+                    touched[n_touched] = q
+                    n_touched += 1
+                count[q] += 1
+            for t in range(n_touched):
+                q = touched[t]
+                iou = count[q] / (area_new[label] + area_prev[q] - count[q])
+                if iou >= threshold and iou > column_best[q]:
+                    column_best[q] = iou
+                count[q] = 0
+
+        # pass 2: each new mask takes the previous label of its best surviving IoU, else a new label
+        for label in range(1, n_labels):
+            lut[label] = 0
+            if area_new[label] == 0:
+                continue
+            n_touched = 0
+            for k in range(start[label], start[label + 1]):
+                q = previous_of_shared[k]
+                if count[q] == 0:
+                    touched[n_touched] = q
+                    n_touched += 1
+                count[q] += 1
+            best_iou = 0.0
+            best = 0
+            for t in range(n_touched):
+                q = touched[t]
+                iou = count[q] / (area_new[label] + area_prev[q] - count[q])
+                count[q] = 0
+                if iou >= threshold and iou >= column_best[q] and iou > 0.0:
+                    if iou > best_iou or (iou == best_iou and q < best):
+                        best_iou = iou
+                        best = q
+            if best == 0:
+                last += 1
+                best = last
+            lut[label] = best
+        for p in range(n_pixels):
+            out[z, p] = lut[new[p]]
