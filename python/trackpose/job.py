@@ -261,7 +261,10 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
         else:
             import torch
             threads = max(1, torch.get_num_threads() // workers)
-            with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(threads,)) as pool:
+            import multiprocessing
+            # spawn, not fork: forking a process whose torch/OpenMP thread pools are running can deadlock
+            with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=_worker_init, initargs=(threads,)) as pool:
                 futures = {pool.submit(_segment_frame, frames_data[i], model_name, kwargs, axes): i
                            for i in range(n)}
                 try:
@@ -310,8 +313,8 @@ def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, sett
                     continue
                 objects.append({**_public(row), "polygon": np.round(poly, 4).tolist()})
         else:
-            meshes = shapes.meshes(lab, smooth_iterations=int(settings["smoothing"])) if outputs.get("meshes") \
-                else {}
+            meshes = shapes.meshes(lab, spacing=(1.0, 1.0, 1.0), smooth_iterations=mesh_smoothing_iterations(
+                settings["smoothing"])) if outputs.get("meshes") else {}
             for row in table:
                 obj = _public(row)
                 if row["label"] in meshes:
@@ -335,6 +338,15 @@ def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, sett
         os.replace(tmp / "labels.tif", folder / "labels.tif")
     os.replace(tmp / "shapes.json", folder / "shapes.json")
     return total
+
+
+def mesh_smoothing_iterations(sigma_px: float) -> int:
+    """Taubin iterations that smooth a marching-cubes mesh (edges ~1 px) at about ``sigma_px`` pixels.
+
+    A Laplacian step with weight 1/2 spreads a vertex like a random walk of variance ~1/2 px^2, so n steps act
+    like a Gaussian of variance n/2: n = 2 sigma^2 (0 = no smoothing).
+    """
+    return int(round(2.0 * sigma_px ** 2)) if sigma_px > 0 else 0
 
 
 def _public(row: dict) -> dict:

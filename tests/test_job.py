@@ -1,0 +1,155 @@
+"""The bridge job runner and persistent worker, driven as the Java side drives them: real processes, job folders."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from trackpose import io, shapes
+from conftest import render, touching_discs
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT / "python"), TRACKPOSE_OFFLINE="1")
+
+
+def make_job(folder: Path, frames: np.ndarray, model_file, axes="TYX", **settings) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(folder / "input.tif", frames, imagej=True, resolution=(1 / 0.5, 1 / 0.5),
+                     metadata={"axes": axes, "unit": "micron", "spacing": 2.0})
+    job = {"version": 1, "frames": list(range(10, 10 + frames.shape[0])),
+           "calibration": {"x": 0.5, "y": 0.5, "z": 2.0, "unit": "micron"},
+           "settings": {"model": str(model_file), "diameter": 30.0, "flow_threshold": 0.0, **settings},
+           "outputs": {"labels": True, "shapes": True, "meshes": axes.count("Z") > 0}}
+    (folder / "job.json").write_text(json.dumps(job))
+    return folder
+
+
+def run_job(folder, *extra):
+    p = subprocess.run([sys.executable, "-m", "trackpose", "job", str(folder), *extra], capture_output=True,
+                       text=True, env=ENV, timeout=600)
+    events = [json.loads(line) for line in p.stdout.splitlines()]  # stdout holds nothing but JSON lines
+    return p, events
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return np.stack([render(touching_discs((96, 120), n=8, seed=s), seed=s) for s in range(3)]).astype(np.uint16)
+
+
+def test_2d_movie_job(tmp_path, movie, model_file):
+    folder = make_job(tmp_path / "job", movie, model_file)
+    before = (folder / "input.tif").read_bytes()
+    p, events = run_job(folder)
+    assert p.returncode == 0, p.stderr
+    kinds = [e["event"] for e in events]
+    assert kinds[-1] == "done" and "error" not in kinds
+    progress = [e for e in events if e["event"] == "progress"]
+    assert [e["done"] for e in progress] == [1, 2, 3] and {e["frame"] for e in progress} == {10, 11, 12}
+    labels, meta = io.read_image(folder / "labels.tif")
+    assert labels.shape == movie.shape and meta.pixel_size_x == pytest.approx(0.5)
+    doc = json.loads((folder / "shapes.json").read_text())
+    assert doc["version"] == 1 and doc["ndim"] == 2 and [f["frame"] for f in doc["frames"]] == [10, 11, 12]
+    total = 0
+    for t, frame in enumerate(doc["frames"]):
+        ids = set(np.unique(labels[t])) - {0}
+        assert {o["label"] for o in frame["objects"]} <= ids
+        for o in frame["objects"]:
+            area = (labels[t] == o["label"]).sum()
+            assert o["area"] == area and 0 <= o["quality"] <= 1
+            assert len(o["polygon"]) >= 3
+        total += len(frame["objects"])
+    assert events[-1]["objects"] == total > 0
+    assert (folder / "input.tif").read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["input.tif", "job.json", "labels.tif", "shapes.json"]
+
+
+def test_parallel_workers_give_the_same_result(tmp_path, movie, model_file):
+    one = make_job(tmp_path / "one", movie, model_file)
+    two = make_job(tmp_path / "two", movie, model_file, workers=2)
+    assert run_job(one)[0].returncode == 0
+    p, _ = run_job(two)
+    assert p.returncode == 0, p.stderr
+    assert np.array_equal(io.read_image(one / "labels.tif")[0], io.read_image(two / "labels.tif")[0])
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda j: j.update(version=2), "newer"),
+    (lambda j: j["settings"].update(colour="red"), "unknown setting"),
+    (lambda j: j["settings"].update(channels=[3, 0]), "channel 3 does not exist"),
+    (lambda j: j["settings"].update(do_3d=True), "no Z axis"),
+    (lambda j: j["settings"].update(flow_threshold="high"), "flow_threshold"),
+    (lambda j: j["settings"].update(model="/no/such/model"), "does not exist"),
+])
+def test_bad_jobs_fail_loudly(tmp_path, movie, model_file, change, message):
+    folder = make_job(tmp_path / "bad", movie[:1], model_file)
+    job = json.loads((folder / "job.json").read_text())
+    change(job)
+    (folder / "job.json").write_text(json.dumps(job))
+    p, events = run_job(folder)
+    assert p.returncode != 0
+    assert events[-1]["event"] == "error" and message in events[-1]["message"]
+    assert not (folder / "labels.tif").exists() and not (folder / "shapes.json").exists()
+
+
+def test_sigterm_leaves_no_partial_results(tmp_path, model_file):
+    big = np.stack([render(touching_discs((256, 256), n=30, seed=s), seed=s) for s in range(12)]).astype(np.uint16)
+    folder = make_job(tmp_path / "cancel", big, model_file)
+    proc = subprocess.Popen([sys.executable, "-m", "trackpose", "job", str(folder)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    for line in proc.stdout:  # wait until the engine is really working
+        if json.loads(line)["event"] == "progress":
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    events = [json.loads(line) for line in out.splitlines()]
+    assert proc.returncode != 0
+    assert events[-1]["event"] == "error" and events[-1]["kind"] == "cancelled"
+    assert sorted(p.name for p in folder.iterdir()) == ["input.tif", "job.json"]
+
+
+def test_3d_job_writes_meshes(tmp_path, model_file):
+    vol = np.random.default_rng(0).random((1, 10, 40, 40)).astype(np.float32)
+    folder = make_job(tmp_path / "vol", vol, model_file, axes="TZYX", do_3d=True, smoothing=1.0)
+    p, events = run_job(folder)
+    assert p.returncode == 0, p.stderr
+    assert any("anisotropy 4" in e.get("message", "") for e in events)  # z 2.0 / x 0.5, from the calibration
+    labels, _ = io.read_image(folder / "labels.tif")
+    assert labels.shape == (10, 40, 40)  # T = 1 is dropped on read
+    doc = json.loads((folder / "shapes.json").read_text())
+    assert doc["ndim"] == 3
+    for o in doc["frames"][0]["objects"]:
+        if "mesh" in o:
+            v, f = shapes.read_ply(folder / o["mesh"])
+            assert len(f) > 0
+
+
+def test_persistent_worker_keeps_the_model(tmp_path, movie, model_file):
+    a = make_job(tmp_path / "a", movie[:1], model_file)
+    b = make_job(tmp_path / "b", movie[1:2], model_file)
+    proc = subprocess.Popen([sys.executable, "-m", "trackpose", "serve"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+
+    def request(obj):
+        proc.stdin.write(json.dumps(obj) + "\n")
+        proc.stdin.flush()
+        while True:
+            event = json.loads(proc.stdout.readline())
+            if event["event"] in ("done", "error", "pong"):
+                return event
+
+    assert json.loads(proc.stdout.readline())["event"] == "ready"
+    assert request({"cmd": "ping"})["event"] == "pong"
+    first = request({"cmd": "run", "job": str(a)})
+    second = request({"cmd": "run", "job": str(b)})
+    assert first["event"] == second["event"] == "done"
+    bad = request({"cmd": "run", "job": str(tmp_path / "missing")})
+    assert bad["event"] == "error" and "does not exist" in bad["message"]
+    assert request({"cmd": "run", "job": str(a)})["event"] == "done"  # still alive after an error
+    proc.stdin.close()  # the parent going away ends the worker
+    assert proc.wait(timeout=30) == 0
