@@ -8,6 +8,7 @@ command line reads them from its signature.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
@@ -205,6 +206,7 @@ def segment(image: np.ndarray,
     if int(ly * rescale) < 1 or int(lx * rescale) < 1:
         raise InputError(f"diameter {diameter_used} px shrinks a {ly} x {lx} image to nothing; give the object "
                          "diameter in pixels")
+    _check_memory(nz, ly, lx, rescale, (anisotropy or 1.0) if do_3d else None)
     n_iter = int(niter) if niter else int(200 if not resample else 200 / rescale)
     net_kw = dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size,
                   progress=progress)
@@ -265,6 +267,26 @@ def segment(image: np.ndarray,
              int(masks.max()), diameter_used, timings["total"])
     return Result(masks=masks, flows=np.ascontiguousarray(flows), cellprob=np.ascontiguousarray(cellprob),
                   styles=styles, diameter=diameter_used, rescale=rescale, niter=n_iter, timings=timings)
+
+
+def _available_memory() -> Optional[int]:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX: no check
+        return None
+
+
+def _check_memory(nz: int, ly: int, lx: int, rescale: float, anisotropy: Optional[float]) -> None:
+    """Refuse, before any work, an image whose float32 working arrays cannot fit in the free memory."""
+    scaled = nz * (anisotropy * rescale if anisotropy else 1.0) * ly * rescale * lx * rescale
+    # float32 values per pixel at network scale: input (2) + network output (3; in 3D 4 summed + 3 per pass);
+    # at image size: flows and cell probability (4) + dynamics and labels (~5)
+    needed = 4 * (scaled * (2 + (7 if anisotropy else 3)) + nz * ly * lx * 9)
+    free = _available_memory()
+    if free is not None and needed > free:
+        raise InputError(f"segmenting this image needs about {needed / 2**30:.1f} GiB of memory but "
+                         f"{free / 2**30:.1f} GiB is free; crop or split the image (e.g. per Z range or tile), "
+                         "or give a larger diameter (less upscaling)")
 
 
 #: Orientations of the 3D mode: (name, axes of the (Z, Y, X) volume that index planes / rows / columns,

@@ -1,0 +1,102 @@
+"""trackpose.segment end to end: parity with cellpose 3.1.1.2's eval on identical weights, and its contract."""
+import numpy as np
+import pytest
+
+import trackpose
+from trackpose.errors import InputError, TrackposeError
+from trackpose.metrics import matched_fraction
+from conftest import render, touching_discs
+
+
+@pytest.fixture(scope="module")
+def image():
+    return render(touching_discs((256, 288), radii=(7, 22), n=45, seed=1), seed=1)
+
+
+@pytest.fixture(scope="module")
+def cellpose_model(model_file):
+    models = pytest.importorskip("cellpose.models")
+    return models.CellposeModel(pretrained_model=str(model_file))
+
+
+@pytest.mark.parametrize("settings", [
+    dict(diameter=30.0, flow_threshold=0.0),
+    dict(diameter=21.0, flow_threshold=2.5, cellprob_threshold=-0.2),
+    dict(diameter=40.0, flow_threshold=0.0, resample=False),
+    dict(diameter=None, flow_threshold=0.0, augment=True, min_size=30),
+])
+def test_masks_match_cellpose_on_identical_weights(image, model_file, cellpose_model, settings):
+    masks_cp = cellpose_model.eval(image, channels=[0, 0], **settings)[0]
+    result = trackpose.segment(image, model=model_file, **settings)
+    assert result.masks.shape == image.shape
+    n_cp = len(np.unique(masks_cp)) - 1
+    assert abs(result.n_objects - n_cp) <= max(1, 0.02 * n_cp)
+    assert n_cp > 5, "the comparison needs objects to compare"
+    assert matched_fraction(masks_cp, result.masks, iou=0.5) >= 0.98
+
+
+def test_result_contract(image, model_file):
+    before = image.copy()
+    r = trackpose.segment(image, model=model_file, diameter=30)
+    assert np.array_equal(image, before)  # input never modified
+    assert r.masks.dtype == np.int32 and r.masks.min() == 0
+    assert set(np.unique(r.masks)) == set(range(r.n_objects + 1))  # consecutive labels
+    assert r.flows.shape == (2,) + image.shape and r.cellprob.shape == image.shape
+    assert r.styles.shape == (256,) and r.diameter == 30 and r.niter == 200
+    r2 = trackpose.segment(image, model=model_file, diameter=15)
+    assert r2.niter == int(200 / (30 / 15))  # niter scales with the resize when resampling
+
+
+def test_filters(image, model_file):
+    kw = dict(model=model_file, diameter=30, flow_threshold=0)
+    base = trackpose.segment(image, **kw).masks
+    edge = trackpose.segment(image, exclude_on_edges=True, **kw).masks
+    border = np.concatenate([edge[0], edge[-1], edge[:, 0], edge[:, -1]])
+    assert not border.any() and edge.max() < base.max()
+    sizes = np.bincount(base.ravel())[1:]
+    limit = int(np.median(sizes))
+    capped = trackpose.segment(image, max_size=limit, **kw).masks
+    assert np.bincount(capped.ravel())[1:].max() <= limit
+    big = trackpose.segment(image, min_size=limit, **kw).masks
+    assert np.bincount(big.ravel())[1:].min() >= limit
+
+
+def test_stack_is_segmented_per_plane(image, model_file):
+    stack = np.stack([image[:, :200], image[:, 40:240], image[:, 88:]])
+    r = trackpose.segment(stack, model=model_file, diameter=30, z_axis=0)
+    assert r.masks.shape == stack.shape and r.styles.shape == (3, 256)
+    single = trackpose.segment(stack[1], model=model_file, diameter=30)
+    assert np.array_equal(r.masks[1], single.masks)
+
+
+def test_ensemble_of_identical_models_is_the_model(image, model_file):
+    one = trackpose.segment(image, model=model_file, diameter=30)
+    two = trackpose.segment(image, model=[model_file, model_file], diameter=30)
+    assert matched_fraction(one.masks, two.masks) == 1.0
+
+
+def test_bad_arguments_are_named(image, model_file):
+    with pytest.raises(InputError, match="diameter"):
+        trackpose.segment(image, model=model_file, diameter=-3)
+    with pytest.raises(InputError, match="size model"):
+        trackpose.segment(image, model=model_file, diameter=0)
+    with pytest.raises(InputError, match="flow_threshold"):
+        trackpose.segment(image, model=model_file, flow_threshold=-1)
+    bad = image.copy()
+    bad[3, 3] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        trackpose.segment(bad, model=model_file)
+    with pytest.raises(InputError, match="bsize"):
+        trackpose.segment(image, model=model_file, bsize=100)
+
+
+def test_constant_image_gives_no_objects_not_an_error(model_file):
+    r = trackpose.segment(np.full((64, 64), 5.0), model=model_file)
+    assert r.masks.shape == (64, 64)
+
+
+def test_image_too_large_for_memory_is_refused_before_work(model_file, monkeypatch):
+    from trackpose import segmentation
+    monkeypatch.setattr(segmentation, "_available_memory", lambda: 10 * 2 ** 20)  # 10 MiB free
+    with pytest.raises(InputError, match="GiB of memory"):
+        trackpose.segment(np.zeros((512, 512), np.float32), model=model_file)
