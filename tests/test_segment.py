@@ -4,35 +4,57 @@ import pytest
 
 import trackpose
 from trackpose.errors import InputError, TrackposeError
-from trackpose.metrics import matched_fraction
+from trackpose.metrics import average_precision, matched_fraction
 from conftest import render, touching_discs
 
 
 @pytest.fixture(scope="module")
-def image():
-    return render(touching_discs((256, 288), radii=(7, 22), n=45, seed=1), seed=1)
+def image_and_truth():
+    truth = touching_discs((256, 288), radii=(7, 22), n=45, seed=1)
+    return render(truth, seed=1), truth
 
 
 @pytest.fixture(scope="module")
-def cellpose_model(model_file):
+def image(image_and_truth):
+    return image_and_truth[0]
+
+
+@pytest.fixture(scope="module")
+def builtin_file():
+    """The project's shipped default model: trained weights, so that masks are real cells, not noise basins."""
+    from trackpose.models import DEFAULT_MODEL, _PACKAGE_DATA
+    path = _PACKAGE_DATA / DEFAULT_MODEL
+    assert path.is_file(), "the built-in model is part of the package"
+    return path
+
+
+@pytest.fixture(scope="module")
+def cellpose_model(builtin_file):
     models = pytest.importorskip("cellpose.models")
-    return models.CellposeModel(pretrained_model=str(model_file))
+    return models.CellposeModel(pretrained_model=str(builtin_file))
 
 
 @pytest.mark.parametrize("settings", [
-    dict(diameter=30.0, flow_threshold=0.0),
-    dict(diameter=21.0, flow_threshold=2.5, cellprob_threshold=-0.2),
-    dict(diameter=40.0, flow_threshold=0.0, resample=False),
-    dict(diameter=None, flow_threshold=0.0, augment=True, min_size=30),
+    dict(diameter=30.0),
+    dict(diameter=21.0, flow_threshold=0.4, cellprob_threshold=-0.5),
+    dict(diameter=None, resample=False),
+    dict(diameter=25.0, augment=True, min_size=60),
+    dict(diameter=None, flow_threshold=0.0, cellprob_threshold=1.0),
 ])
-def test_masks_match_cellpose_on_identical_weights(image, model_file, cellpose_model, settings):
+def test_masks_match_cellpose_on_identical_weights(image, builtin_file, cellpose_model, settings):
     masks_cp = cellpose_model.eval(image, channels=[0, 0], **settings)[0]
-    result = trackpose.segment(image, model=model_file, **settings)
+    result = trackpose.segment(image, model=builtin_file, **settings)
     assert result.masks.shape == image.shape
     n_cp = len(np.unique(masks_cp)) - 1
-    assert abs(result.n_objects - n_cp) <= max(1, 0.02 * n_cp)
-    assert n_cp > 5, "the comparison needs objects to compare"
+    assert n_cp > 20, "the comparison needs objects to compare"
     assert matched_fraction(masks_cp, result.masks, iou=0.5) >= 0.98
+
+
+def test_builtin_model_finds_the_generated_cells(image_and_truth, builtin_file):
+    image, truth = image_and_truth
+    r = trackpose.segment(image, model=builtin_file, diameter=30)
+    ap = average_precision(truth, r.masks)[0]
+    assert ap[0] >= 0.85
 
 
 def test_result_contract(image, model_file):
