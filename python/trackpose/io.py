@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .labels import as_label_image
 
 logger = logging.getLogger(__name__)
 
@@ -428,17 +429,7 @@ def write_tiff(path, array, meta: ImageMeta | None = None, axes: str | None = No
 
 
 def _check_labels(labels, path) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.dtype == bool:
-        return labels.astype(np.uint8)
-    if labels.dtype.kind == "f":
-        if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.round(labels)):
-            raise InputError(f"{path}: labels must be whole numbers; the array has fractions, NaN or Inf.")
-    elif labels.dtype.kind not in "ui":
-        raise InputError(f"{path}: labels must be an integer array, not {labels.dtype}.")
-    if labels.size and labels.min() < 0:
-        raise InputError(f"{path}: labels must not be negative (smallest value {labels.min()}); 0 is background.")
-    return labels
+    return as_label_image(labels, name=str(path), ndims=None)
 
 
 def _write_imagej(path, data: np.ndarray, meta: ImageMeta | None, axes: str | None,

@@ -24,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components
 
 from .errors import InputError
+from .labels import as_label_image
 
 #: IoU thresholds of cellpose's benchmark tables.
 DEFAULT_THRESHOLDS = (0.5, 0.75, 0.9)
@@ -34,17 +35,7 @@ _DENSE_PAIR_LIMIT = 1 << 22
 
 def _as_labels(masks, name: str) -> np.ndarray:
     """Check that ``masks`` is a label image (non-negative whole numbers) and return it as an int64 array."""
-    masks = np.asarray(masks)
-    if masks.dtype == bool:
-        return masks.astype(np.int64)
-    if masks.dtype.kind == "f":
-        if not np.all(np.isfinite(masks)) or not np.array_equal(masks, np.round(masks)):
-            raise InputError(f"{name}: a label image must hold whole numbers; this one has fractions, NaN or Inf.")
-    elif masks.dtype.kind not in "ui":
-        raise InputError(f"{name}: a label image must be an integer array, not {masks.dtype}.")
-    if masks.size and masks.min() < 0:
-        raise InputError(f"{name}: label ids must not be negative (found {masks.min()}); 0 is background.")
-    return masks.astype(np.int64, copy=False)
+    return as_label_image(masks, name=name, ndims=None).astype(np.int64, copy=False)
 
 
 def _check_pair(masks_true, masks_pred) -> tuple[np.ndarray, np.ndarray]:

@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from trackpose.errors import InputError
+from trackpose.labels import as_label_image as _as_label_image
 
 __all__ = [
     "contours",
@@ -55,45 +56,11 @@ _TAUBIN_MU = -0.53
 # ----------------------------------------------------------------------------------------------------------
 
 def as_label_image(labels, name="labels", ndims=(2, 3)) -> np.ndarray:
-    """Check that ``labels`` is a label image and return it as an integer array.
-
-    Parameters
-    ----------
-    labels : array_like
-        Non-negative whole numbers, 0 = background. Integer and boolean arrays are taken as they are; float
-        arrays are accepted when every value is a whole number (ImageJ stores large label images as 32-bit float).
-    name : str
-        Argument name used in error messages.
-    ndims : tuple of int
-        Allowed numbers of dimensions.
-
-    Returns
-    -------
-    np.ndarray of int32 (int64 when a label exceeds the int32 range), same shape.
-
-    Raises
-    ------
-    InputError
-        Wrong number of dimensions, a non-numeric type, fractions / NaN / Inf, or negative values.
-    """
-    array = np.asarray(labels)
-    if array.ndim not in ndims:
-        wanted = " or ".join(f"{n}D" for n in ndims)
-        raise InputError(f"{name} must be a {wanted} label image, got an array of shape {array.shape}")
-    if array.dtype == bool:
-        return array.astype(np.int32)
-    if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or not np.array_equal(array, np.round(array)):
-            raise InputError(f"{name} must hold whole-number labels; this array has fractions, NaN or Inf")
-    elif array.dtype.kind not in "ui":
-        raise InputError(f"{name} must be an integer label image, got dtype {array.dtype}")
-    if array.size == 0:
-        return array.astype(np.int32)
-    low, high = array.min(), array.max()
-    if low < 0:
-        raise InputError(f"{name} must not hold negative labels (found {low}); 0 is background")
-    dtype = np.int32 if high <= np.iinfo(np.int32).max else np.int64
-    return array.astype(dtype, copy=False)
+    """:func:`trackpose.labels.as_label_image`, returning int32 (int64 above the int32 range)."""
+    array = _as_label_image(labels, name=name, ndims=ndims)
+    if array.size and array.max() > np.iinfo(np.int32).max:
+        return array.astype(np.int64, copy=False)
+    return array.astype(np.int32, copy=False)
 
 
 def _kernel_labels(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
