@@ -172,15 +172,17 @@ public final class DetectorKeys {
             this.meaning = meaning;
         }
 
-        /** "0 to 3", "at least 1", ... */
+        /** "0 to 3", "at least 1", ... (an infinite bound is no bound). */
         public String rangeText() {
-            if (min != null && max != null) {
+            boolean lower = min != null && !min.isInfinite();
+            boolean upper = max != null && !max.isInfinite();
+            if (lower && upper) {
                 return format(min) + " to " + format(max);
             }
-            if (min != null) {
+            if (lower) {
                 return "at least " + format(min);
             }
-            if (max != null) {
+            if (upper) {
                 return "at most " + format(max);
             }
             return "any value";

@@ -1,0 +1,122 @@
+package org.trackpose.trackmate;
+
+import ij.ImagePlus;
+import ij.ImageStack;
+import ij.process.ImageProcessor;
+import ij.process.ShortProcessor;
+import java.util.ArrayList;
+import java.util.List;
+import net.imagej.ImgPlus;
+import net.imagej.axis.Axes;
+import net.imagej.axis.AxisType;
+import net.imglib2.Cursor;
+import net.imglib2.FinalInterval;
+import net.imglib2.Interval;
+import net.imglib2.img.Img;
+import net.imglib2.img.array.ArrayImgs;
+import net.imglib2.type.numeric.real.FloatType;
+
+/** Test images: ImageJ hyperstacks and the ImgPlus TrackMate would make of them (axes X, Y, [C], [Z], [T]). */
+final class TestImages {
+
+    private TestImages() {
+    }
+
+    /** An ImgPlus of {@code imp} laid out as TrackMate's wrapper lays it out; singleton C, Z, T are dropped. */
+    static ImgPlus<FloatType> imgPlus(ImagePlus imp) {
+        int nC = imp.getNChannels();
+        int nZ = imp.getNSlices();
+        int nT = imp.getNFrames();
+        List<Long> dims = new ArrayList<>();
+        List<AxisType> axes = new ArrayList<>();
+        List<Double> cal = new ArrayList<>();
+        dims.add((long) imp.getWidth());
+        axes.add(Axes.X);
+        cal.add(imp.getCalibration().pixelWidth);
+        dims.add((long) imp.getHeight());
+        axes.add(Axes.Y);
+        cal.add(imp.getCalibration().pixelHeight);
+        if (nC > 1) {
+            dims.add((long) nC);
+            axes.add(Axes.CHANNEL);
+            cal.add(1.0);
+        }
+        if (nZ > 1) {
+            dims.add((long) nZ);
+            axes.add(Axes.Z);
+            cal.add(imp.getCalibration().pixelDepth);
+        }
+        if (nT > 1) {
+            dims.add((long) nT);
+            axes.add(Axes.TIME);
+            cal.add(1.0);
+        }
+        long[] d = dims.stream().mapToLong(Long::longValue).toArray();
+        Img<FloatType> img = ArrayImgs.floats(d);
+        Cursor<FloatType> cursor = img.localizingCursor();
+        long[] pos = new long[d.length];
+        while (cursor.hasNext()) {
+            cursor.fwd();
+            cursor.localize(pos);
+            int k = 2;
+            int c = nC > 1 ? (int) pos[k++] : 0;
+            int z = nZ > 1 ? (int) pos[k++] : 0;
+            int t = nT > 1 ? (int) pos[k] : 0;
+            ImageProcessor ip = imp.getStack().getProcessor(imp.getStackIndex(c + 1, z + 1, t + 1));
+            cursor.get().set(ip.getf((int) pos[0], (int) pos[1]));
+        }
+        double[] scales = cal.stream().mapToDouble(Double::doubleValue).toArray();
+        return new ImgPlus<>(img, imp.getTitle(), axes.toArray(new AxisType[0]), scales);
+    }
+
+    /** The interval TrackMate passes to a global detector: X, Y, [Z], [T] (no channel), from min to max inclusive. */
+    static Interval interval(ImgPlus<?> img, long x0, long y0, long x1, long y1, long z0, long z1, long t0, long t1) {
+        List<long[]> bounds = new ArrayList<>();
+        bounds.add(new long[] {x0, x1});
+        bounds.add(new long[] {y0, y1});
+        if (img.dimensionIndex(Axes.Z) >= 0) {
+            bounds.add(new long[] {z0, z1});
+        }
+        if (img.dimensionIndex(Axes.TIME) >= 0) {
+            bounds.add(new long[] {t0, t1});
+        }
+        long[] min = bounds.stream().mapToLong(b -> b[0]).toArray();
+        long[] max = bounds.stream().mapToLong(b -> b[1]).toArray();
+        return new FinalInterval(min, max);
+    }
+
+    /** The whole image as TrackMate's interval (all of X, Y, Z and T). */
+    static Interval whole(ImgPlus<?> img) {
+        int z = img.dimensionIndex(Axes.Z);
+        int t = img.dimensionIndex(Axes.TIME);
+        return interval(img, 0, 0, img.max(0), img.max(1), 0, z < 0 ? 0 : img.max(z), 0, t < 0 ? 0 : img.max(t));
+    }
+
+    /** A 16-bit hyperstack of the given size, all zero, calibrated. */
+    static ImagePlus blank(int w, int h, int c, int z, int t, double pw, double pd) {
+        ImageStack stack = new ImageStack(w, h);
+        for (int i = 0; i < c * z * t; i++) {
+            stack.addSlice(new ShortProcessor(w, h));
+        }
+        ImagePlus imp = new ImagePlus("blank", stack);
+        imp.setDimensions(c, z, t);
+        if (imp.getStackSize() > 1) {
+            imp.setOpenAsHyperStack(true);
+        }
+        imp.getCalibration().pixelWidth = pw;
+        imp.getCalibration().pixelHeight = pw;
+        imp.getCalibration().pixelDepth = pd;
+        imp.getCalibration().setUnit("micron");
+        return imp;
+    }
+
+    /** Fills the box [x0, x1) x [y0, y1) of plane (c, z, t) (all 1-based in ImageJ, 0-based here) with {@code value}. */
+    static void box(ImagePlus imp, int c, int z, int t, int x0, int y0, int x1, int y1, int value) {
+        ImageProcessor ip = imp.getStack().getProcessor(imp.getStackIndex(c + 1, z + 1, t + 1));
+        for (int y = y0; y < y1; y++) {
+            for (int x = x0; x < x1; x++) {
+                ip.set(x, y, value);
+            }
+        }
+    }
+}
