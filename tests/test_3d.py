@@ -41,3 +41,48 @@ def test_3d_bad_input_is_explained(model_file):
         trackpose.segment(np.zeros((8, 40, 40)), model=model_file, do_3d=True, z_axis=0, anisotropy=1e6)
     with pytest.raises(InputError, match="stitch_threshold"):
         trackpose.segment(np.zeros((8, 40, 40)), model=model_file, stitch_threshold=2)
+
+
+def _balls(shape=(24, 96, 96), n=14, radius=(7, 10), seed=0):
+    """Touching balls in a volume (ground truth) and a blurred, noisy fluorescence rendering of them."""
+    from scipy import ndimage
+    rng = np.random.default_rng(seed)
+    zz, yy, xx = np.mgrid[:shape[0], :shape[1], :shape[2]]
+    truth = np.zeros(shape, np.int32)
+    label = 0
+    for _ in range(n * 30):
+        if label == n:
+            break
+        r = rng.uniform(*radius)
+        c = [rng.uniform(r * 0.6, s - r * 0.6) for s in shape]
+        ball = (zz - c[0]) ** 2 + (yy - c[1]) ** 2 + (xx - c[2]) ** 2 <= r ** 2
+        if (truth[ball] > 0).mean() > 0.1:
+            continue
+        label += 1
+        truth[ball & (truth == 0)] = label
+    img = (truth > 0) * rng.uniform(0.6, 1.0, label + 1)[truth]
+    img = img * np.clip(ndimage.distance_transform_edt(truth > 0) / 2, 0, 1)
+    img = ndimage.gaussian_filter(img.astype(np.float32), 1.0) + rng.normal(0, 0.02, shape)
+    return (img * 1000 + 100).astype(np.float32), truth
+
+
+@pytest.fixture(scope="module")
+def builtin_and_cellpose():
+    cm = pytest.importorskip("cellpose.models")
+    from trackpose.models import DEFAULT_MODEL, _PACKAGE_DATA
+    path = _PACKAGE_DATA / DEFAULT_MODEL
+    return path, cm.CellposeModel(pretrained_model=str(path))
+
+
+@pytest.mark.parametrize("mode", [dict(do_3d=True, anisotropy=1.0), dict(stitch_threshold=0.25)])
+def test_3d_and_stitched_masks_match_cellpose(builtin_and_cellpose, mode):
+    from trackpose.metrics import average_precision, matched_fraction
+    path, cp = builtin_and_cellpose
+    vol, truth = _balls()
+    cp_kw = {"do_3D": True, "anisotropy": 1.0} if mode.get("do_3d") else {"stitch_threshold": 0.25}
+    masks_cp = cp.eval(vol, channels=[0, 0], z_axis=0, diameter=17.0, **cp_kw)[0]
+    r = trackpose.segment(vol, model=path, z_axis=0, diameter=17.0, **mode)
+    assert r.masks.shape == vol.shape
+    assert len(np.unique(masks_cp)) - 1 >= 8
+    assert matched_fraction(masks_cp, r.masks, iou=0.5) >= 0.95
+    assert average_precision(truth, r.masks)[0][0] >= 0.5  # and they are the balls, not noise
