@@ -20,7 +20,8 @@ def test_tiled_output_matches_cellpose(model_file, rescale, augment):
     planes = T.normalize(T.to_planes(img, (0, 0)))
     y, s = run_network([trackpose.load_model(model_file)], planes, rescale=rescale, augment=augment)
     assert y.shape == (1, 3) + y_cp.shape[1:3]
-    np.testing.assert_allclose(y.transpose(0, 2, 3, 1), y_cp, atol=2e-5)
+    # bilinear resizing differs from OpenCV's by float rounding (~1e-6 of the values' scale)
+    np.testing.assert_allclose(y.transpose(0, 2, 3, 1), y_cp, atol=2e-5 * max(1.0, np.abs(y_cp).max()))
     np.testing.assert_allclose(s, s_cp.reshape(s.shape), atol=1e-5)
 
 

@@ -1,0 +1,108 @@
+"""Train trackpose's built-in model ("trackpose_default") on synthetic nuclei and cells, on a CPU.
+
+This script is the exact recipe of the shipped model (see docs/default-model.md). Run from the repository root:
+
+    NUMBA_NUM_THREADS=1 PYTHONPATH=python nohup python examples/train_default_model.py \
+        --workdir /tmp/trackpose_default_training > /tmp/train_default.log 2>&1 &
+
+It writes checkpoints to ``WORKDIR/trackpose_default`` (last epoch, cellpose format) and
+``WORKDIR/trackpose_default_best`` (best validation AP@0.5 during training). The export step then re-estimates the
+batch-norm statistics of both (``trackpose.train.recalibrate_batchnorm``, 40 batches of training crops), keeps the
+one with the higher validation AP@0.5 and writes it in float16 to ``python/trackpose/data/trackpose_default``
+(``--no-export`` to skip; ``--export-only`` to export an existing run). An interrupted run continues with
+``--resume``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+import trackpose
+from trackpose import synth
+from trackpose.models import save_model
+from trackpose.train import evaluate, export_half, prepare_pairs, recalibrate_batchnorm, train
+
+#: (kind, number of images, seed, generator keyword arguments): 500 training images of 256 x 256 pixels.
+TRAINING_RECIPE = [
+    ("nuclei", 120, 101, {"diameter_range": (8, 20)}),
+    ("nuclei", 120, 102, {"diameter_range": (12, 30)}),
+    ("nuclei", 60, 103, {"diameter_range": (20, 45)}),
+    ("cells", 150, 104, {"diameter_range": (20, 50), "nuclear_channel_fraction": 0.5}),
+    ("cells", 50, 105, {"diameter_range": (30, 70), "nuclear_channel_fraction": 0.5}),
+]
+#: Small validation set used to pick the best checkpoint (seeds unused elsewhere).
+VALIDATION_RECIPE = [
+    ("nuclei", 2, 201, {"diameter_range": (12, 30)}),
+    ("cells", 2, 202, {"diameter_range": (20, 50), "nuclear_channel_fraction": 0.5}),
+]
+SETTINGS = dict(n_epochs=200, nimg_per_epoch=16, batch_size=8, bsize=128, learning_rate=0.005,
+                weight_decay=1e-5, rescale=True, diam_mean=30.0, seed=0, save_every=10, val_every=50)
+RECALIBRATION_BATCHES = 40
+SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
+
+
+def make_pairs(recipe):
+    images, masks = [], []
+    for kind, n, seed, kwargs in recipe:
+        for image, labels in synth.dataset(n, kind, seed=seed, **kwargs):
+            images.append(image)
+            masks.append(labels)
+    return images, masks
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", default="/tmp/trackpose_default_training")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--no-export", action="store_true")
+    parser.add_argument("--export-only", action="store_true")
+    parser.add_argument("--device", default=None, help="cpu (default) or cuda")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    torch.set_num_threads(args.threads)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    save_path = workdir / "trackpose_default"
+
+    images, masks = make_pairs(TRAINING_RECIPE)
+    val_images, val_masks = make_pairs(VALIDATION_RECIPE)
+    if not args.export_only:
+        result = train(images, masks, model=None, save_path=save_path, val_images=val_images,
+                       val_masks=val_masks, resume=args.resume, device=args.device,
+                       progress=lambda e: print(json.dumps(e), flush=True), **SETTINGS)
+        print(f"done: {len(result.history)} epochs, final loss {result.history[-1]['loss']:.4f}, "
+              f"diam_labels {result.diam_labels:.1f}", flush=True)
+    if not args.no_export:
+        export(save_path, images, masks, val_images, val_masks)
+
+
+def export(save_path, images, masks, val_images, val_masks):
+    """Recalibrate the batch-norms of the last and the best checkpoint, keep the better, write it in float16."""
+    pairs = prepare_pairs(images, masks)
+    val_pairs = prepare_pairs(val_images, val_masks, min_train_masks=1, what="validation")
+    scores = {}
+    for candidate in (save_path, save_path.with_name(save_path.name + "_best")):
+        if not candidate.is_file():
+            continue
+        model = trackpose.load_model(candidate)
+        recalibrate_batchnorm(model.net, pairs, RECALIBRATION_BATCHES, SETTINGS["batch_size"], SETTINGS["bsize"],
+                              SETTINGS["diam_mean"], seed=SETTINGS["seed"])
+        target = candidate.with_name(candidate.name + "_recalibrated")
+        save_model(model.net, target, model.diam_mean, model.diam_labels)
+        ap = evaluate(model.net, val_pairs, model.diam_mean, model.diam_labels, model.device)
+        scores[target] = float(ap[0])
+        print(f"{candidate.name}: validation AP@0.5 {ap[0]:.3f}, AP@0.75 {ap[1]:.3f} after recalibration",
+              flush=True)
+    chosen = max(scores, key=scores.get)
+    export_half(chosen, SHIPPED)
+    print(f"exported {chosen} -> {SHIPPED} ({SHIPPED.stat().st_size / 1e6:.1f} MB, float16)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""Training: augmentation keeps flows consistent, a few steps lower the loss, files load in trackpose and
+cellpose, bad input is skipped or refused clearly, a diverging run keeps its last good checkpoint."""
+import warnings
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from scipy import ndimage
+
+import trackpose
+from trackpose import dynamics, synth, train
+from trackpose.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def small_data():
+    pairs = list(synth.dataset(4, "nuclei", seed=21, shape=(96, 96), diameter_range=(10, 18)))
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+FAST = dict(n_epochs=5, nimg_per_epoch=8, batch_size=4, bsize=64, warmup_epochs=0, seed=0)
+
+
+def test_augmented_flows_point_where_the_augmented_masks_say():
+    image, masks = synth.nuclei_image(shape=(128, 128), seed=4, diameter_range=(14, 22))
+    pair = train.prepare_pairs([image], [masks])[0]
+    # the labels warped as an image (same random draws) tell which object each output pixel belongs to
+    as_image = train.TrainingPair(np.stack([masks.astype(np.float32)] * 2), masks, pair.flows, pair.diameter, "l")
+    for seed in range(4):
+        _, flows, foreground = train.augment([pair], np.random.default_rng(seed), 64, 30.0)
+        warped, _, _ = train.augment([as_image], np.random.default_rng(seed), 64, 30.0)
+        labels = warped[0, 0].numpy()
+        whole = np.round(labels).astype(np.int32)
+        whole[np.abs(labels - whole) > 1e-3] = 0
+        assert (foreground[0].numpy()[whole > 0] > 0).mean() > 0.99
+        interior = ndimage.binary_erosion(whole > 0, iterations=2)
+        expected = dynamics.masks_to_flows(whole)[:, interior]
+        got = flows[0].numpy()[:, interior]
+        cosine = (expected * got).sum(0) / (np.linalg.norm(got, axis=0) + 1e-6)
+        assert np.median(cosine) > 0.97, f"seed {seed}: flows not rotated/flipped with the image"
+
+
+def test_learning_rate_schedule_warms_up_and_halves_at_the_end():
+    rates = train.learning_rate_schedule(400, 0.005)
+    assert rates[0] == 0 and rates[9] == pytest.approx(0.005) and rates[299] == pytest.approx(0.005)
+    assert rates[300] == pytest.approx(0.0025) and rates[310] == pytest.approx(0.00125)
+    assert len(train.learning_rate_schedule(50, 0.1)) == 50
+
+
+def test_a_few_steps_lower_the_loss_and_the_file_loads_in_trackpose_and_cellpose(small_data, tmp_path):
+    images, masks = small_data
+    path = tmp_path / "tiny_model"
+    seen = []
+    result = train.train(images, masks, save_path=path, progress=seen.append, **FAST)
+    losses = [e["loss"] for e in result.history]
+    assert len(seen) == 5 and all(np.isfinite(losses))
+    assert np.mean(losses[-2:]) < losses[0]
+    model = trackpose.load_model(path)
+    assert model.diam_mean == 30.0
+    assert model.diam_labels == pytest.approx(np.mean([train.mask_diameter(m) for m in masks]), rel=1e-5)
+    y, style = model.net(torch.zeros(1, 2, 64, 64))
+    assert y.shape == (1, 3, 64, 64) and style.shape == (1, 256)
+
+    cellpose_models = pytest.importorskip("cellpose.models")
+    cp = cellpose_models.CellposeModel(pretrained_model=str(path), gpu=False)
+    assert float(cp.diam_mean) == 30.0
+    assert float(cp.diam_labels) == pytest.approx(model.diam_labels, rel=1e-5)
+
+
+def test_half_precision_export_is_smaller_and_loads(small_data, tmp_path):
+    images, masks = small_data
+    path = tmp_path / "m"
+    train.train(images, masks, save_path=path, **{**FAST, "n_epochs": 1})
+    half = train.export_half(path, tmp_path / "m_half")
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    full, small = trackpose.load_model(path), trackpose.load_model(half)
+    assert small.diam_labels == full.diam_labels
+    x = torch.rand(1, 2, 64, 64)
+    with torch.no_grad():
+        a, b = small.net(x)[0].numpy(), full.net(x)[0].numpy()
+    assert np.abs(a - b).max() < 0.01 * np.abs(b).max()
+
+
+def test_resume_continues_where_the_run_stopped(small_data, tmp_path):
+    images, masks = small_data
+    straight = train.train(images, masks, save_path=tmp_path / "a", **{**FAST, "n_epochs": 3})
+    train.train(images, masks, save_path=tmp_path / "b", **{**FAST, "n_epochs": 2})
+    resumed = train.train(images, masks, save_path=tmp_path / "b", resume=True, **{**FAST, "n_epochs": 3})
+    assert [e["epoch"] for e in resumed.history] == [1, 2, 3]
+    assert resumed.history[-1]["loss"] == pytest.approx(straight.history[-1]["loss"], rel=1e-3)
+
+
+def test_validation_ap_is_reported_and_the_best_model_kept(small_data, tmp_path):
+    images, masks = small_data
+    result = train.train(images[:3], masks[:3], val_images=images[3:], val_masks=masks[3:],
+                         save_path=tmp_path / "v", **{**FAST, "n_epochs": 2})
+    assert all(len(e["val_ap"]) == 3 and 0 <= e["val_ap"][0] <= 1 for e in result.history)
+    assert result.best_path.is_file()
+    trackpose.load_model(result.best_path)
+
+
+def test_bad_pairs_are_skipped_with_a_warning(small_data, tmp_path):
+    images, masks = small_data
+    bad_images = [images[0], np.zeros((50, 50), np.float32), images[1], images[2]]
+    bad_masks = [masks[0], np.zeros((60, 60), np.int32), np.zeros_like(masks[1]), masks[2] + 0.5]
+    with pytest.warns(UserWarning) as caught:
+        result = train.train(bad_images, bad_masks, save_path=tmp_path / "m", **{**FAST, "n_epochs": 1})
+    text = " ".join(str(w.message) for w in caught)
+    assert "50 x 50" in text and "no objects" in text and "integer" in text
+    assert result.n_train == 1
+
+
+def test_nothing_usable_is_a_clear_error(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(InputError, match="no usable training pair"):
+            train.train([np.ones((64, 64))], [np.zeros((64, 64), np.int32)], save_path=tmp_path / "m", **FAST)
+    with pytest.raises(InputError, match="masks"):
+        train.train([np.ones((64, 64))], None, save_path=tmp_path / "m")
+    with pytest.raises(InputError, match="bsize"):
+        train.train([np.ones((64, 64))], [np.ones((64, 64), int)], bsize=100, save_path=tmp_path / "m")
+
+
+def test_diverging_loss_stops_and_keeps_the_last_good_checkpoint(small_data, tmp_path):
+    images, masks = small_data
+    path = tmp_path / "m"
+    train.train(images, masks, save_path=path, **{**FAST, "n_epochs": 1})
+    good = path.read_bytes()
+    with pytest.raises(train.TrainingError, match="last good checkpoint"):
+        train.train(images, masks, save_path=path, resume=True, learning_rate=1e30, **{**FAST, "n_epochs": 4})
+    assert path.read_bytes() == good
+    trackpose.load_model(path)
+
+
+def test_folder_in_cellpose_naming(small_data, tmp_path):
+    images, masks = small_data
+    for i, (image, labels) in enumerate(zip(images, masks)):
+        tifffile.imwrite(tmp_path / f"img{i}.tif", image)
+        tifffile.imwrite(tmp_path / f"img{i}_masks.tif", labels.astype(np.uint16))
+    tifffile.imwrite(tmp_path / "lonely.tif", images[0])
+    with pytest.warns(UserWarning, match="lonely.tif"):
+        loaded, labels, names = train.load_folder(tmp_path)
+    assert names == ["img0.tif", "img1.tif", "img2.tif", "img3.tif"]
+    np.testing.assert_array_equal(labels[2], masks[2])
+    with pytest.warns(UserWarning, match="lonely.tif"):
+        result = train.train(str(tmp_path), save_path=tmp_path / "out" / "m", **{**FAST, "n_epochs": 1})
+    assert result.n_train == 4 and (tmp_path / "out" / "m").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no image"):
+        train.load_folder(empty)
+
+
+def test_batchnorm_recalibration_uses_the_final_weights(small_data, tmp_path):
+    images, masks = small_data
+    path = tmp_path / "m"
+    train.train(images, masks, save_path=path, recalibrate_batches=3, **{**FAST, "n_epochs": 1})
+    state = torch.load(path, weights_only=True)
+    assert int(state["output.0.num_batches_tracked"]) == 3  # statistics re-estimated from scratch over 3 batches
+    assert trackpose.load_model(path).net.output[0].momentum == 0.05
