@@ -74,3 +74,23 @@ def test_cellpose_compatible_cli(images, model_file, tmp_path):
     assert (images / "a_seg.npy").exists() and io.read_image(images / "a_cp_masks.tif")[0].shape == (160, 180)
     p = run("-m", "trackpose.cellpose_cli", "--dir", str(images), "--pretrained_model", "cyto2", env_home=home)
     assert p.returncode == 1 and "cyto2torch_0" in p.stderr  # says which file to put where
+
+
+def test_train_command_writes_a_loadable_model(tmp_path):
+    from trackpose import synth
+    import trackpose
+    data = tmp_path / "train"
+    data.mkdir()
+    for i in range(3):
+        img, masks = synth.nuclei_image((96, 96), diameter_range=(10, 16), seed=i)
+        tifffile.imwrite(data / f"img{i}.tif", img.astype(np.float32))
+        tifffile.imwrite(data / f"img{i}_masks.tif", masks.astype(np.uint16))
+    out = tmp_path / "mymodel"
+    p = run("-m", "trackpose", "train", str(data), "--save", str(out), "--epochs", "2", "--bsize", "64",
+            "--batch-size", "2")
+    assert p.returncode == 0, p.stderr
+    assert "epoch 2/2" in p.stdout
+    m = trackpose.load_model(out)
+    assert m.diam_mean == 30.0 and 10 <= m.diam_labels <= 16
+    p = run("-m", "trackpose", "train", str(tmp_path / "empty"), "--save", str(out))
+    assert p.returncode == 1 and "empty" in p.stderr

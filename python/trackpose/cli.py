@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_segment_parser(sub)
     _add_eval_parser(sub)
     _add_models_parser(sub)
-    from . import job
+    from . import job, train
     job.add_parser(sub)
+    train.add_parser(sub)
     return parser
 
 
