@@ -94,3 +94,25 @@ def test_train_command_writes_a_loadable_model(tmp_path):
     assert m.diam_mean == 30.0 and 10 <= m.diam_labels <= 16
     p = run("-m", "trackpose", "train", str(tmp_path / "empty"), "--save", str(out))
     assert p.returncode == 1 and "empty" in p.stderr
+
+
+def test_shapes_command(tmp_path):
+    labels = touching_discs((120, 140), n=10, seed=5)
+    meta = io.ImageMeta(axes="YX", pixel_size_x=0.5, pixel_size_y=0.5, unit="micron")
+    io.write_labels(tmp_path / "cells_cp_masks.tif", labels, meta)
+    p = run("-m", "trackpose", "shapes", str(tmp_path / "cells_cp_masks.tif"))
+    assert p.returncode == 0, p.stderr
+    import json
+    doc = json.loads((tmp_path / "cells_cp_masks_shapes.json").read_text())
+    assert len(doc["objects"]) == labels.max() and doc["unit"] == "micron"
+    first = doc["objects"][0]
+    assert first["area"] == (labels == first["label"]).sum() and len(first["polygon"]) >= 4
+    vol = np.zeros((20, 30, 30), np.uint16)
+    vol[5:15, 8:20, 8:20] = 1
+    io.write_labels(tmp_path / "vol.tif", vol, io.ImageMeta(axes="ZYX", z_spacing=2.0, pixel_size_x=1.0,
+                                                            pixel_size_y=1.0, unit="micron"))
+    p = run("-m", "trackpose", "shapes", str(tmp_path / "vol.tif"), "--meshes")
+    assert p.returncode == 0, p.stderr
+    from trackpose import shapes
+    v, f = shapes.read_ply(tmp_path / "vol_meshes" / "1.ply")
+    assert abs(shapes.mesh_volume(v, f) - 10 * 12 * 12 * 2.0) / (10 * 12 * 12 * 2.0) < 0.05

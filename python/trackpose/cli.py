@@ -158,6 +158,50 @@ def _run_models(args) -> int:
     return 0
 
 
+def _add_shapes_parser(sub) -> None:
+    p = sub.add_parser("shapes", help="outlines (2D) or meshes (3D) and measurements of a label image",
+                       description="Write <name>_shapes.json (per object: centroid, area or volume, bounding box, "
+                                   "radius, 2D outline) next to LABELS, and with --meshes one PLY mesh per 3D "
+                                   "object in <name>_meshes/. Sizes in pixels and in the file's units.")
+    p.add_argument("labels", type=Path, help="a label image (e.g. <name>_cp_masks.tif)")
+    p.add_argument("--simplify", type=float, default=0.0, help="outline simplification tolerance in pixels (0 = "
+                   "pixel-exact)")
+    p.add_argument("--meshes", action="store_true", help="3D: also write PLY meshes (physical units)")
+    p.add_argument("--smooth", type=float, default=0.0, help="3D: mesh smoothing scale in pixels (0 = off)")
+    p.set_defaults(func=_run_shapes)
+
+
+def _run_shapes(args) -> int:
+    import json
+    import numpy as np
+    from . import io, shapes
+    from .job import mesh_smoothing_iterations
+    labels, meta = io.read_image(args.labels)
+    if "C" in meta.axes or "S" in meta.axes or "T" in meta.axes:
+        raise TrackposeError(f"{args.labels} has axes {meta.axes}; give one 2D or 3D label image")
+    spacing = [meta.pixel_size_y or 1.0, meta.pixel_size_x or 1.0]
+    if labels.ndim == 3:
+        spacing = [meta.z_spacing or 1.0] + spacing
+    table = shapes.object_table(labels, spacing=spacing)
+    stem = io.image_stem(args.labels)
+    if labels.ndim == 2:
+        outlines = shapes.contours(labels, simplify=args.simplify or None)
+        for row in table:
+            if row["label"] in outlines:
+                row["polygon"] = np.round(outlines[row["label"]], 4).tolist()
+    elif args.meshes:
+        folder = args.labels.parent / f"{stem}_meshes"
+        folder.mkdir(exist_ok=True)
+        for label, (verts, faces) in shapes.meshes(labels, spacing=spacing, smooth_iterations=
+                                                    mesh_smoothing_iterations(args.smooth)).items():
+            shapes.write_ply(folder / f"{label}.ply", verts, faces)
+    out = args.labels.parent / f"{stem}_shapes.json"
+    out.write_text(json.dumps({"unit": meta.unit, "spacing": spacing, "objects": table},
+                              default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+    print(f"{len(table)} objects -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trackpose", description="Cell and nuclei segmentation compatible with "
                                      "Cellpose models, for Python and Fiji/TrackMate.")
@@ -167,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_segment_parser(sub)
     _add_eval_parser(sub)
     _add_models_parser(sub)
+    _add_shapes_parser(sub)
     from . import job, train
     job.add_parser(sub)
     train.add_parser(sub)
