@@ -30,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  * test saves in cellpose's format through that python (as the Python tests do), unless TRACKPOSE_TEST_MODEL names a
  * trained model file, which then also has to find the discs of a synthetic image.
  */
-class RealEngineTest {
+public class RealEngineTest {
 
     @TempDir
     Path tmp;
@@ -51,7 +51,7 @@ class RealEngineTest {
      * Saves a random CPnet whose flows form basins (recipe of tests/conftest.py) and a synthetic nuclei image on which
      * it finds objects when the flow check is off.
      */
-    private static final String MAKE_MODEL_AND_IMAGE = String.join("\n",
+    public static final String MAKE_MODEL_AND_IMAGE = String.join("\n",
             "import sys, torch, tifffile",
             "from trackpose.net import CPnet",
             "from trackpose import synth",

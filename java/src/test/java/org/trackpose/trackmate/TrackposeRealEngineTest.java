@@ -52,25 +52,8 @@ class TrackposeRealEngineTest {
     private static Path model;
     private static ImagePlus nuclei;
 
-    /** The recipe of the bridge's RealEngineTest (after tests/conftest.py): a random CPnet whose flows form basins. */
-    private static final String MAKE_MODEL_AND_IMAGE = String.join("\n",
-            "import sys, torch, tifffile",
-            "from trackpose.net import CPnet",
-            "from trackpose import synth",
-            "torch.manual_seed(0)",
-            "net = CPnet(diam_mean=30.0)",
-            "for m in net.modules():",
-            "    if isinstance(m, torch.nn.BatchNorm2d):",
-            "        m.running_mean.normal_(0, 0.2); m.running_var.uniform_(0.5, 2.0)",
-            "        m.weight.data.uniform_(0.5, 1.5); m.bias.data.normal_(0, 0.2)",
-            "net.eval()",
-            "net.output[2].weight.data[:2] *= 20",
-            "net.output[2].bias.data[2] = 0.5",
-            "net.diam_labels.data.fill_(24.0)",
-            "torch.save(net.state_dict(), sys.argv[1])",
-            "image, labels = synth.nuclei_image((256, 256), seed=1, crowding=0.5)",
-            "tifffile.imwrite(sys.argv[2], image.astype('float32'))",
-            "");
+    /** The bridge's recipe (after tests/conftest.py): a random CPnet whose flows form basins, and an image. */
+    private static final String MAKE_MODEL_AND_IMAGE = org.trackpose.bridge.RealEngineTest.MAKE_MODEL_AND_IMAGE;
 
     @BeforeEach
     void needsTheEngine() throws Exception {
