@@ -106,7 +106,7 @@ public final class TrackposeDetector<T extends RealType<T> & NativeType<T>> impl
             if (cancelReason != null) {
                 throw new BridgeException(BridgeException.Kind.CANCELLED, "cancelled");
             }
-            result = SpotMaker.spots(found, layout.zOffset() * layout.pixelDepth);
+            result = SpotMaker.spots(found, layout.zOffset() * layout.pixelDepth, logger);
             logger.log("trackpose: " + found.count() + " object" + (found.count() == 1 ? "" : "s") + " in "
                     + found.frames().size() + " frame" + (found.frames().size() == 1 ? "" : "s")
                     + (found.dropped() > 0 ? " (" + found.dropped() + " without an outline left out)" : "")
