@@ -1,0 +1,92 @@
+"""Throughput of the network forward pass (GFLOP/s, share of time in convolutions), and what torch.compile adds.
+
+Run:  python benchmarks/bench_network.py [--threads 2] [--batch 8] [--tile 224] [--compile]
+
+Counts the multiply-adds of every convolution of the built-in model's inference network (batch-norms folded,
+channels-last: what `segment` runs) for one batch of tiles, times the forward pass (best of --repeats), and prints
+the achieved GFLOP/s and the share of time spent in convolutions (torch profiler). With --compile it also times the
+same network under torch.compile (inductor, frozen weights) in the same process, interleaved with eager runs, and
+prints the compile time and the largest output difference.
+"""
+import argparse
+import time
+
+import torch
+
+
+def conv_flops(net, x) -> float:
+    total = [0]
+
+    def hook(module, inputs, output):
+        w = module.weight
+        total[0] += output.numel() * w.shape[1] * w.shape[2] * w.shape[3]
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.inference_mode():
+        net(x)
+    for h in handles:
+        h.remove()
+    return 2.0 * total[0]
+
+
+def best_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def conv_share(net, x) -> float:
+    from torch.profiler import ProfilerActivity, profile
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        net(x)
+    rows = prof.key_averages()
+    total = sum(r.self_cpu_time_total for r in rows)
+    conv = sum(r.self_cpu_time_total for r in rows if "convolution" in r.key)
+    return conv / total if total else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--tile", type=int, default=224)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile (needs a C++ compiler)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from trackpose.models import load_model
+    net = load_model().inference_net
+    x = torch.randn(args.batch, 2, args.tile, args.tile).contiguous(memory_format=torch.channels_last)
+    flops = conv_flops(net, x)
+    with torch.inference_mode():
+        net(x)  # first call creates the oneDNN primitives
+        eager = best_time(lambda: net(x), args.repeats)
+    share = conv_share(net, x)
+    print(f"{args.batch} tiles of {args.tile}^2, {args.threads} threads: {flops / 1e9:.0f} GFLOP of convolutions")
+    print(f"eager forward {eager:.3f} s = {flops / eager / 1e9:.0f} GFLOP/s overall; convolutions {share:.0%} of the "
+          f"time, i.e. {flops / (eager * share) / 1e9:.0f} GFLOP/s inside them")
+    if args.compile:
+        import torch._inductor.config as inductor_config
+        inductor_config.freezing = True
+        with torch.inference_mode():
+            ref = net(x)[0]
+            t = time.perf_counter()
+            compiled = torch.compile(net)
+            out = compiled(x)[0]
+            compile_s = time.perf_counter() - t
+            ratios = []
+            for _ in range(args.repeats):
+                a = best_time(lambda: net(x), 1)
+                b = best_time(lambda: compiled(x), 1)
+                ratios.append(a / b)
+        print(f"torch.compile: {compile_s:.1f} s to compile (first call), max |difference| "
+              f"{(out - ref).abs().max().item():.1e}, eager/compiled per run: "
+              + ", ".join(f"{r:.2f}" for r in ratios))
+
+
+if __name__ == "__main__":
+    main()
