@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chan2", type=int, default=0, help="nuclear channel (0 = none)")
     p.add_argument("--invert", action="store_true")
     p.add_argument("--diameter", type=float, default=30.0,
-                   help="cell diameter in pixels; 0 = the model's training diameter (no size model here)")
+                   help="cell diameter in pixels; 0 = estimate it per image with the model's size model "
+                        "(the model's training diameter when it has none)")
     p.add_argument("--flow_threshold", type=float, default=0.4)
     p.add_argument("--cellprob_threshold", type=float, default=0.0)
     p.add_argument("--niter", type=int, default=0)
@@ -156,7 +157,10 @@ def _run(args, log) -> int:
     device = f"cuda:{args.gpu_device}" if args.use_gpu and args.gpu_device.isdigit() else None
     model = load_model(args.pretrained_model, device=device if device and _cuda() else None, gpu=args.use_gpu)
     diameter = args.diameter if args.diameter > 0 else None
-    if diameter is None:
+    if diameter is None and model.size_model is not None:
+        diameter = 0.0
+        log.info("diameter 0: estimating the diameter of each image with the size model %s", model.size_path)
+    elif diameter is None:
         log.info("diameter 0: using the model's training diameter %.1f px (no size model)", model.diam_labels)
     settings = dict(model=model, diameter=diameter, channels=(args.chan, args.chan2),
                     flow_threshold=args.flow_threshold, cellprob_threshold=args.cellprob_threshold,

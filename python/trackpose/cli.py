@@ -36,7 +36,9 @@ def _add_segment_parser(sub) -> None:
                    help=f"model name (e.g. cyto3, nuclei) or weight file; repeat to average several models "
                         f"[default: {d['model']}]")
     g.add_argument("--diameter", type=float, default=None,
-                   help="typical object diameter in pixels; default: the diameter the model was trained at")
+                   help="typical object diameter in pixels; 0 = estimate it per image with the model's size model; "
+                        "default: estimate when the model has a size model, else the diameter it was trained at "
+                        "(`trackpose estimate-diameter` measures shapes you drew)")
     g.add_argument("--chan", type=int, default=d["channels"][0],
                    help="channel to segment, counted from 1; 0 = grayscale (average of all channels)")
     g.add_argument("--chan2", type=int, default=d["channels"][1],
@@ -202,6 +204,22 @@ def _run_shapes(args) -> int:
     return 0
 
 
+def _add_estimate_parser(sub) -> None:
+    p = sub.add_parser("estimate-diameter", help="typical object diameter of drawn shapes (ROI set or labels)",
+                       description="Print the median equivalent diameter (2 sqrt(area / pi), in pixels) of the "
+                                   "shapes in an ImageJ ROI set (RoiSet.zip from the ROI Manager, or one .roi "
+                                   "file) or of the objects of a label image, to pass as --diameter.")
+    p.add_argument("shapes", type=Path, metavar="LABELS_OR_ROIS", help="label image (TIFF, PNG, NPY) or RoiSet.zip")
+    p.set_defaults(func=_run_estimate)
+
+
+def _run_estimate(args) -> int:
+    from .size import diameter_from_file
+    diameter, count = diameter_from_file(args.shapes)
+    print(f"{diameter:.2f} px  (median of {count} shape{'s' if count != 1 else ''} in {args.shapes.name})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trackpose", description="Cell and nuclei segmentation compatible with "
                                      "Cellpose models, for Python and Fiji/TrackMate.")
@@ -212,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval_parser(sub)
     _add_models_parser(sub)
     _add_shapes_parser(sub)
+    _add_estimate_parser(sub)
     from . import job, train
     job.add_parser(sub)
     train.add_parser(sub)

@@ -147,7 +147,7 @@ def segment_kwargs(settings: dict, meta: io.ImageMeta, is_volume: bool) -> dict:
     if settings["stitch_threshold"] > 0 and not is_volume:
         raise InputError("2D+Z stitching was asked for but the image has no Z axis; use 2D detection")
     if settings["diameter"] < 0:
-        raise InputError(f"diameter must be >= 0 pixels (0 = the model's own), got {settings['diameter']}")
+        raise InputError(f"diameter must be >= 0 pixels (0 = estimate), got {settings['diameter']}")
     kwargs = dict(channels=tuple(settings["channels"]), diameter=settings["diameter"] or None,
                   flow_threshold=settings["flow_threshold"], cellprob_threshold=settings["cellprob_threshold"],
                   resample=settings["resample"], niter=settings["niter"] or None, min_size=settings["min_size"],
@@ -182,7 +182,7 @@ def _segment_frame(frame: np.ndarray, model_name: str, kwargs: dict, axes: dict)
     model = cached_model(model_name, kwargs.get("gpu", False))
     r = segment(frame, model=model, **axes, **kwargs)
     cellprob = r.cellprob if r.cellprob.shape == r.masks.shape else None
-    return r.masks, cellprob
+    return r.masks, cellprob, r.diameter
 
 
 def _worker_init(threads: int) -> None:
@@ -232,7 +232,10 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
         axes["z_axis"] = axes_no_t.index("Z")
     kwargs = segment_kwargs(settings, meta, is_volume)
     model_name = settings["model"]
-    cached_model(model_name, settings["use_gpu"])  # fail early, before any frame, on a bad model
+    model = cached_model(model_name, settings["use_gpu"])  # fail early, before any frame, on a bad model
+    estimating = not settings["diameter"] and model.size_model is not None
+    if estimating:  # diameter 0 = estimate each frame's diameter with the size model
+        kwargs["diameter"] = 0.0
     n = len(frame_ids)
     workers = max(1, min(workers or settings["workers"], n))
     emit("log", level="info", message=f"trackpose {__version__}: {n} frame(s), model {model_name}, "
@@ -249,7 +252,9 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
 
         def finished(i, result):
             nonlocal done
-            labels[i], probs[i] = result
+            labels[i], probs[i], diameter = result
+            if estimating:
+                emit("log", level="info", message=f"frame {frame_ids[i]}: estimated diameter {diameter:.1f} px")
             done += 1
             emit("progress", done=done, total=n, frame=frame_ids[i])
 

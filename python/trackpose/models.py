@@ -81,6 +81,9 @@ class Model:
         Diameter (pixels) objects are rescaled to before the network sees them.
     diam_labels : float
         Mean diameter of the training labels; the diameter assumed when none is given.
+    size_path : Path, optional
+        The size-model file found next to the model file (``<model>_size.npy``; for cellpose's built-ins
+        ``size_<file>.npy``), None when there is none. Read on first use of :attr:`size_model`.
     """
 
     net: CPnet
@@ -90,7 +93,9 @@ class Model:
     path: Optional[Path]
     device: torch.device
     builtin: bool = False
+    size_path: Optional[Path] = None
     _inference_net: Optional[CPnet] = field(default=None, repr=False)
+    _size_model: Optional[object] = field(default=None, repr=False)
 
     @property
     def inference_net(self) -> CPnet:
@@ -98,6 +103,20 @@ class Model:
         if self._inference_net is None:
             self._inference_net = fuse_for_inference(self.net).to(self.device)
         return self._inference_net
+
+    @property
+    def size_model(self):
+        """The :class:`trackpose.size.SizeModel` of this model (style -> diameter), or None when it has none.
+
+        Raises ModelError when the size file exists but is not a valid size model.
+        """
+        if self._size_model is None and self.size_path is not None:
+            from .size import load_size_model
+            self._size_model = load_size_model(self.size_path)
+            if abs(self._size_model.diam_mean - self.diam_mean) > 1e-3:
+                log.warning("size model %s was fitted at diam_mean %.1f but model %s works at %.1f",
+                            self.size_path, self._size_model.diam_mean, self.name, self.diam_mean)
+        return self._size_model
 
     @property
     def nchan(self) -> int:
@@ -237,10 +256,13 @@ def load_model(name_or_path: Union[str, os.PathLike, "Model"] = DEFAULT_MODEL,
         file_diam_labels = diam_mean
     dev = select_device(device, gpu=gpu)
     net = net.to(dev).eval()
+    from .size import size_model_path
+    size_path = size_model_path(path, cellpose_builtin=builtin)
+    size_path = size_path if size_path.is_file() else None
     log.info("loaded model %s from %s (diam_mean %.1f, diam_labels %.1f) on %s",
              name, path, diam_mean, file_diam_labels, dev)
     return Model(net=net, diam_mean=diam_mean, diam_labels=file_diam_labels, name=name, path=path,
-                 device=dev, builtin=builtin)
+                 device=dev, builtin=builtin, size_path=size_path)
 
 
 def save_model(net: CPnet, path: Union[str, os.PathLike], diam_mean: float, diam_labels: float) -> Path:

@@ -39,9 +39,11 @@ class Result:
     styles : (256,) or (Z, 256) float32
         Style vector(s).
     diameter : float
-        Diameter in pixels the image was segmented at.
+        Diameter in pixels the image was segmented at (the estimate when it was estimated).
     timings : dict
         Seconds spent in each step.
+    diameter_style : float or None
+        When the diameter was estimated: the size model's guess from the style vector, before refinement.
     """
 
     masks: np.ndarray
@@ -52,6 +54,7 @@ class Result:
     rescale: float
     niter: int
     timings: dict = field(default_factory=dict)
+    diameter_style: Optional[float] = None
 
     @property
     def n_objects(self) -> int:
@@ -112,8 +115,11 @@ def segment(image: np.ndarray,
         Model name (``"trackpose_default"``, ``"cyto3"``, ``"nuclei"``...), weight file, or loaded Model. Several
         models are ensembled (their flows averaged).
     diameter : float, optional
-        Typical object diameter in pixels. ``None``: the model's training diameter (``diam_labels``), as cellpose
-        does. The image is resized by ``diam_mean / diameter`` before the network.
+        Typical object diameter in pixels; the image is resized by ``diam_mean / diameter`` before the network.
+        ``0`` or ``None``: estimated by the model's size model when it has one (cellpose's ``Cellpose.eval``:
+        diameter from the style vector, then refined by segmenting once at that scale and measuring the masks;
+        a Z stack or volume gets one estimate, from its middle plane). Without a size model, ``None`` is the
+        model's training diameter (``diam_labels``, as cellpose's ``CellposeModel``) and ``0`` is an error.
     channels : (chan, chan2)
         1-based channel to segment and optional nuclear channel; 0 = grayscale / none.
     channel_axis, z_axis : int, optional
@@ -155,9 +161,6 @@ def segment(image: np.ndarray,
     t0 = time.perf_counter()
     if diameter is not None and (not np.isfinite(diameter) or diameter < 0):
         raise InputError(f"diameter must be a positive number of pixels (or None), got {diameter}")
-    if diameter == 0:
-        raise InputError("diameter=0 asks for automatic estimation, which needs a size model that this model "
-                         "does not have; give the typical cell diameter in pixels")
     if anisotropy is not None and (not np.isfinite(anisotropy) or not 0 < anisotropy <= 100):
         raise InputError(f"anisotropy must be a Z-spacing / XY-pixel-size ratio in (0, 100], got {anisotropy}")
     if stitch_threshold is None or not 0 <= stitch_threshold <= 1:
@@ -181,6 +184,13 @@ def segment(image: np.ndarray,
 
     models = _as_models(model, device, gpu)
     first = models[0]
+    size_model = first.size_model if diameter in (None, 0) else None
+    if diameter == 0 and size_model is None:
+        from .size import size_model_path
+        looked = size_model_path(first.path, first.builtin) if first.path is not None else None
+        raise InputError(f"diameter=0 asks for automatic estimation, which needs a size model; model {first.name} "
+                         f"has none{f' (no file {looked})' if looked else ''}. Give the typical cell diameter in "
+                         "pixels, or fit a size model (`trackpose train` writes <model>_size.npy)")
     timings["load"] = time.perf_counter() - t0
 
     volume = bool(do_3d or stitch_threshold > 0)
@@ -200,7 +210,21 @@ def segment(image: np.ndarray,
         transforms.adjust_intensity(planes, gamma=gamma, wiener_noise=wiener_noise)
     timings["preprocess"] = time.perf_counter() - t
 
-    diameter_used = float(diameter) if diameter is not None else float(first.diam_labels)
+    estimate = None
+    if size_model is not None:
+        from .size import estimate_from_planes
+        t = time.perf_counter()
+        estimate = estimate_from_planes(
+            models, size_model, planes[planes.shape[0] // 2],
+            dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size),
+            dict(cellprob_threshold=cellprob_threshold, flow_threshold=flow_threshold or 0.0, min_size=min_size))
+        timings["diameter"] = time.perf_counter() - t
+        log.info("estimated diameter %.1f px (style %.1f px, refined on %d objects%s)", estimate.refined,
+                 estimate.style, estimate.n_objects, f", middle plane of {planes.shape[0]}"
+                 if planes.shape[0] > 1 else "")
+        diameter_used = estimate.refined
+    else:
+        diameter_used = float(diameter) if diameter is not None else float(first.diam_labels)
     rescale = first.diam_mean / diameter_used
     nz, ly, lx, _ = planes.shape
     if int(ly * rescale) < 1 or int(lx * rescale) < 1:
@@ -266,7 +290,8 @@ def segment(image: np.ndarray,
     log.info("segmented %s: %d objects at diameter %.1f px (%.2f s)", "image" if nz == 1 else f"{nz} planes",
              int(masks.max()), diameter_used, timings["total"])
     return Result(masks=masks, flows=np.ascontiguousarray(flows), cellprob=np.ascontiguousarray(cellprob),
-                  styles=styles, diameter=diameter_used, rescale=rescale, niter=n_iter, timings=timings)
+                  styles=styles, diameter=diameter_used, rescale=rescale, niter=n_iter, timings=timings,
+                  diameter_style=estimate.style if estimate is not None else None)
 
 
 def _available_memory() -> Optional[int]:

@@ -84,14 +84,11 @@ class TrainingPair:
 
 
 def mask_diameter(masks: np.ndarray) -> float:
-    """Typical object diameter of a label image in pixels, as cellpose's ``utils.diameters``: the median over
-    objects of sqrt(area), divided by sqrt(pi)/2 (the diameter of a disc of that area). 0 when there are no
-    objects."""
-    counts = np.bincount(np.asarray(masks, np.int64).ravel())[1:]
-    counts = counts[counts > 0]
-    if counts.size == 0:
-        return 0.0
-    return float(np.median(np.sqrt(counts)) / (np.sqrt(np.pi) / 2))
+    """Typical object diameter of a label image in pixels (:func:`trackpose.estimate_diameter`), 0 when there
+    are no objects."""
+    from .size import estimate_diameter
+    d = estimate_diameter(masks)
+    return d if np.isfinite(d) else 0.0
 
 
 def _as_label_image(masks, name: str) -> tuple[Optional[np.ndarray], Optional[str]]:
@@ -346,6 +343,8 @@ class TrainResult:
     diam_mean, diam_labels : float
     n_train : int
         Pairs trained on (after skipping bad ones).
+    size_path : Path or None
+        The fitted size model (``<model_path>_size.npy``), None when skipped.
     """
 
     model_path: Path
@@ -354,6 +353,7 @@ class TrainResult:
     diam_mean: float = 30.0
     diam_labels: float = 30.0
     n_train: int = 0
+    size_path: Optional[Path] = None
 
 
 def evaluate(net: CPnet, pairs: Sequence[TrainingPair], diam_mean: float, diam_labels: float,
@@ -379,7 +379,8 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
           channel_axis: Optional[int] = None, normalize: bool = True, nimg_per_epoch: Optional[int] = None,
           min_train_masks: int = DEFAULT_MIN_TRAIN_MASKS, warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
           val_every: int = 1, save_every: int = 1, resume: bool = False, recalibrate_batches: int = 0,
-          device=None, gpu: bool = False, progress: Optional[Callable[[dict], None]] = None) -> TrainResult:
+          size_model_epochs: int = 2, device=None, gpu: bool = False,
+          progress: Optional[Callable[[dict], None]] = None) -> TrainResult:
     """Train a CPnet (from scratch or from a cellpose/trackpose model) and save it in cellpose's format.
 
     Parameters
@@ -423,6 +424,10 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
     recalibrate_batches : int
         After the last epoch, re-estimate the batch-norm statistics over this many augmented batches
         (:func:`recalibrate_batchnorm`) before the final save; 0 = off (cellpose). Worth it for short runs.
+    size_model_epochs : int
+        After training, fit the size model (:func:`trackpose.size.fit_size_model`, this many passes over the
+        training images) and save it as ``<save_path>_size.npy``, so that ``diameter=0`` works with the new
+        model; 0 = skip.
     device, gpu :
         Torch device, or use a GPU when available.
     progress : callable(dict), optional
@@ -561,8 +566,19 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         recalibrate_batchnorm(net, pairs, recalibrate_batches, batch_size, bsize, diam_mean, rescale, seed, dev)
         save_model(net, save_path, diam_mean, diam_labels)
         log.info("batch-norm statistics re-estimated over %d batches; saved %s", recalibrate_batches, save_path)
+    size_path = None
+    if size_model_epochs > 0:
+        from .size import fit_size_model, size_model_path
+        net.eval()
+        final = Model(net=net, diam_mean=diam_mean, diam_labels=diam_labels, name=save_path.name, path=save_path,
+                      device=dev)
+        fitted = fit_size_model(final, [np.moveaxis(p.image, 0, -1) for p in pairs], [p.masks for p in pairs],
+                                channels=None, channel_axis=-1, normalize=False, n_epochs=size_model_epochs,
+                                seed=seed)
+        size_path = fitted.save(size_model_path(save_path))
+        log.info("size model saved to %s", size_path)
     return TrainResult(model_path=save_path, best_path=best_path, history=history, diam_mean=diam_mean,
-                       diam_labels=diam_labels, n_train=len(pairs))
+                       diam_labels=diam_labels, n_train=len(pairs), size_path=size_path)
 
 
 def recalibrate_batchnorm(net: CPnet, pairs: Sequence[TrainingPair], n_batches: int = 50, batch_size: int = 8,
@@ -671,6 +687,8 @@ def add_parser(sub) -> None:
     p.add_argument("--chan2", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --save")
+    p.add_argument("--size-model-epochs", type=int, default=2, help="passes over the images to fit the size "
+                   "model (<save>_size.npy, used by --diameter 0) after training; 0 = do not fit one")
     p.add_argument("--gpu", action="store_true")
     p.set_defaults(func=_train_main)
 
@@ -690,6 +708,7 @@ def _train_main(args) -> int:
                    sgd=args.sgd, batch_size=args.batch_size, bsize=args.bsize, rescale=not args.no_rescale,
                    diam_mean=args.diam_mean, save_path=args.save, seed=args.seed, val_images=val_images,
                    val_masks=val_masks, channels=(args.chan, args.chan2), resume=args.resume, gpu=args.gpu,
-                   progress=report)
-    print(f"saved {result.model_path}" + (f" (best: {result.best_path})" if result.best_path else ""))
+                   size_model_epochs=args.size_model_epochs, progress=report)
+    print(f"saved {result.model_path}" + (f" (best: {result.best_path})" if result.best_path else "")
+          + (f", size model {result.size_path}" if result.size_path else ""))
     return 0
