@@ -102,3 +102,188 @@ def test_existing_2d_generators_are_unchanged():
     assert _digest(*synth.cells_image((96, 128), seed=3, nuclear_channel=False)) == "5b82dc7e07c08ad2"
     pairs = synth.dataset(4, "mixed", seed=101, shape=(64, 64))
     assert _digest(*[array for pair in pairs for array in pair]) == "960ca7fc3845335b"
+
+
+# ------------------------------------------------------------------------------------------------ 3D volumes
+
+def _check_exact_labels(image, labels):
+    n = labels.max()
+    np.testing.assert_array_equal(np.unique(labels), np.arange(n + 1))
+    for index, region in enumerate(ndimage.find_objects(labels), start=1):
+        assert ndimage.label(labels[region] == index)[1] == 1, f"label {index} is in several pieces"
+    x = _normalised(image)
+    assert x[labels > 0].mean() > x[labels == 0].mean() + 0.1
+
+
+@pytest.mark.parametrize("make, kwargs", [
+    (synth.nuclei_volume, {}),
+    (synth.nuclei_volume, {"anisotropy": 2.0, "crowding": 1.0}),
+    (synth.cells_volume, {"nuclear_channel": True}),
+    (synth.cells_volume, {"stain": "membrane", "anisotropy": 1.5}),
+])
+def test_volumes_have_exact_labels_that_the_image_shows(make, kwargs):
+    image, labels = make(shape=(20, 80, 96), seed=4, **kwargs)
+    assert labels.shape == (20, 80, 96) and labels.dtype == np.int32 and image.dtype == np.float32
+    assert labels.max() >= 5
+    if kwargs.get("nuclear_channel"):
+        assert image.shape == (2, 20, 80, 96)
+        nuclear = _normalised(image[1])
+        assert nuclear[labels > 0].mean() > nuclear[labels == 0].mean() + 0.1
+        image = image[0]
+    assert image.shape == labels.shape
+    _check_exact_labels(image, labels)
+
+
+def test_crowded_volume_objects_touch():
+    _, labels = synth.nuclei_volume(shape=(24, 96, 96), seed=5, crowding=1.0)
+    touching = sum(((np.diff(labels, axis=a) != 0) & (np.delete(labels, 0, axis=a) > 0)
+                    & (np.delete(labels, -1, axis=a) > 0)).sum() for a in range(3))
+    assert touching > 200
+
+
+def test_volumes_are_reproducible_and_seeds_differ():
+    a = synth.cells_volume(shape=(12, 64, 64), seed=9)
+    b = synth.cells_volume(shape=(12, 64, 64), seed=9)
+    c = synth.cells_volume(shape=(12, 64, 64), seed=10)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+def _axis_spreads(labels):
+    """Per label not cut by the volume's border: standard deviation of its voxel coordinates along z, y, x."""
+    spreads = []
+    for index, region in enumerate(ndimage.find_objects(labels), start=1):
+        if region is None or any(s.start == 0 or s.stop == n for s, n in zip(region, labels.shape)):
+            continue
+        coords = np.argwhere(labels[region] == index)
+        if len(coords) > 30:
+            spreads.append(coords.std(axis=0))
+    return np.array(spreads)
+
+
+@pytest.mark.parametrize("anisotropy", [1.0, 2.5])
+def test_anisotropy_squashes_objects_along_z_by_that_factor(anisotropy):
+    # spheres (no elongation, no ripples), sparse: in voxels, Z extents are XY extents / anisotropy
+    _, labels = synth.nuclei_volume(shape=(40, 128, 128), diameter_range=(14, 20), anisotropy=anisotropy, seed=2,
+                                    crowding=0.0, elongation=1.0, irregularity=0.0)
+    spreads = _axis_spreads(labels)
+    assert len(spreads) >= 5
+    ratio = np.median(spreads[:, 0] / spreads[:, 1:].mean(axis=1))
+    assert abs(ratio * anisotropy - 1) < 0.12, ratio
+
+
+def test_volume_sizes_follow_the_requested_range():
+    _, labels = synth.nuclei_volume(shape=(32, 96, 96), diameter_range=(10, 16), anisotropy=2.0, seed=1)
+    volumes = np.bincount(labels.ravel())[1:] * 2.0  # physical volume of a voxel: 2 x 1 x 1
+    diameters = (6 * volumes / np.pi) ** (1 / 3)
+    assert 0.7 * 10 < np.median(diameters) < 1.1 * 16
+
+
+# ---------------------------------------------------------------------------------------------------- movies
+
+def _check_movie(m):
+    """Ground-truth invariants a tracking test relies on."""
+    tracks, labels = m.tracks, m.labels
+    ndim = labels.ndim - 1
+    spacing = np.array([m.anisotropy, 1.0, 1.0])
+    assert m.images.shape == labels.shape and m.images.dtype == np.float32 and labels.dtype == np.int32
+    np.testing.assert_array_equal(tracks["label"], tracks["track_id"])  # label id = track id
+    for t in range(len(labels)):
+        rows = tracks[tracks["frame"] == t]
+        present = np.unique(labels[t])[1:]
+        np.testing.assert_array_equal(np.sort(rows["label"]), present)
+        centroids = np.array(ndimage.center_of_mass(np.ones(labels[t].shape), labels[t], rows["label"]))
+        table = np.stack([rows["z"], rows["y"], rows["x"]], axis=1)[:, 3 - ndim:]
+        np.testing.assert_allclose(table, centroids.reshape(len(rows), ndim), atol=1e-9)
+        if ndim == 2:
+            assert np.all(rows["z"] == 0)
+    first, last, parent, position, size, at_border = {}, {}, {}, {}, {}, {}
+    for tid in np.unique(tracks["track_id"]):
+        rows = tracks[tracks["track_id"] == tid]
+        frames = rows["frame"]
+        # one track = one unbroken run of frames: an id is never reused by an unrelated cell later
+        np.testing.assert_array_equal(frames, np.arange(frames[0], frames[-1] + 1))
+        assert len(set(rows["parent"])) == 1
+        first[tid], last[tid], parent[tid] = frames[0], frames[-1], rows["parent"][0]
+        points = np.stack([rows["z"], rows["y"], rows["x"]], axis=1)[:, 3 - ndim:] * spacing[3 - ndim:]
+        position[tid] = points
+        cut = []
+        for frame in frames:
+            mask = labels[frame] == tid
+            cut.append(any(mask.take(0, axis=a).any() or mask.take(-1, axis=a).any() for a in range(ndim)))
+            size[tid, frame] = mask.sum() * np.prod(spacing[3 - ndim:])
+        at_border[tid] = np.array(cut)
+        # no teleporting: between consecutive frames a cell (not cut by the border) moves < half a diameter
+        for k in range(len(frames) - 1):
+            if cut[k] or cut[k + 1]:
+                continue
+            volume = max(size[tid, frames[k]], size[tid, frames[k + 1]])
+            diameter = 2 * np.sqrt(volume / np.pi) if ndim == 2 else (6 * volume / np.pi) ** (1 / 3)
+            assert np.linalg.norm(points[k + 1] - points[k]) < 0.5 * diameter, (tid, frames[k])
+    complete = 0
+    for mother, daughters in m.divisions().items():
+        assert len(daughters) <= 2
+        for d in daughters:
+            assert parent[d] == mother and first[d] == last[mother] + 1
+        if len(daughters) < 2 or at_border[mother][-1] or any(at_border[d][0] for d in daughters):
+            continue
+        complete += 1
+        end = position[mother][-1]
+        volume = max(size[mother, frame] for frame in range(first[mother], last[mother] + 1))  # least occluded
+        diameter = 2 * np.sqrt(volume / np.pi) if ndim == 2 else (6 * volume / np.pi) ** (1 / 3)
+        offsets = [position[d][0] - end for d in daughters]
+        # daughters appear next to the mother's last position, one on each side of it (their midpoint is near it)
+        assert all(np.linalg.norm(o) < 0.5 * diameter for o in offsets)
+        assert np.linalg.norm(offsets[0] + offsets[1]) / 2 < 0.3 * diameter
+    return complete
+
+
+def test_movie_2d_tracks_match_labels_and_divisions_are_recorded():
+    m = synth.movie(n_frames=12, shape=(128, 160), division_interval=8, seed=3)
+    assert m.images.shape == (12, 128, 160)
+    assert _check_movie(m) >= 5
+    assert len(np.unique(m.tracks["track_id"])) > m.labels[0].max() > 0
+
+
+def test_movie_3d_cells_tracks_match_labels():
+    m = synth.movie(n_frames=6, shape=(16, 64, 64), kind="cells", diameter_range=(10, 16), n_cells=8,
+                    anisotropy=2.0, division_interval=4, death_rate=0.05, seed=2)
+    assert m.images.shape == (6, 16, 64, 64) and m.anisotropy == 2.0
+    assert _check_movie(m) >= 3
+
+
+def test_movie_is_reproducible_and_cells_move():
+    a = synth.movie(n_frames=4, shape=(64, 64), seed=5)
+    b = synth.movie(n_frames=4, shape=(64, 64), seed=5)
+    c = synth.movie(n_frames=4, shape=(64, 64), seed=6)
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.tracks, b.tracks)
+    assert not np.array_equal(a.labels, c.labels)
+    assert not np.array_equal(a.labels[0], a.labels[-1])
+    assert not np.array_equal(a.images[0], a.images[1])  # fresh noise in every frame
+
+
+def test_tracks_csv(tmp_path):
+    m = synth.movie(n_frames=3, shape=(64, 64), seed=2)
+    path = m.write_tracks_csv(tmp_path / "tracks.csv")
+    lines = path.read_text().splitlines()
+    assert lines[0] == "track_id,frame,label,z,y,x,parent"
+    assert len(lines) == len(m.tracks) + 1
+    table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    np.testing.assert_array_equal(table[:, 0], m.tracks["track_id"])
+    np.testing.assert_allclose(table[:, 5], m.tracks["x"], atol=1e-3)
+
+
+def test_bad_volume_and_movie_arguments_are_named():
+    with pytest.raises(InputError, match="anisotropy"):
+        synth.nuclei_volume(anisotropy=0)
+    with pytest.raises(InputError, match="shape"):
+        synth.nuclei_volume(shape=(64, 64))
+    with pytest.raises(InputError, match="stain"):
+        synth.cells_volume(stain="actin")
+    with pytest.raises(InputError, match="kind"):
+        synth.movie(kind="bacteria")
+    with pytest.raises(InputError, match="drift"):
+        synth.movie(shape=(64, 64), drift=(1.0, 0.0, 0.0))
