@@ -379,14 +379,19 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         }
     }
 
+    /** "User guide": the copy shipped in the jar (UserGuide); the planned online address only when it is missing. */
     private JComponent docLink() {
-        JLabel link = new JLabel("<html><a href=\"" + TrackposeDetectorFactory.DOC_URL + "\">Documentation</a></html>");
-        link.setToolTipText(TrackposeDetectorFactory.DOC_URL);
+        JLabel link = new JLabel("<html><a href=\"guide\">User guide</a></html>");
+        link.setToolTipText(UserGuide.text() != null ? "The detector's user guide (shipped with the plugin)"
+                : TrackposeDetectorFactory.DOC_URL);
         if (!GraphicsEnvironment.isHeadless()) {
             link.setCursor(Cursor.getPredefinedCursor(Cursor.HAND_CURSOR));
             link.addMouseListener(new MouseAdapter() {
                 @Override
                 public void mouseClicked(MouseEvent e) {
+                    if (UserGuide.show(TrackposeConfigurationPanel.this)) {
+                        return;
+                    }
                     try {
                         Desktop.getDesktop().browse(new URI(TrackposeDetectorFactory.DOC_URL));
                     } catch (Exception ignored) {

@@ -44,7 +44,10 @@ public class TrackposeDetectorFactory<T extends RealType<T> & NativeType<T>> imp
 
     public static final String NAME = "trackpose (Cellpose advanced)";
 
-    /** The user guide. */
+    /**
+     * The user guide's planned online home (the repository is not published yet). The panel opens the copy shipped
+     * in the jar instead ({@link UserGuide}); TrackMate shows this address as the detector's URL.
+     */
     public static final String DOC_URL = "https://github.com/trackpose/trackpose/blob/main/docs/trackmate.md";
 
     public static final String INFO_TEXT = "<html>"
