@@ -11,6 +11,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,38 @@ def test_without_pyimagej_the_message_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "imagej", None)  # import imagej -> ImportError
     with pytest.raises(FijiError, match=r"needs pyimagej .*pip install -e .*\[fiji\]"):
         fiji_app.run_trackmate(fake_fiji(tmp_path / "Fiji.app"), np.zeros((8, 8)))
+
+
+def test_fiji_is_started_headless_through_pyimagej(tmp_path, monkeypatch):
+    """run_trackmate hands the checked Fiji folder to imagej.init(..., mode="headless") and puts a bridge_jar=
+    on scyjava's class path first; a pyimagej failure becomes a FijiError naming the folder and Java 21. When this
+    process already runs a JVM (e.g. test_fiji.py started one), it must refuse instead of calling pyimagej."""
+    jpype = pytest.importorskip("jpype")
+    scyjava = pytest.importorskip("scyjava")
+    calls, classpath = [], []
+    fake = types.ModuleType("imagej")
+
+    def init(path, mode=None):
+        calls.append((path, mode))
+        raise RuntimeError("no Java 21 here")
+
+    fake.init = init
+    monkeypatch.setitem(sys.modules, "imagej", fake)
+    monkeypatch.setattr(scyjava.config, "add_classpath", lambda *p: classpath.extend(p))
+    monkeypatch.setattr(fiji_app, "_STARTED", {})
+    root = fake_fiji(tmp_path / "Fiji.app", bridge=None)
+    jar = tmp_path / "trackpose-bridge-0.1.0.jar"
+    jar.write_bytes(b"")
+    if jpype.isJVMStarted():
+        with pytest.raises(FijiError, match="a Java virtual machine already runs in this process"):
+            fiji_app.run_trackmate(root, np.zeros((8, 8)), bridge_jar=jar)
+        assert calls == [] and classpath == []
+    else:
+        with pytest.raises(FijiError, match=r"pyimagej could not start the Fiji in .*Fiji\.app: no Java 21 here\. "
+                                             r"TrackMate 8\.1\.6 needs Java 21"):
+            fiji_app.run_trackmate(root, np.zeros((8, 8)), bridge_jar=jar)
+        assert calls == [(str(root.resolve()), "headless")]
+        assert classpath == [str(jar.resolve())]
 
 
 # ------------------------------------------------------------------------------------------------ settings
