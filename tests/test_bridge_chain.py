@@ -145,11 +145,15 @@ def _mesh_volume(vertices, faces):
 def test_stack_objects_match_the_ground_truth(stack, mode):
     vol, truth = stack
     cx, cy, cz = C3
-    settings = {"CELLPOSE_MODEL": "trackpose_default", "CELL_DIAMETER": 24.0 * cx, "USE_GPU": False, **mode}
+    # MIN_SIZE: in 3D mode the model also makes a ~140-voxel fragment of background noise in a corner of this
+    # stack (seen with trackpose.segment too); the balls have 3,000-3,900 voxels
+    settings = {"CELLPOSE_MODEL": "trackpose_default", "CELL_DIAMETER": 24.0 * cx, "MIN_SIZE": 500,
+                "USE_GPU": False, **mode}
     objects, labels = fiji.detect(vol, axes="ZYX", calibration=(cx, cy, cz, "micron"), settings=settings,
                                   return_labels=True)
     assert labels.shape == (1,) + vol.shape
-    assert len(objects) == truth.max() == 3, f"{len(objects)} objects, ground truth {truth.max()}"
+    assert len(objects) == truth.max() == 3, \
+        f"{len(objects)} objects {[(o['pixel_count'], o['x'], o['y'], o['z']) for o in objects]}, ground truth 3"
     matched = set()
     for o in objects:
         assert o["is_3d"] and o["frame"] == 0

@@ -113,6 +113,33 @@ def test_sigterm_leaves_no_partial_results(tmp_path, model_file):
     assert sorted(p.name for p in folder.iterdir()) == ["input.tif", "job.json"]
 
 
+def _file_size_limit(limit: int):
+    """preexec_fn: the child may write no file beyond ``limit`` bytes. Writes past it fail with EFBIG (SIGXFSZ
+    ignored), as writes on a full disk fail with ENOSPC: the same "no room for this file" path in the engine."""
+    def apply():
+        import resource
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_full_disk_fails_loudly_and_leaves_no_partial_output(tmp_path, movie, model_file):
+    folder = make_job(tmp_path / "full", movie[:2], model_file)
+    before = (folder / "input.tif").read_bytes()
+    p = subprocess.run([sys.executable, "-m", "trackpose", "job", str(folder)], capture_output=True, text=True,
+                       env=ENV, timeout=600, preexec_fn=_file_size_limit(4096))  # labels.tif needs ~46 kB
+    events = [json.loads(line) for line in p.stdout.splitlines()]
+    assert p.returncode != 0
+    assert [e["event"] for e in events].count("progress") == 2  # the frames were segmented; writing failed
+    assert "done" not in [e["event"] for e in events]
+    error = events[-1]
+    assert error["event"] == "error" and error["kind"] == "disk", error
+    assert error["message"].startswith(f"disk full / file too large at {folder / 'labels.tif'} (")
+    assert "free space or choose another temporary folder" in error["message"]
+    assert sorted(q.name for q in folder.iterdir()) == ["input.tif", "job.json"]  # no partial output, no .partial-*
+    assert (folder / "input.tif").read_bytes() == before
+
+
 def test_3d_job_writes_meshes(tmp_path, model_file):
     vol = np.random.default_rng(0).random((1, 10, 40, 40)).astype(np.float32)
     folder = make_job(tmp_path / "vol", vol, model_file, axes="TZYX", do_3d=True, smoothing=1.0)

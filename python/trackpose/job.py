@@ -6,10 +6,13 @@ only then. Human-readable logs go to stderr. Nothing outside the job folder is w
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import math
 import os
+import re
 import shutil
 import signal
 import sys
@@ -53,6 +56,57 @@ SETTINGS = {
 
 class Cancelled(TrackposeError):
     kind = "cancelled"
+
+
+class DiskFullError(TrackposeError):
+    """Writing an output failed for lack of space: a full disk (ENOSPC), a quota (EDQUOT) or a file size limit
+    (EFBIG). Never reported as an empty result: the partial outputs are removed and the job fails."""
+
+    kind = "disk"
+
+
+#: errno values that mean "no room for this file"
+DISK_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", None)) if e)
+
+
+@contextlib.contextmanager
+def _writing(path: Path):
+    """Turns a disk-full / quota / file-size error while writing ``path`` (the name the caller will see) into a
+    DiskFullError that says where and what to do."""
+    try:
+        yield
+    except (OSError, TrackposeError) as exc:  # io wraps OSError in InputError("... cannot be written ...")
+        cause = _no_room(exc)
+        if cause is None:
+            raise
+        raise DiskFullError(disk_full_message(path, cause)) from exc
+
+
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")  # numpy's tofile when the OS took only part
+
+
+def _no_room(exc: BaseException) -> Optional[OSError]:
+    """The OSError in ``exc``'s chain that means "no room for this file", or None. A short write (the OS accepted
+    fewer bytes than given, numpy's "N requested and M written") counts: on a regular file it happens only when
+    the disk, the quota or the file size limit is reached; the next write would fail with that errno."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and (exc.errno in DISK_FULL_ERRNOS or
+                                         (exc.errno is None and _SHORT_WRITE.search(str(exc)))):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def disk_full_message(path: Path, exc: OSError) -> str:
+    reason = os.strerror(exc.errno) if exc.errno else f"short write: {exc}"
+    try:
+        free = f"; {shutil.disk_usage(path.parent).free / 2 ** 20:.0f} MB free there"
+    except OSError:
+        free = ""
+    return (f"disk full / file too large at {path} ({reason}{free}): free space or choose another temporary "
+            f"folder; no results were kept")
 
 
 class Emitter:
@@ -244,7 +298,8 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
 
     tmp = folder / f".partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    with _writing(folder):
+        tmp.mkdir()
     try:
         labels = [None] * n
         probs = [None] * n
@@ -324,17 +379,20 @@ def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, sett
                 obj = _public(row)
                 if row["label"] in meshes:
                     rel = f"meshes/{t}_{row['label']}.ply"
-                    (tmp / "meshes").mkdir(exist_ok=True)
-                    shapes.write_ply(tmp / rel, *meshes[row["label"]])
+                    with _writing(folder / rel):
+                        (tmp / "meshes").mkdir(exist_ok=True)
+                        shapes.write_ply(tmp / rel, *meshes[row["label"]])
                     obj["mesh"] = rel
                 objects.append(obj)
         total += len(objects)
         frames_out.append({"frame": t, "objects": objects})
     if outputs.get("labels", True):
-        io.write_labels(tmp / "labels.tif", stack, meta, axes=axes)
+        with _writing(folder / "labels.tif"):
+            io.write_labels(tmp / "labels.tif", stack, meta, axes=axes)
     doc = {"version": PROTOCOL_VERSION, "ndim": 3 if is_volume else 2, "calibration": meta.calibration_dict(),
            "frames": frames_out}
-    (tmp / "shapes.json").write_text(json.dumps(doc, default=_json_default), encoding="utf-8")
+    with _writing(folder / "shapes.json"):
+        (tmp / "shapes.json").write_text(json.dumps(doc, default=_json_default), encoding="utf-8")
     # all frames succeeded: move the results into place (meshes first, shapes.json last: its presence means done)
     if (tmp / "meshes").exists():
         shutil.rmtree(folder / "meshes", ignore_errors=True)
