@@ -86,3 +86,68 @@ def test_3d_and_stitched_masks_match_cellpose(builtin_and_cellpose, mode):
     assert len(np.unique(masks_cp)) - 1 >= 8
     assert matched_fraction(masks_cp, r.masks, iou=0.5) >= 0.95
     assert average_precision(truth, r.masks)[0][0] >= 0.5  # and they are the balls, not noise
+
+
+def test_memory_check_allows_the_tutorial_volume_and_refuses_what_cannot_fit(monkeypatch):
+    from trackpose import segmentation
+    gib = 2 ** 30
+    monkeypatch.setattr(segmentation, "_available_memory", lambda: 22 * gib)  # a 24 GB machine, little else running
+    segmentation._check_memory(86, 1024, 1024, 1.0, 1.0)  # the TrackMate-Cellpose tutorial's 3D volume fits
+    segmentation._check_memory(86, 1024, 1024, 0.5, 2.0)
+    with pytest.raises(InputError, match=r"needs about 23\.\d GiB .* smaller anisotropy"):
+        segmentation._check_memory(86, 1024, 1024, 1.0, 4.0)  # Z upsampled 4x for the network
+    monkeypatch.setattr(segmentation, "_available_memory", lambda: 4 * gib)
+    with pytest.raises(InputError, match="GiB of memory but 4.0 GiB is available"):
+        trackpose.segment(np.zeros((86, 1024, 1024), np.float32), do_3d=True, z_axis=0, diameter=30)
+
+
+_PEAK_SCRIPT = """
+import sys
+import numpy as np
+from scipy.spatial import cKDTree
+from trackpose import dynamics, segmentation
+
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith(key + ":"))
+
+def network_output(shape, n, seed):
+    # Voronoi cells filling the whole volume (every voxel in a cell: the dynamics' worst case)
+    rng = np.random.default_rng(seed)
+    seeds = rng.uniform(0, 1, (n, 3)) * shape
+    grid = np.stack(np.meshgrid(*[np.arange(s) for s in shape], indexing="ij"), -1).reshape(-1, 3)
+    labels = (cKDTree(seeds).query(grid)[1] + 1).astype(np.int32).reshape(shape)
+    y = np.empty((4,) + shape, np.float32)
+    y[:3] = 5 * dynamics.masks_to_flows(labels)
+    y[3] = 4.0
+    return y
+
+kw = dict(niter=200, cellprob_threshold=0.0, min_size=15, max_size=None, max_size_fraction=0.4)
+segmentation._masks_3d(network_output((10, 32, 32), 4, 0), (10, 32, 32), **kw)  # compile / load the kernels
+shape = tuple(int(a) for a in sys.argv[1:4])
+y = network_output(shape, int(sys.argv[4]), 1)
+before = status("VmRSS")
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # VmHWM := VmRSS
+masks = segmentation._masks_3d(y, shape, **kw)
+print(status("VmHWM") - before + y.nbytes, int(masks.max()))
+"""
+
+
+def test_memory_model_covers_the_measured_3d_dynamics_peak():
+    # the model _check_memory uses must not undercount what the 3D mask reconstruction really holds at its peak
+    # (measured as resident memory in a fresh process) nor overcount it grossly
+    import os
+    import subprocess
+    import sys
+    from trackpose import segmentation
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux /proc to measure peak resident memory")
+    shape = (40, 192, 192)
+    proc = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, *map(str, shape), "60"], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    peak, n_masks = map(int, proc.stdout.split())
+    assert n_masks >= 40  # the dynamics really ran and found the cells
+    modelled = segmentation._memory_needed(*shape, 1.0, 1.0)
+    assert 0.6 * modelled <= peak <= modelled, (peak / np.prod(shape), modelled / np.prod(shape))

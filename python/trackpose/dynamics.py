@@ -791,6 +791,48 @@ def _cluster_end_points(pz, py, px, Z, Y, X, max_size):
     return labels
 
 
+@njit(cache=True, nogil=True)
+def _end_bins(positions, length):
+    """Histogram bin (int32) of each end position: truncated toward zero, then clipped to 0..length - 1.
+
+    The same numbers as ``np.clip(positions.astype(np.int64), 0, length - 1)`` without its two 8-byte
+    temporaries per point (hundreds of MB per axis for a large volume).
+    """
+    out = np.empty(positions.shape[0], np.int32)
+    for i in range(positions.shape[0]):
+        out[i] = min(max(np.int64(positions[i]), 0), length - 1)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _pixels_of(mask):
+    """(z, y, x) int32 indices of the True voxels of a (Z, Y, X) bool array, in raster order (np.nonzero's).
+
+    Half the memory of np.nonzero's int64 indices, which for a large volume are the biggest arrays of the
+    dynamics.
+    """
+    Z, Y, X = mask.shape
+    n = 0
+    for z in range(Z):
+        for y in range(Y):
+            for x in range(X):
+                if mask[z, y, x]:
+                    n += 1
+    zs = np.empty(n, np.int32)
+    ys = np.empty(n, np.int32)
+    xs = np.empty(n, np.int32)
+    k = 0
+    for z in range(Z):
+        for y in range(Y):
+            for x in range(X):
+                if mask[z, y, x]:
+                    zs[k] = z
+                    ys[k] = y
+                    xs[k] = x
+                    k += 1
+    return zs, ys, xs
+
+
 def get_masks(p, inds, shape, max_size_fraction=DEFAULT_MAX_SIZE_FRACTION):
     """Group pixels by where their flow trajectories end.
 
@@ -831,10 +873,8 @@ def get_masks(p, inds, shape, max_size_fraction=DEFAULT_MAX_SIZE_FRACTION):
     masks = np.zeros(shape, np.int32)
     if p.shape[1] == 0:
         return masks
-    ends = []
-    for axis in range(ndim):
-        # truncation toward zero as cellpose's int cast; clip in case p comes from elsewhere
-        ends.append(np.clip(p[axis].astype(np.int64), 0, shape[axis] - 1))
+    # truncation toward zero as cellpose's int cast; clip in case p comes from elsewhere
+    ends = [_end_bins(p[axis], shape[axis]) for axis in range(ndim)]
     if ndim == 2:
         ends.insert(0, np.zeros_like(ends[0]))
     full = (1,) * (3 - ndim) + shape
@@ -1098,12 +1138,18 @@ def compute_masks(dP, cellprob, niter=DEFAULT_NITER, cellprob_threshold=DEFAULT_
     if niter < 0:
         raise InputError(f"niter must be >= 0, got {niter}")
     is_cell = cellprob > cellprob_threshold
-    inds = np.nonzero(is_cell)
+    # memory matters here for large volumes (see docs/engine.md): int32 indices, in-place scaling, and every
+    # intermediate dropped as soon as it is used
+    inds = _pixels_of(is_cell.reshape((1,) * (3 - is_cell.ndim) + is_cell.shape))[3 - is_cell.ndim:]
     if inds[0].shape[0] == 0:
         return np.zeros(cellprob.shape, np.int32)
-    field = dP.astype(np.float32, copy=False) * is_cell / np.float32(FLOW_SCALE)
+    field = dP.astype(np.float32, copy=False) * is_cell
+    del is_cell
+    field /= np.float32(FLOW_SCALE)
     ends = follow_flows(field, inds, niter)
+    del field
     masks = get_masks(ends, inds, cellprob.shape, max_size_fraction=max_size_fraction)
+    del ends, inds
     if dP.shape[0] == 2 and flow_threshold is not None and flow_threshold > 0 and masks.max() > 0:
         masks = remove_bad_flow_masks(masks, dP, threshold=flow_threshold)
     return fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)

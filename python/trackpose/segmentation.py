@@ -239,20 +239,11 @@ def segment(image: np.ndarray,
         y, styles = _network_3d(models, planes, rescale, 1.0 if anisotropy is None else float(anisotropy),
                                 resample, net_kw)
         del planes
-        if flow3d_smooth > 0:
-            from scipy.ndimage import gaussian_filter
-            for c in range(3):
-                y[c] = gaussian_filter(y[c], flow3d_smooth)
         timings["network"] = time.perf_counter() - t
         t = time.perf_counter()
-        masks = dynamics.compute_masks(y[:3], y[3], niter=n_iter, cellprob_threshold=cellprob_threshold,
-                                       flow_threshold=0.0, min_size=min_size, max_size=max_size,
-                                       max_size_fraction=max_size_fraction)
-        if masks.shape != (nz, ly, lx):
-            masks = _resize_labels_3d(masks, (nz, ly, lx))
-            masks = dynamics.fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
-        if exclude_on_edges:
-            masks = dynamics.remove_edge_masks(masks)
+        masks = _masks_3d(y, (nz, ly, lx), niter=n_iter, cellprob_threshold=cellprob_threshold,
+                          min_size=min_size, max_size=max_size, max_size_fraction=max_size_fraction,
+                          flow3d_smooth=flow3d_smooth, exclude_on_edges=exclude_on_edges)
         flows, cellprob = y[:3], y[3]
     else:
         y, styles = run_network(models, planes, rescale=rescale, **net_kw)
@@ -294,24 +285,81 @@ def segment(image: np.ndarray,
                   diameter_style=estimate.style if estimate is not None else None)
 
 
+def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float, min_size: int,
+              max_size: Optional[int], max_size_fraction: float, flow3d_smooth: float = 0.0,
+              exclude_on_edges: bool = False) -> np.ndarray:
+    """3D masks from the network output of the 3D mode (everything :func:`segment` does after the network).
+
+    y : (4, Z', Y', X') float32, dZ, dY, dX, cellprob (``_network_3d``'s output); the flows are smoothed in place
+    when ``flow3d_smooth`` > 0. shape : (Z, Y, X) of the image; masks found at another size are resized to it.
+    Returns (Z, Y, X) int32 labels.
+    """
+    if flow3d_smooth > 0:
+        from scipy.ndimage import gaussian_filter
+        for c in range(3):
+            gaussian_filter(y[c], flow3d_smooth, output=y[c])
+    masks = dynamics.compute_masks(y[:3], y[3], niter=niter, cellprob_threshold=cellprob_threshold,
+                                   flow_threshold=0.0, min_size=min_size, max_size=max_size,
+                                   max_size_fraction=max_size_fraction)
+    if masks.shape != tuple(shape):
+        masks = _resize_labels_3d(masks, tuple(shape))
+        masks = dynamics.fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
+    if exclude_on_edges:
+        masks = dynamics.remove_edge_masks(masks)
+    return masks
+
+
 def _available_memory() -> Optional[int]:
+    """Bytes the system can give without swapping: MemAvailable (free + reclaimable cache), else free pages."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # not POSIX: no check
         return None
 
 
+def _memory_needed(nz: int, ly: int, lx: int, rescale: float, anisotropy: Optional[float]) -> int:
+    """Peak working memory (bytes, beyond the loaded model and libraries) of segmenting a (nz, ly, lx) image.
+
+    ``anisotropy`` None: 2D planes; else the 3D mode, whose network runs on a volume of S voxels (Z scaled by
+    anisotropy x rescale, Y and X by rescale) and whose dynamics run on N = nz * ly * lx voxels (S when not
+    resampled, the larger is taken). Bytes per voxel, measured with benchmarks/bench_3d_large.py (86 x 1024 x
+    1024, docs/benchmarks.md) and rounded up:
+
+    * 3D network stage: planes at image size (8 N) + per S voxel 44 bytes (resized input 8, the summed output 16,
+      one orientation's output and sliced input 20) + the output resampled to image size (16 N) when S != N;
+    * 3D dynamics stage: the network output (16) + ~54 bytes per voxel at most (cell mask, int32 pixel indices,
+      step field, start and end positions, histogram, bin labels, masks; all voxels in cells as the worst case).
+
+    The two stages do not overlap (the planes are freed before the dynamics), so the peak is the larger.
+    """
+    n_image = float(nz) * ly * lx
+    if anisotropy:
+        n_scaled = float(int(nz * anisotropy * rescale)) * int(ly * rescale) * int(lx * rescale)
+        network = 8 * n_image + 44 * n_scaled + (16 * n_image if n_scaled != n_image else 0)
+        dynamics_ = 70 * max(n_image, n_scaled)
+        return int(max(network, dynamics_))
+    scaled = n_image * rescale * rescale
+    # float32 values per pixel at network scale: input (2) + network output (3); at image size: flows and cell
+    # probability (3) + dynamics and labels (~6)
+    return int(4 * (scaled * 5 + n_image * 9))
+
+
 def _check_memory(nz: int, ly: int, lx: int, rescale: float, anisotropy: Optional[float]) -> None:
-    """Refuse, before any work, an image whose float32 working arrays cannot fit in the free memory."""
-    scaled = nz * (anisotropy * rescale if anisotropy else 1.0) * ly * rescale * lx * rescale
-    # float32 values per pixel at network scale: input (2) + network output (3; in 3D 4 summed + 3 per pass);
-    # at image size: flows and cell probability (4) + dynamics and labels (~5)
-    needed = 4 * (scaled * (2 + (7 if anisotropy else 3)) + nz * ly * lx * 9)
+    """Refuse, before any work, an image whose working arrays (``_memory_needed``) cannot fit in free memory."""
+    needed = _memory_needed(nz, ly, lx, rescale, anisotropy)
     free = _available_memory()
     if free is not None and needed > free:
-        raise InputError(f"segmenting this image needs about {needed / 2**30:.1f} GiB of memory but "
-                         f"{free / 2**30:.1f} GiB is free; crop or split the image (e.g. per Z range or tile), "
-                         "or give a larger diameter (less upscaling)")
+        raise InputError(f"segmenting this {'volume' if anisotropy else 'image'} ({nz} x {ly} x {lx}) needs about "
+                         f"{needed / 2**30:.1f} GiB of memory but {free / 2**30:.1f} GiB is available; crop or "
+                         "split the image (e.g. per Z range or tile), or give a larger diameter (less upscaling)"
+                         + (" or a smaller anisotropy" if anisotropy else ""))
 
 
 #: Orientations of the 3D mode: (name, axes of the (Z, Y, X) volume that index planes / rows / columns,
