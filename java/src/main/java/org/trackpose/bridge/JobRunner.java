@@ -144,6 +144,7 @@ public final class JobRunner {
             case "environment":
                 return BridgeException.Kind.ENVIRONMENT;
             case "io":
+            case "disk": // the engine could not write its outputs: full disk, quota, file size limit
                 return BridgeException.Kind.IO;
             default:
                 return BridgeException.Kind.ENGINE;

@@ -93,6 +93,19 @@ class BridgeClientTest {
     }
 
     @Test
+    void engineDiskErrorReachesTheCallerAndLeavesNoFolder() throws Exception {
+        BridgeException e = assertThrows(BridgeException.class,
+                () -> new BridgeClient(FakeEngine.command("disk-full")).tempRoot(root).detect(movie(), null,
+                        new int[] {0}, DetectorSettings.defaults()));
+        assertEquals(BridgeException.Kind.IO, e.kind());
+        assertEquals("disk", e.engineKind());
+        assertEquals(1, e.exitCode());
+        assertTrue(e.getMessage().startsWith("disk full / file too large at "), e.getMessage());
+        assertTrue(e.getMessage().contains("free space or choose another temporary folder"), e.getMessage());
+        assertEquals(0, foldersLeft());
+    }
+
+    @Test
     void objectCountMismatchIsAnError() throws Exception {
         BridgeException e = assertThrows(BridgeException.class,
                 () -> new BridgeClient(FakeEngine.command("ok-wrong-count")).tempRoot(root).detect(movie(), null,

@@ -101,6 +101,13 @@ public final class FakeEngine {
                         "input");
                 System.err.println("InputError: channel 3 does not exist");
                 return 2;
+            case "disk-full":
+                // what `trackpose job` prints when it cannot write its outputs (python/trackpose/job.py)
+                event("progress", "done", 1, "total", 1, "frame", 0);
+                event("error", "message", "disk full / file too large at " + dir.resolve("labels.tif")
+                        + " (No space left on device; 0 MB free there): free space or choose another temporary "
+                        + "folder; no results were kept", "kind", "disk");
+                return 1;
             case "error-exit0":
                 event("error", "message", "model file is corrupt", "kind", "model");
                 return 0;

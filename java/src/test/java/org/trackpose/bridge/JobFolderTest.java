@@ -203,6 +203,36 @@ class JobFolderTest {
         job.close();
     }
 
+    /**
+     * A real "no space left on device" (ENOSPC) without root: the file being written is a symbolic link to
+     * /dev/full (Linux), where every write fails that way.
+     */
+    @Test
+    void fullDiskWhileWritingTheJobIsAnIoErrorThatSaysSo(@TempDir Path root) throws Exception {
+        Path devFull = java.nio.file.Paths.get("/dev/full");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(devFull), "needs /dev/full (Linux)");
+        JobFolder job = JobFolder.create(root, false);
+        Files.createSymbolicLink(job.file("input.tif.part"), devFull);
+        BridgeException e = assertThrows(BridgeException.class,
+                () -> job.writeInput(hyperstack(64, 64, 1, 1, 2)));
+        assertEquals(BridgeException.Kind.IO, e.kind());
+        assertTrue(e.getMessage().startsWith("cannot write " + job.file("input.tif")), e.getMessage());
+        assertTrue(e.getMessage().contains("No space left on device"), e.getMessage());
+        assertTrue(e.getMessage().contains("is the disk full? Free space or choose another temporary folder"),
+                e.getMessage());
+        assertFalse(Files.exists(job.file("input.tif.part"), java.nio.file.LinkOption.NOFOLLOW_LINKS));
+        assertFalse(Files.exists(job.file("input.tif")));
+
+        Files.createSymbolicLink(job.file("job.json"), devFull);
+        BridgeException e2 = assertThrows(BridgeException.class, () -> job.writeJob(Map.of("version", 1)));
+        assertEquals(BridgeException.Kind.IO, e2.kind());
+        assertTrue(e2.getMessage().contains("No space left on device") && e2.getMessage().contains("disk full"),
+                e2.getMessage());
+        job.close();
+        assertFalse(Files.exists(job.path()), "no folder left");
+        assertTrue(Files.exists(devFull), "only the link was removed");
+    }
+
     @Test
     void requireOutputsNamesTheMissingFile(@TempDir Path root) throws Exception {
         try (JobFolder job = JobFolder.create(root, false)) {

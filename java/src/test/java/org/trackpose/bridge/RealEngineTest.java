@@ -323,6 +323,50 @@ public class RealEngineTest {
         }
     }
 
+    /**
+     * The real engine on a "full disk": it runs under {@code prlimit --fsize} (util-linux), so that no file it writes
+     * may grow beyond 4 kB and writing labels.tif fails (EFBIG, as ENOSPC on a full disk). The Java side wrote the
+     * job folder before, without the limit.
+     */
+    @Test
+    void fullDiskInTheEngineIsAnErrorWithItsMessageAndNoFolderLeft() throws Exception {
+        Path prlimit = java.nio.file.Paths.get("/usr/bin/prlimit");
+        assumeTrue(Files.isExecutable(prlimit), "needs prlimit (util-linux)");
+        EngineCommand limited = new EngineCommand() {
+            @Override
+            public List<String> jobCommand(Path jobDir) throws BridgeException {
+                List<String> argv = new ArrayList<>(List.of(prlimit.toString(), "--fsize=4096:4096"));
+                argv.addAll(env.jobCommand(jobDir));
+                return argv;
+            }
+
+            @Override
+            public List<String> serveCommand() throws BridgeException {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public Map<String, String> environment() {
+                return env.environment();
+            }
+
+            @Override
+            public String describe() {
+                return env.describe() + " under prlimit --fsize=4096";
+            }
+        };
+        BridgeException e = assertThrows(BridgeException.class, () -> new BridgeClient(limited)
+                .timeout(Duration.ofMinutes(5)).tempRoot(tmp).detect(nuclei(1), null, null, settings(model())));
+        assertEquals(BridgeException.Kind.IO, e.kind(), e.getMessage());
+        assertEquals("disk", e.engineKind());
+        assertTrue(e.getMessage().startsWith("disk full / file too large at "), e.getMessage());
+        assertTrue(e.getMessage().contains("labels.tif"), e.getMessage());
+        assertNotEquals(0, e.exitCode());
+        try (java.util.stream.Stream<Path> left = Files.list(tmp)) {
+            assertEquals(0, left.count(), "no job folder left");
+        }
+    }
+
     @Test
     void engineRejectsAChannelThatDoesNotExist() throws Exception {
         // the Java side checks this too; write the job by hand to see the engine's own message
