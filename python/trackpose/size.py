@@ -39,8 +39,10 @@ log = logging.getLogger("trackpose")
 STYLE_SIZE = 256
 #: Cellpose's lower bound on a style-predicted diameter (pixels).
 MIN_DIAMETER = 5.0
-#: Ridge-regression penalty of cellpose's size-model training.
+#: Ridge-regression penalty of cellpose's size-model training (fitted there on tens of thousands of samples).
 RIDGE_LAMBDA = 1.0
+#: Penalties tried by cross-validation when none is given (fewer samples call for a weaker penalty).
+RIDGE_GRID = (1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001)
 #: A size file is four small arrays; anything much larger is not one.
 _MAX_SIZE_FILE_BYTES = 1 << 20
 _DISC = math.sqrt(math.pi) / 2  # sqrt(area) of a disc of diameter 1
@@ -250,7 +252,8 @@ class SizeModel:
         float for one style, else (N,) float64
         """
         s = np.asarray(styles, np.float64)
-        d = np.exp((s - self.smean) @ self.A + math.log(self.diam_mean) + self.ymean)
+        with np.errstate(over="ignore", invalid="ignore"):
+            d = np.exp((s - self.smean) @ self.A + math.log(self.diam_mean) + self.ymean)
         d = np.where(np.isfinite(d), np.maximum(MIN_DIAMETER, d), self.diam_mean)
         return float(d) if s.ndim == 1 else d
 
@@ -418,6 +421,23 @@ def estimate_from_planes(models, size_model: SizeModel, plane: np.ndarray, net_k
 
 # --------------------------------------------------------------------------------------------- training
 
+def choose_l2(styles: np.ndarray, targets: np.ndarray, grid: Sequence[float] = RIDGE_GRID, folds: int = 5) -> float:
+    """The ridge penalty of ``grid`` with the smallest mean squared error in ``folds``-fold cross-validation
+    (sample ``i`` in fold ``i % folds``; deterministic)."""
+    index = np.arange(len(targets))
+    best, best_error = grid[0], np.inf
+    for l2 in grid:
+        errors = []
+        for k in range(folds):
+            test = index % folds == k
+            a, smean, ymean = _ridge(styles[~test], targets[~test], l2)
+            errors.append(((styles[test] - smean) @ a + ymean - targets[test]) ** 2)
+        error = float(np.mean(np.concatenate(errors)))
+        if error < best_error:
+            best, best_error = l2, error
+    return best
+
+
 def _ridge(styles: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.ndarray, np.ndarray, float]:
     smean = styles.mean(axis=0)
     x = styles - smean
@@ -426,38 +446,14 @@ def _ridge(styles: np.ndarray, targets: np.ndarray, l2: float) -> tuple[np.ndarr
     return a, smean, ymean
 
 
-def fit_size_model(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
-                   channels: Optional[Sequence[int]] = None, channel_axis: Optional[int] = None,
-                   normalize: bool = True, n_epochs: int = 4, scale_range: float = 1.0, min_crop: float = 0.7,
-                   l2: float = RIDGE_LAMBDA, seed: int = 0, bsize: int = 224,
-                   progress: Optional[Callable[[int, int], None]] = None) -> SizeModel:
-    """Fit a size model for ``model`` on images with label masks (cellpose's ``train_size`` recipe).
+def size_samples(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+                 channels: Optional[Sequence[int]] = None, channel_axis: Optional[int] = None,
+                 normalize: bool = True, n_epochs: int = 4, scale_range: float = 1.0, min_crop: float = 0.7,
+                 seed: int = 0, bsize: int = 224,
+                 progress: Optional[Callable[[int, int], None]] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Training samples of a size model: (styles (N, 256) float64, targets (N,) = log(d k) - log(diam_mean)).
 
-    Each epoch visits every image once: a random resize by ``k = (1 - s/2) + s U`` (``s = scale_range``) of a
-    random crop (each side ``min_crop``..1 of what fits in one ``bsize`` tile after the resize), flipped and
-    turned by a random quarter turn; the style vector is computed as at inference (``run_network``: tiles,
-    styles summed and normalised; here one tile, to keep the CPU cost low), and the target is
-    ``log(d k) - log(diam_mean)`` with ``d`` the image's mask diameter (:func:`estimate_diameter`). A ridge
-    regression (penalty ``l2``, cellpose: 1) of the targets on the centred styles gives ``A``. Cellpose crops
-    512-pixel squares with zero padding instead; computing the style as inference does avoids training on
-    padding that inference never shows.
-
-    Parameters
-    ----------
-    model : name, path or Model
-    images, masks : sequences of arrays
-        As for ``trackpose.train.train`` (2D images with optional channel axis, integer labels).
-    channels, channel_axis, normalize :
-        Channel selection and percentile normalisation, as for training.
-    n_epochs : int
-        Passes over the images (samples = n_epochs x images).
-    seed : int
-        Same inputs and seed -> the same size model.
-    progress : callable(done, total), optional
-
-    Returns
-    -------
-    SizeModel
+    See :func:`fit_size_model` for the parameters and the recipe.
     """
     from . import transforms
     from .inference import run_network
@@ -506,11 +502,63 @@ def fit_size_model(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarr
             targets.append(math.log(diameter * scale) - math.log(model.diam_mean))
             if progress is not None:
                 progress(len(styles), total)
+    return np.asarray(styles, np.float64), np.asarray(targets, np.float64)
+
+
+def fit_size_model(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+                   channels: Optional[Sequence[int]] = None, channel_axis: Optional[int] = None,
+                   normalize: bool = True, n_epochs: int = 4, scale_range: float = 1.0, min_crop: float = 0.7,
+                   l2: Optional[float] = None, seed: int = 0, bsize: int = 224,
+                   progress: Optional[Callable[[int, int], None]] = None) -> SizeModel:
+    """Fit a size model for ``model`` on images with label masks (cellpose's ``train_size`` recipe).
+
+    Each epoch visits every image once: a random resize by ``k = (1 - s/2) + s U`` (``s = scale_range``) of a
+    random crop (each side ``min_crop``..1 of what fits in one ``bsize`` tile after the resize), flipped and
+    turned by a random quarter turn; the style vector is computed as at inference (``run_network``: tiles,
+    styles summed and normalised; here one tile, to keep the CPU cost low), and the target is
+    ``log(d k) - log(diam_mean)`` with ``d`` the image's mask diameter (:func:`estimate_diameter`). A ridge
+    regression of the targets on the centred styles gives ``A``. Its penalty ``l2`` is chosen by 5-fold
+    cross-validation when not given: cellpose's 1 suits its tens of thousands of samples but underfits the few
+    hundred a CPU run collects (the penalty competes with a sum over samples). Cellpose crops
+    512-pixel squares with zero padding instead; computing the style as inference does avoids training on
+    padding that inference never shows.
+
+    Parameters
+    ----------
+    model : name, path or Model
+    images, masks : sequences of arrays
+        As for ``trackpose.train.train`` (2D images with optional channel axis, integer labels).
+    channels, channel_axis, normalize :
+        Channel selection and percentile normalisation, as for training.
+    n_epochs : int
+        Passes over the images (samples = n_epochs x images).
+    seed : int
+        Same inputs and seed -> the same size model.
+    progress : callable(done, total), optional
+
+    Returns
+    -------
+    SizeModel
+    """
+    from .models import load_model
+    model = load_model(model)
+    styles_arr, targets_arr = size_samples(model, images, masks, channels=channels, channel_axis=channel_axis,
+                                           normalize=normalize, n_epochs=n_epochs, scale_range=scale_range,
+                                           min_crop=min_crop, seed=seed, bsize=bsize, progress=progress)
+    return fit_from_samples(styles_arr, targets_arr, model.diam_mean, l2=l2)
+
+
+def fit_from_samples(styles: np.ndarray, targets: np.ndarray, diam_mean: float, l2: Optional[float] = None
+                     ) -> SizeModel:
+    """Ridge regression of ``targets`` (log(d) - log(diam_mean)) on ``styles`` (N, 256) -> SizeModel; ``l2`` None:
+    chosen by cross-validation (:func:`choose_l2`)."""
     styles_arr, targets_arr = np.asarray(styles, np.float64), np.asarray(targets, np.float64)
+    if l2 is None:
+        l2 = choose_l2(styles_arr, targets_arr) if len(targets_arr) >= 10 else RIDGE_LAMBDA
     a, smean, ymean = _ridge(styles_arr, targets_arr, l2)
-    fitted = SizeModel(A=a, smean=smean, ymean=ymean, diam_mean=float(model.diam_mean))
-    predicted = np.log(fitted.predict(styles_arr)) - math.log(model.diam_mean)
+    fitted = SizeModel(A=a, smean=smean, ymean=ymean, diam_mean=float(diam_mean))
+    predicted = np.log(fitted.predict(styles_arr)) - math.log(diam_mean)
     error = np.exp(np.abs(predicted - targets_arr)) - 1
-    log.info("size model fitted on %d samples of %d images: correlation %.3f, median error %.1f%%",
-             len(targets), len(pairs), np.corrcoef(predicted, targets_arr)[0, 1], 100 * np.median(error))
+    log.info("size model fitted on %d samples (ridge penalty %g): correlation %.3f, median error %.1f%%",
+             len(targets_arr), l2, np.corrcoef(predicted, targets_arr)[0, 1], 100 * np.median(error))
     return fitted

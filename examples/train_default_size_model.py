@@ -1,0 +1,111 @@
+"""Fit the size model of trackpose's built-in model (``trackpose_default_size.npy``) on synthetic images, on a CPU.
+
+This script is the exact recipe of the shipped size model (see docs/default-model.md). From the repository root:
+
+    PYTHONPATH=python python examples/train_default_size_model.py              # fit, write, check
+    PYTHONPATH=python python examples/train_default_size_model.py --check-only # check the shipped file
+
+The size model maps the network's style vector to the objects' diameter (cellpose's ``SizeModel``,
+``trackpose.size.fit_size_model``): ridge regression of ``log(d) - log(diam_mean)`` on the styles of randomly
+cropped, turned and resized training images, its penalty chosen by 5-fold cross-validation. ``--samples`` keeps
+the (style, target) samples in an .npz file. The images come from ``trackpose.synth.dataset`` with
+seeds 301-306, disjoint from the model's training (101-105), validation (201-202) and held-out evaluation
+(9001-9002) seeds and from the check below (9101-9106).
+
+The check segments held-out synthetic images whose objects measure about 12, 20 and 35 pixels with
+``diameter=0`` and prints the style-only and the refined estimate against the true mask diameter.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import trackpose
+from trackpose import synth
+from trackpose.size import estimate_diameter, fit_from_samples, load_size_model, size_samples
+
+#: (kind, number of images, seed, generator keyword arguments), 256 x 256 pixels each.
+RECIPE = [
+    ("nuclei", 30, 301, {"diameter_range": (7, 16)}),
+    ("nuclei", 30, 302, {"diameter_range": (12, 28)}),
+    ("nuclei", 28, 303, {"diameter_range": (22, 48)}),
+    ("cells", 30, 304, {"diameter_range": (12, 28), "nuclear_channel_fraction": 0.5}),
+    ("cells", 30, 305, {"diameter_range": (20, 45), "nuclear_channel_fraction": 0.5}),
+    ("cells", 28, 306, {"diameter_range": (30, 70), "nuclear_channel_fraction": 0.5}),
+]
+SETTINGS = dict(n_epochs=3, scale_range=1.0, min_crop=0.7, seed=0, bsize=224)
+#: Held-out check: (kind, seed, target diameter); objects drawn within +-10% of the target.
+CHECK = [("nuclei", 9101, 12), ("nuclei", 9102, 20), ("nuclei", 9103, 35),
+         ("cells", 9104, 12), ("cells", 9105, 20), ("cells", 9106, 35)]
+SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default_size.npy"
+
+
+def make_pairs(recipe):
+    images, masks = [], []
+    for kind, n, seed, kwargs in recipe:
+        for image, labels in synth.dataset(n, kind, seed=seed, **kwargs):
+            images.append(image)
+            masks.append(labels)
+    return images, masks
+
+
+def check_image(kind, seed, diameter):
+    """One held-out image: (image, masks, segment keyword arguments)."""
+    kw = {"diameter_range": (0.9 * diameter, 1.1 * diameter)}
+    if kind == "nuclei":
+        image, masks = synth.nuclei_image((256, 256), seed=seed, **kw)
+        return image, masks, {}
+    image, masks = synth.cells_image((256, 256), seed=seed, nuclear_channel=True, **kw)
+    return image, masks, {"channels": (1, 2), "channel_axis": 0}
+
+
+def check(model):
+    print(f"{'image':>14} {'true':>6} {'style':>6} {'refined':>8}  errors")
+    errors = []
+    for kind, seed, diameter in CHECK:
+        image, masks, kw = check_image(kind, seed, diameter)
+        truth = estimate_diameter(masks)
+        r = trackpose.segment(image, model=model, diameter=0, **kw)
+        e_style, e_refined = r.diameter_style / truth - 1, r.diameter / truth - 1
+        errors.append((e_style, e_refined))
+        print(f"{kind + ' ' + str(diameter):>14} {truth:6.1f} {r.diameter_style:6.1f} {r.diameter:8.1f}  "
+              f"{100 * e_style:+5.1f}% {100 * e_refined:+5.1f}%", flush=True)
+    errors = np.abs(np.array(errors))
+    print(f"largest error: style {100 * errors[:, 0].max():.1f}%, refined {100 * errors[:, 1].max():.1f}%")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--output", type=Path, default=SHIPPED)
+    parser.add_argument("--check-only", action="store_true")
+    parser.add_argument("--no-check", action="store_true")
+    parser.add_argument("--samples", type=Path, default=None, help="also save the samples (.npz)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
+    torch.set_num_threads(args.threads)
+    if not args.check_only:
+        model = trackpose.load_model(trackpose.DEFAULT_MODEL)
+        images, masks = make_pairs(RECIPE)
+        t0 = time.perf_counter()
+        styles, targets = size_samples(model, images, masks, **SETTINGS, progress=lambda k, n: print(
+            f"{k}/{n} samples", flush=True) if k % 50 == 0 else None)
+        if args.samples:
+            np.savez(args.samples, styles=styles, targets=targets)
+        fitted = fit_from_samples(styles, targets, model.diam_mean)
+        fitted.save(args.output)
+        print(f"fitted on {len(images)} images in {time.perf_counter() - t0:.0f} s -> {args.output} "
+              f"({args.output.stat().st_size} bytes)", flush=True)
+    if not args.no_check:
+        load_size_model(args.output)
+        check(trackpose.load_model(trackpose.DEFAULT_MODEL))
+
+
+if __name__ == "__main__":
+    main()
