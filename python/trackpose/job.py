@@ -455,6 +455,24 @@ def job_main(args) -> int:
     return 0
 
 
+def warm_up() -> float:
+    """Runs the per-request code that follows the network once, on a small synthetic frame, in memory: the numba
+    kernels of flows -> masks (loaded from numba's cache on first call, ~0.7 s), the flow check, the object table
+    and the contours. The persistent worker does this while it waits for its first request, so that the first
+    preview costs only what every later one does. Returns the seconds spent."""
+    from . import dynamics, shapes
+    t0 = time.perf_counter()
+    yy, xx = np.mgrid[:48, :48]
+    masks = (((yy - 20) ** 2 + (xx - 18) ** 2) < 100).astype(np.int32)
+    masks[((yy - 28) ** 2 + (xx - 34) ** 2 < 64) & (masks == 0)] = 2
+    dP = dynamics.masks_to_flows(masks)
+    cellprob = np.where(masks > 0, 4.0, -4.0).astype(np.float32)
+    labels = dynamics.compute_masks(dP, cellprob)
+    shapes.object_table(labels, cellprob=1 / (1 + np.exp(-cellprob)))
+    shapes.contours(labels, simplify=0.5)
+    return time.perf_counter() - t0
+
+
 def serve_main(args) -> int:
     """Persistent worker: one JSON request per stdin line, events on stdout; exits with stdin or its parent."""
     emit = Emitter()
@@ -468,6 +486,15 @@ def serve_main(args) -> int:
             if os.getppid() != parent:
                 os._exit(0)
     threading.Thread(target=watch_parent, daemon=True).start()
+    busy = threading.Lock()  # a request that arrives during the warm-up waits for it
+
+    def warm():
+        with busy:
+            try:
+                log.debug("warm-up took %.2f s", warm_up())
+            except Exception:  # only an optimisation: a real request will report any real problem
+                log.debug("warm-up failed", exc_info=True)
+    threading.Thread(target=warm, daemon=True).start()
     emit("ready", version=__version__, protocol=PROTOCOL_VERSION)
     for line in sys.stdin:
         line = line.strip()
@@ -490,7 +517,8 @@ def serve_main(args) -> int:
             continue
         t0 = time.perf_counter()
         try:
-            summary = run_job(Path(request["job"]), emit=emit, workers=1)
+            with busy:
+                summary = run_job(Path(request["job"]), emit=emit, workers=1)
             emit("done", **summary, seconds=round(time.perf_counter() - t0, 3))
         except TrackposeError as exc:
             emit("error", message=str(exc), kind=exc.kind)
