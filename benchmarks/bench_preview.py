@@ -5,9 +5,12 @@ Run:  python benchmarks/bench_preview.py [--size 512] [--repeats 3]
 Cold = `python -m trackpose job DIR` from process start to exit (Python and torch start-up, model load, one frame).
 Warm = one `{"cmd": "run"}` request to a `trackpose serve` worker that has already served one job (model loaded).
 Both on the same frame with the built-in model; prints the medians and the ratio (target: warm <= cold / 3).
+--stages: also where a warm request's time goes (ms per stage, in this process, model already loaded).
 """
 import argparse
+import functools
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,14 +32,67 @@ def make_job(folder: Path, size: int) -> Path:
     return folder
 
 
+def stage_breakdown(job: Path, repeats: int) -> None:
+    """Times each stage of warm requests (run_job in this process, model cached) by wrapping the stage functions."""
+    t0 = time.perf_counter()
+    import torch  # noqa: F401
+    from trackpose import dynamics, inference, io, job as J, segmentation, shapes
+    start = time.perf_counter() - t0
+    times = {}
+
+    def timed(module, name, key):
+        f = getattr(module, name)
+
+        @functools.wraps(f)
+        def wrapper(*a, **k):
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                times[key] = times.get(key, 0.0) + time.perf_counter() - t
+        setattr(module, name, wrapper)
+
+    stages = [(J, "read_job", "job.json: read + validate"), (io, "read_image", "input.tif: read"),
+              (inference, "_forward", "network forward (all tiles)"),
+              (segmentation, "run_network", "network stage total (normalise, resize, tiles, forward)"),
+              (dynamics, "compute_masks", "flows -> masks (dynamics, flow check)"),
+              (J, "_write_outputs", "outputs total"), (shapes, "object_table", "  object table"),
+              (shapes, "contours", "  contours"), (io, "write_labels", "  labels.tif (write + fsync)")]
+    for module, name, key in stages:
+        timed(module, name, key)
+    t = time.perf_counter()
+    J.cached_model("trackpose_default", False)
+    load = time.perf_counter() - t
+    J.warm_up()
+    J.run_job(job, emit=lambda *a, **k: None, workers=1)  # the first request, as the worker's
+    rows = []
+    for _ in range(repeats):
+        times.clear()
+        t = time.perf_counter()
+        J.run_job(job, emit=lambda *a, **k: None, workers=1)
+        rows.append((time.perf_counter() - t, dict(times)))
+    print(f"in-process: import torch {start:.2f} s, built-in model load {load:.2f} s; warm request stages "
+          f"(median of {repeats}, ms):")
+    total = statistics.median(r[0] for r in rows)
+    for _, _, key in stages:
+        print(f"  {key:58s} {statistics.median(r[1].get(key, 0.0) for r in rows) * 1000:9.0f}")
+    print(f"  {'request total':58s} {total * 1000:9.0f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--stages", action="store_true", help="also time the stages of a warm request")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="trackpose-preview-"))
-    job = make_job(root / "job", args.size)
+    try:
+        run(make_job(root / "job", args.size), args)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
+
+def run(job: Path, args) -> None:
     cold = []
     for _ in range(args.repeats):
         t = time.perf_counter()
@@ -70,6 +126,8 @@ def main():
     print(f"worker, first job (loads model): {first:.2f} s")
     print(f"warm (persistent worker):        {w:.2f} s   [{', '.join(f'{x:.2f}' for x in warm)}]")
     print(f"warm / cold = {w / c:.2f} (target <= 0.33)")
+    if args.stages:
+        stage_breakdown(job, args.repeats)
 
 
 if __name__ == "__main__":
