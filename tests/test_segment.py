@@ -43,7 +43,10 @@ def cellpose_model(builtin_file):
 ])
 def test_masks_match_cellpose_on_identical_weights(image, builtin_file, cellpose_model, settings):
     masks_cp = cellpose_model.eval(image, channels=[0, 0], **settings)[0]
-    result = trackpose.segment(image, model=builtin_file, **settings)
+    # cellpose's CellposeModel takes diameter None as diam_labels; trackpose estimates it with the built-in model's
+    # size model (cellpose's Cellpose class), so it is given explicitly here
+    ours = {**settings, "diameter": settings["diameter"] or float(cellpose_model.diam_labels)}
+    result = trackpose.segment(image, model=builtin_file, **ours)
     assert result.masks.shape == image.shape
     n_cp = len(np.unique(masks_cp)) - 1
     assert n_cp > 20, "the comparison needs objects to compare"
