@@ -17,11 +17,13 @@ inputs are loaded) is its own:
    network of the same inputs and outputs (a 1x1 convolution: memory, not time), at rescale 1, anisotropy 1.
 
 ``--scale s`` divides Y and X by s (and the number of cells by s^2): develop with ``--scale 4``.
-Prints one line per stage: seconds, resident memory after loading the inputs, peak resident memory.
+Prints one line per stage: seconds (and the stage process's CPU seconds, imports and warm-up included),
+resident memory after loading the inputs, peak resident memory.
 """
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -168,6 +170,8 @@ def run_stage(stage, workdir, shape, n_cells):
     else:
         raise SystemExit(f"unknown stage {stage}")
     result["rss_peak"] = _status_bytes("VmHWM")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # whole process: a loaded machine shows in wall time
     print(json.dumps(result), flush=True)
 
 
@@ -197,9 +201,11 @@ def main():
                 print(proc.stdout + proc.stderr)
                 raise SystemExit(f"stage {stage} failed (exit {proc.returncode})")
             r = json.loads(proc.stdout.strip().splitlines()[-1])
-            extra = {k: v for k, v in r.items() if k not in ("stage", "seconds", "rss_inputs", "rss_peak")}
+            shown = ("stage", "seconds", "rss_inputs", "rss_peak", "cpu_seconds")
+            extra = {k: v for k, v in r.items() if k not in shown}
             inputs = f"{r['rss_inputs'] / GIB:6.2f}" if "rss_inputs" in r else "     -"
-            print(f"{stage:>8}: {r['seconds']:8.1f} s   RSS inputs {inputs} GiB   peak {r['rss_peak'] / GIB:6.2f} GiB"
+            print(f"{stage:>8}: {r['seconds']:8.1f} s (process CPU {r['cpu_seconds']:7.1f} s)   RSS inputs {inputs} GiB"
+                  f"   peak {r['rss_peak'] / GIB:6.2f} GiB"
                   f"   {json.dumps(extra) if extra else ''}", flush=True)
 
 
