@@ -171,3 +171,32 @@ def test_stack_objects_match_the_ground_truth(stack, mode):
         assert o["vertices"] is not None, "3D objects come with their meshes"
         assert _mesh_volume(o["vertices"], o["faces"]) == pytest.approx(drawn, rel=0.15)
     assert matched == {1, 2, 3}
+
+
+# ------------------------------------------------------------------------------------------------ full disk
+
+
+def test_full_disk_in_the_engine_is_an_error_through_the_whole_chain(tmp_path):
+    """The engine runs under a 4 kB file size limit (its writes past it fail with EFBIG, as on a full disk with
+    ENOSPC): the Java side raises the engine's message, nothing is reported as zero objects, no folder is left."""
+    import os
+    import stat
+    import sys
+    limited = tmp_path / "python-4k"  # a python that execs this one with RLIMIT_FSIZE = 4 kB (SIGXFSZ ignored)
+    limited.write_text(f"#!{sys.executable}\n"
+                       "import os, resource, signal, sys\n"
+                       "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+                       "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+                       "os.execv(sys.executable, [sys.executable] + sys.argv[1:])\n")
+    limited.chmod(limited.stat().st_mode | stat.S_IXUSR)
+    movie = np.stack([render(_truth(0), seed=0)]).astype(np.uint16)
+    jobs = tmp_path / "jobs"
+    settings = {"CELLPOSE_MODEL": "trackpose_default", "CELL_DIAMETER": DIAMETER_PX * CX, "USE_GPU": False}
+    detector = fiji.Detector(settings, python=str(limited), temp_root=jobs)
+    with pytest.raises(fiji.BridgeError) as err:
+        detector.detect(movie, axes="TYX", calibration=(CX, CY, 1.0, "micron"))
+    message = str(err.value)
+    assert message.startswith("disk full / file too large at ") and "labels.tif" in message, message
+    assert "free space or choose another temporary folder" in message
+    assert err.value.java_kind == "IO" and err.value.engine_kind == "disk" and err.value.exit_code not in (None, 0)
+    assert os.listdir(jobs) == []
