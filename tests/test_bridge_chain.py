@@ -7,8 +7,7 @@ The built-in default model (trained on synthetic blobs) segments the rendered di
 the drawn one. A 4-frame 2D movie with a ROI and anisotropic pixels, a 3-ball stack with anisotropy 2 in 3D mode and
 in 2D+Z, and a full disk in the engine. Kept small for a 2-core CI machine (measured on one shared with other
 jobs, load average ~7: movie 34 s, 3D mode 102 s, 2D+Z 18 s, full disk 19 s). Skipped, like tests/test_fiji.py,
-when jpype/scyjava or the jars
-(`mvn -B package -DskipTests`) are missing.
+when jpype/scyjava or the jars (`mvn -B package -DskipTests`) are missing.
 """
 import numpy as np
 import pytest
