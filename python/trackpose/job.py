@@ -290,6 +290,9 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
     estimating = not settings["diameter"] and model.size_model is not None
     if estimating:  # diameter 0 = estimate each frame's diameter with the size model
         kwargs["diameter"] = 0.0
+    elif not settings["diameter"]:
+        emit("log", level="info", message=f"diameter 0: model {model_name} has no size model to estimate it; "
+             f"using its training diameter {model.diam_labels:.1f} px")
     n = len(frame_ids)
     workers = max(1, min(workers or settings["workers"], n))
     emit("log", level="info", message=f"trackpose {__version__}: {n} frame(s), model {model_name}, "
