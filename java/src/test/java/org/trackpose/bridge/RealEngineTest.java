@@ -392,10 +392,13 @@ public class RealEngineTest {
 
     @Test
     void trainedModelFindsTheDiscs() throws Exception {
+        // The engine's built-in model (trained, shipped in the package) unless TRACKPOSE_TEST_MODEL names a file.
         String given = System.getenv("TRACKPOSE_TEST_MODEL");
-        assumeTrue(given != null && !given.trim().isEmpty(), "TRACKPOSE_TEST_MODEL (a trained model) not set");
+        DetectorSettings settings = given != null && !given.trim().isEmpty() ? settings(given.trim())
+                : settings("unused").set(DetectorKeys.KEY_PRETRAINED_OR_CUSTOM, DetectorKeys.PRETRAINED)
+                        .set(DetectorKeys.KEY_CELLPOSE_MODEL, DetectorKeys.DEFAULT_CELLPOSE_MODEL);
         Detections d = new BridgeClient(env).timeout(Duration.ofMinutes(10)).tempRoot(tmp)
-                .detect(discs(2), null, null, settings(given.trim()).set(DetectorKeys.KEY_FLOW_THRESHOLD, 0.4));
+                .detect(discs(2), null, null, settings.set(DetectorKeys.KEY_FLOW_THRESHOLD, 0.4));
         for (int t = 0; t < 2; t++) {
             assertEquals(DISCS.length, d.objects(t).size(), "frame " + t + ": " + d.objects(t));
             for (DetectedObject o : d.objects(t)) {
