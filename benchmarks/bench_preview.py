@@ -4,7 +4,10 @@ Run:  python benchmarks/bench_preview.py [--size 512] [--repeats 3]
 
 Cold = `python -m trackpose job DIR` from process start to exit (Python and torch start-up, model load, one frame).
 Warm = one `{"cmd": "run"}` request to a `trackpose serve` worker that has already served one job (model loaded).
-Both on the same frame with the built-in model; prints the medians and the ratio (target: warm <= cold / 3).
+Both on the same frame with the built-in model (one pixel changed per warm request, so that the worker's reuse of
+the last network output does not apply); prints the medians and the ratio (target: warm <= cold / 3). Then the
+preview loop of tuning thresholds: the same frame with only cellprob/flow thresholds changed, where the worker
+reuses the network output and redoes only the steps after it.
 --stages: also where a warm request's time goes (ms per stage, in this process, model already loaded).
 """
 import argparse
@@ -104,9 +107,18 @@ def run(job: Path, args) -> None:
     worker = subprocess.Popen([sys.executable, "-m", "trackpose", "serve"], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
 
-    def request() -> float:
+    image = tifffile.imread(job / "input.tif").reshape(1, args.size, args.size)  # T, Y, X
+
+    def touch_frame(k: int) -> None:
+        # The worker reuses the network output when the same pixels come back with the same network settings
+        # (a threshold-only change). A warm preview of a new frame must not profit from that: change one pixel.
+        changed = image.copy()
+        changed.flat[0] += k
+        tifffile.imwrite(job / "input.tif", changed, imagej=True, metadata={"axes": "TYX"})
+
+    def request(folder: Path = job) -> float:
         t = time.perf_counter()
-        worker.stdin.write(json.dumps({"cmd": "run", "job": str(job)}) + "\n")
+        worker.stdin.write(json.dumps({"cmd": "run", "job": str(folder)}) + "\n")
         worker.stdin.flush()
         while True:
             event = json.loads(worker.stdout.readline())
@@ -117,7 +129,21 @@ def run(job: Path, args) -> None:
 
     json.loads(worker.stdout.readline())  # ready
     first = request()
-    warm = [request() for _ in range(args.repeats)]
+    warm = []
+    for k in range(args.repeats):
+        touch_frame(k + 1)
+        warm.append(request())
+    # the preview loop of tuning thresholds: same frame, only post-network settings changed
+    tuned_job = job.parent / "tuned"
+    tuned_job.mkdir(exist_ok=True)
+    (tuned_job / "input.tif").write_bytes((job / "input.tif").read_bytes())
+    settings = json.loads((job / "job.json").read_text())
+    request()  # the frame as it is now, so the next requests find its network output
+    tuned = []
+    for k in range(args.repeats):
+        settings["settings"].update(cellprob_threshold=0.5 * (k + 1), flow_threshold=0.4 + 0.1 * (k + 1))
+        (tuned_job / "job.json").write_text(json.dumps(settings))
+        tuned.append(request(tuned_job))
     worker.stdin.close()
     worker.wait()
     c, w = statistics.median(cold), statistics.median(warm)
@@ -126,6 +152,9 @@ def run(job: Path, args) -> None:
     print(f"worker, first job (loads model): {first:.2f} s")
     print(f"warm (persistent worker):        {w:.2f} s   [{', '.join(f'{x:.2f}' for x in warm)}]")
     print(f"warm / cold = {w / c:.2f} (target <= 0.33)")
+    tu = statistics.median(tuned)
+    print(f"warm, thresholds changed on the same frame (network output reused): {tu:.2f} s   "
+          f"[{', '.join(f'{x:.2f}' for x in tuned)}]; / cold = {tu / c:.2f}")
     if args.stages:
         stage_breakdown(job, args.repeats)
 

@@ -180,3 +180,36 @@ def test_persistent_worker_keeps_the_model(tmp_path, movie, model_file):
     assert request({"cmd": "run", "job": str(a)})["event"] == "done"  # still alive after an error
     proc.stdin.close()  # the parent going away ends the worker
     assert proc.wait(timeout=30) == 0
+
+
+def test_worker_reuses_the_network_when_only_thresholds_change(tmp_path, movie, model_file):
+    a = make_job(tmp_path / "a", movie[:1], model_file)
+    tuned = dict(cellprob_threshold=1.0, min_size=40)
+    b = make_job(tmp_path / "b", movie[:1], model_file, **tuned)   # same frame, new thresholds
+    c = make_job(tmp_path / "c", movie[1:2], model_file, **tuned)  # another frame
+    reference = make_job(tmp_path / "reference", movie[:1], model_file, **tuned)
+    p, _ = run_job(reference)
+    assert p.returncode == 0, p.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "trackpose", "serve"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+
+    def request(folder):
+        proc.stdin.write(json.dumps({"cmd": "run", "job": str(folder)}) + "\n")
+        proc.stdin.flush()
+        events = []
+        while True:
+            events.append(json.loads(proc.stdout.readline()))
+            if events[-1]["event"] in ("done", "error"):
+                assert events[-1]["event"] == "done", events[-1]
+                return [e.get("message", "") for e in events if e["event"] == "log"]
+
+    assert json.loads(proc.stdout.readline())["event"] == "ready"
+    try:
+        assert not any("network output reused" in m for m in request(a))
+        messages = request(b)
+        assert any("network output reused" in m for m in messages), messages
+        assert not any("network output reused" in m for m in request(c))
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    np.testing.assert_array_equal(tifffile.imread(b / "labels.tif"), tifffile.imread(reference / "labels.tif"))

@@ -125,3 +125,48 @@ def test_image_too_large_for_memory_is_refused_before_work(model_file, monkeypat
     monkeypatch.setattr(segmentation, "_available_memory", lambda: 10 * 2 ** 20)  # 10 MiB free
     with pytest.raises(InputError, match="GiB of memory"):
         trackpose.segment(np.zeros((512, 512), np.float32), model=model_file)
+
+
+def _cache_case_image():
+    from conftest import render, touching_discs
+    return render(touching_discs((128, 128), radii=(8, 12), n=10, seed=5), seed=5)
+
+
+def test_network_cache_redoes_only_what_follows_the_network():
+    image = _cache_case_image()
+    model = trackpose.load_model()
+    cache = {}
+    first = trackpose.segment(image, model=model, diameter=20, network_cache=cache)
+    assert "network_cached" not in first.timings and cache
+    # the TrackMate preview loop: same frame, new thresholds -> the network output is reused ...
+    tuned = trackpose.segment(image, model=model, diameter=20, cellprob_threshold=1.5, flow_threshold=0.8,
+                              min_size=60, network_cache=cache)
+    assert tuned.timings.get("network_cached")
+    # ... and the masks are those of a run without the cache
+    plain = trackpose.segment(image, model=model, diameter=20, cellprob_threshold=1.5, flow_threshold=0.8,
+                              min_size=60)
+    np.testing.assert_array_equal(tuned.masks, plain.masks)
+    np.testing.assert_array_equal(tuned.flows, plain.flows)
+    # what changes the network's input or tiling is a miss
+    changed = image.copy()
+    changed[0, 0] += 500
+    for kwargs in ({"image": changed}, {"diameter": 24}, {"bsize": 160}, {"augment": True}, {"invert": True},
+                   {"model": trackpose.load_model(model.path)}):
+        call = dict(image=image, model=model, diameter=20, network_cache=cache)
+        call.update(kwargs)
+        r = trackpose.segment(call.pop("image"), **call)
+        assert "network_cached" not in r.timings, kwargs
+
+
+def test_network_cache_in_3d_mode_gives_the_uncached_masks(model_file):
+    vol = np.stack([_cache_case_image()[:64, :64]] * 8)
+    cache = {}
+    # the same model object each time: the cache recognises networks by identity
+    kwargs = dict(model=trackpose.load_model(model_file), do_3d=True, z_axis=0, diameter=30, anisotropy=1.0)
+    trackpose.segment(vol, network_cache=cache, **kwargs)
+    # flow3d_smooth works on the flows in place: the cached copy must not be changed by it
+    smoothed = trackpose.segment(vol, network_cache=cache, flow3d_smooth=1.0, **kwargs)
+    again = trackpose.segment(vol, network_cache=cache, **kwargs)
+    assert smoothed.timings.get("network_cached") and again.timings.get("network_cached")
+    np.testing.assert_array_equal(smoothed.masks, trackpose.segment(vol, flow3d_smooth=1.0, **kwargs).masks)
+    np.testing.assert_array_equal(again.masks, trackpose.segment(vol, **kwargs).masks)

@@ -231,12 +231,18 @@ def cached_model(name: str, gpu: bool):
     return _MODEL_CACHE[key]
 
 
+# The persistent worker keeps the last network output, so that a preview that only changes what comes after the
+# network (thresholds, minimum size, smoothing, stitching) on the same frame redoes only that part (segment's
+# ``network_cache``). None in one-shot job processes.
+_NETWORK_CACHE: Optional[dict] = None
+
+
 def _segment_frame(frame: np.ndarray, model_name: str, kwargs: dict, axes: dict):
     from .segmentation import segment
     model = cached_model(model_name, kwargs.get("gpu", False))
-    r = segment(frame, model=model, **axes, **kwargs)
+    r = segment(frame, model=model, **axes, **kwargs, network_cache=_NETWORK_CACHE)
     cellprob = r.cellprob if r.cellprob.shape == r.masks.shape else None
-    return r.masks, cellprob, r.diameter
+    return r.masks, cellprob, r.diameter, bool(r.timings.get("network_cached"))
 
 
 def _worker_init(threads: int) -> None:
@@ -310,7 +316,10 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
 
         def finished(i, result):
             nonlocal done
-            labels[i], probs[i], diameter = result
+            labels[i], probs[i], diameter, reused = result
+            if reused:
+                emit("log", level="info", message=f"frame {frame_ids[i]}: network output reused (same frame and "
+                     "network settings as the previous request; only the steps after the network were redone)")
             if estimating:
                 emit("log", level="info", message=f"frame {frame_ids[i]}: estimated diameter {diameter:.1f} px")
             done += 1
@@ -478,6 +487,8 @@ def warm_up() -> float:
 
 def serve_main(args) -> int:
     """Persistent worker: one JSON request per stdin line, events on stdout; exits with stdin or its parent."""
+    global _NETWORK_CACHE
+    _NETWORK_CACHE = {}
     emit = Emitter()
     handler = _EventLogHandler(emit)
     logging.getLogger("trackpose").addHandler(handler)

@@ -7,6 +7,7 @@ command line reads them from its signature.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -104,7 +105,8 @@ def segment(image: np.ndarray,
             exclude_on_edges: bool = False,
             device=None,
             gpu: bool = False,
-            progress: Optional[Callable[[int, int], None]] = None) -> Result:
+            progress: Optional[Callable[[int, int], None]] = None,
+            network_cache: Optional[dict] = None) -> Result:
     """Segment cells or nuclei in a 2D image (or each plane of a Z stack) with a cellpose-style model.
 
     Parameters
@@ -152,6 +154,13 @@ def segment(image: np.ndarray,
         Torch device (``"cpu"``, ``"cuda"``, ``"mps"``) or ``gpu=True`` to use one when available.
     progress : callable(done, total), optional
         Called as network tiles are processed.
+    network_cache : dict, optional
+        A dict (empty at first) kept by the caller between calls: it holds the last network output. A later call
+        on the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, augment,
+        resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which
+        is what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
+        ``stitch_threshold``, ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate preview loop). The masks are
+        the same as without the cache. One entry; it costs a copy of the network output (4 floats per pixel).
 
     Returns
     -------
@@ -235,9 +244,12 @@ def segment(image: np.ndarray,
     net_kw = dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size,
                   progress=progress)
     t = time.perf_counter()
+    key = None
+    if network_cache is not None:
+        key = _network_key(models, planes, rescale, do_3d, anisotropy, resample, net_kw)
     if do_3d:
-        y, styles = _network_3d(models, planes, rescale, 1.0 if anisotropy is None else float(anisotropy),
-                                resample, net_kw)
+        y, styles = _cached(network_cache, key, timings, lambda: _network_3d(
+            models, planes, rescale, 1.0 if anisotropy is None else float(anisotropy), resample, net_kw))
         del planes
         timings["network"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -246,10 +258,14 @@ def segment(image: np.ndarray,
                           flow3d_smooth=flow3d_smooth, exclude_on_edges=exclude_on_edges)
         flows, cellprob = y[:3], y[3]
     else:
-        y, styles = run_network(models, planes, rescale=rescale, **net_kw)
+        def network_2d():
+            y, styles = run_network(models, planes, rescale=rescale, **net_kw)
+            if resample and rescale != 1.0:
+                y = np.stack([transforms.resize_planes(y[:, c], ly, lx) for c in range(y.shape[1])], axis=1)
+            return y, styles
+
+        y, styles = _cached(network_cache, key, timings, network_2d)
         del planes
-        if resample and rescale != 1.0:
-            y = np.stack([transforms.resize_planes(y[:, c], ly, lx) for c in range(y.shape[1])], axis=1)
         timings["network"] = time.perf_counter() - t
         t = time.perf_counter()
         stitching = stitch_threshold > 0
@@ -283,6 +299,31 @@ def segment(image: np.ndarray,
     return Result(masks=masks, flows=np.ascontiguousarray(flows), cellprob=np.ascontiguousarray(cellprob),
                   styles=styles, diameter=diameter_used, rescale=rescale, niter=n_iter, timings=timings,
                   diameter_style=estimate.style if estimate is not None else None)
+
+
+def _network_key(models, planes: np.ndarray, rescale: float, do_3d: bool, anisotropy, resample: bool,
+                 net_kw: dict) -> tuple:
+    """What a network output depends on: the models, the preprocessed pixels and the network settings."""
+    digest = hashlib.blake2b(np.ascontiguousarray(planes).view(np.uint8), digest_size=16)
+    digest.update(repr(planes.shape).encode())
+    settings = tuple(sorted((k, v) for k, v in net_kw.items() if k != "progress"))
+    # the networks themselves, not their id(): modules compare by identity, and the cache keeps them alive
+    return (tuple(m.net for m in models), digest.hexdigest(), float(rescale), bool(do_3d),
+            None if anisotropy is None else float(anisotropy), bool(resample), settings)
+
+
+def _cached(cache: Optional[dict], key, timings: dict, compute):
+    """``compute()`` -> (y, styles), or a copy of the cached result for the same key (see ``network_cache``)."""
+    if cache is not None and key is not None and cache.get("key") == key:
+        y, styles = cache["value"]
+        timings["network_cached"] = True
+        log.info("network output reused (same image and network settings)")
+        return y.copy(), styles.copy()
+    y, styles = compute()
+    if cache is not None:
+        cache.clear()
+        cache["key"], cache["value"] = key, (y.copy(), styles.copy())
+    return y, styles
 
 
 def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float, min_size: int,
