@@ -65,21 +65,11 @@ def make_pairs():
     return images, masks
 
 
-def check_image(kind, seed, diameter):
-    """One held-out image: (image, masks, segment keyword arguments)."""
-    kw = {"diameter_range": (0.9 * diameter, 1.1 * diameter)}
-    if kind == "nuclei":
-        image, masks = synth.nuclei_image((256, 256), seed=seed, **kw)
-        return image, masks, {}
-    image, masks = synth.cells_image((256, 256), seed=seed, nuclear_channel=True, **kw)
-    return image, masks, {"channels": (1, 2), "channel_axis": 0}
-
-
 def check(model):
     print(f"{'image':>14} {'true':>6} {'style':>6} {'refined':>8}  errors")
     errors = []
     for kind, seed, diameter in CHECK:
-        image, masks, kw = check_image(kind, seed, diameter)
+        image, masks, kw = synth.sized_image(kind, diameter, seed)
         truth = estimate_diameter(masks)
         r = trackpose.segment(image, model=model, diameter=0, **kw)
         e_style, e_refined = r.diameter_style / truth - 1, r.diameter / truth - 1

@@ -251,15 +251,6 @@ def test_cellpose_reads_our_size_file_and_estimates_the_same_diameter(oracle_mod
 
 # ------------------------------------------------------------------------------- the built-in size model
 
-def known_size_image(kind, diameter, seed):
-    kw = {"diameter_range": (0.9 * diameter, 1.1 * diameter)}
-    if kind == "nuclei":
-        image, masks = synth.nuclei_image((256, 256), seed=seed, **kw)
-        return image, masks, {}
-    image, masks = synth.cells_image((256, 256), seed=seed, nuclear_channel=True, **kw)
-    return image, masks, {"channels": (1, 2), "channel_axis": 0}
-
-
 KNOWN_FAILURE = "the built-in size model misses this case (see docs/default-model.md, 'Size model'); strict: " \
                 "the mark must go when it passes"
 
@@ -274,7 +265,7 @@ def test_builtin_size_model_estimates_known_diameters(kind, diameter, seed):
     """The issue's acceptance test: within 20% from the style alone, within 10% after refinement.
 
     Not yet met everywhere: 2 of these 6 images fail (marked, strict); docs/default-model.md lists all results."""
-    image, masks, kw = known_size_image(kind, diameter, seed)
+    image, masks, kw = synth.sized_image(kind, diameter, seed)
     truth = trackpose.estimate_diameter(masks)
     model = trackpose.load_model(trackpose.DEFAULT_MODEL)
     assert model.size_model is not None, "the built-in model ships its size model"

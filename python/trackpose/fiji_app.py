@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .fiji import FijiError
+from .fiji import FijiError, _calibration
 
 __all__ = ["run_trackmate", "check_fiji", "FijiInstall", "FijiError", "TRACKERS", "SPOT_DTYPE", "EDGE_DTYPE"]
 
@@ -330,27 +330,6 @@ def _open_image(image_or_path, axes: Optional[str], calibration):
         return imp
     from .fiji import to_imageplus
     return to_imageplus(np.asarray(image_or_path), axes=axes, calibration=calibration)
-
-
-def _calibration(calibration) -> Tuple[float, float, float, str]:
-    if isinstance(calibration, Mapping):
-        x = calibration.get("x", 1.0)
-        cal = [x, calibration.get("y", x), calibration.get("z", 1.0), calibration.get("unit", "pixel")]
-    else:
-        cal = list(calibration)
-        if not 2 <= len(cal) <= 4:
-            raise FijiError(f"calibration {calibration!r}: expected (x, y[, z[, unit]]) or a dict with those keys")
-        cal += [1.0, "pixel"][len(cal) - 2:]
-    out = []
-    for name, v in zip("xyz", cal[:3]):
-        try:
-            v = float(v)
-        except (TypeError, ValueError):
-            raise FijiError(f"calibration {name} = {v!r} is not a number") from None
-        if not (v > 0 and math.isfinite(v)):
-            raise FijiError(f"calibration {name} = {v!r} must be a positive pixel size")
-        out.append(v)
-    return out[0], out[1], out[2], str(cal[3])
 
 
 def run_trackmate(fiji_dir: Union[str, os.PathLike], image_or_path, settings: Optional[Mapping[str, Any]] = None,

@@ -411,7 +411,7 @@ def estimate_from_planes(models, size_model: SizeModel, plane: np.ndarray, net_k
     if masks.shape != (ly, lx):
         masks = transforms.resize_planes(masks[None], ly, lx, nearest=True)[0]
     refined = estimate_diameter(masks)
-    n_objects = int(len(np.unique(masks)) - 1)
+    n_objects = int(masks.max()) if masks.size else 0  # compute_masks numbers its masks 1..N
     if not np.isfinite(refined) or refined <= 0:
         log.warning("diameter refinement found no object at the style estimate %.1f px; using that estimate",
                     guess)

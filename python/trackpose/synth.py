@@ -373,6 +373,22 @@ def cells_image(shape: Sequence[int] = (256, 256), n: Optional[int] = None,
     return np.stack([cytoplasm, nuclear]), labels
 
 
+def sized_image(kind: str, diameter: float, seed, shape: Sequence[int] = (256, 256)):
+    """One image whose objects are all about ``diameter`` pixels across (0.9x to 1.1x), for diameter checks.
+
+    kind "nuclei": a nuclei image; "cells": a cell image with a nuclear second channel. Returns
+    ``(image, masks, segment_kwargs)``, the keyword arguments that segment it as intended (channels for cells).
+    """
+    diameter_range = (0.9 * diameter, 1.1 * diameter)
+    if kind == "nuclei":
+        image, masks = nuclei_image(shape, seed=seed, diameter_range=diameter_range)
+        return image, masks, {}
+    if kind == "cells":
+        image, masks = cells_image(shape, seed=seed, nuclear_channel=True, diameter_range=diameter_range)
+        return image, masks, {"channels": (1, 2), "channel_axis": 0}
+    raise ValueError(f"kind must be 'nuclei' or 'cells', got {kind!r}")
+
+
 def dataset(n: int, kind: str = "mixed", seed=0, shape: Sequence[int] = (256, 256),
             nuclear_channel_fraction: float = 0.5, **kwargs) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``n`` (image, masks) pairs.

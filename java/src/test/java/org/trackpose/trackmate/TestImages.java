@@ -119,4 +119,13 @@ final class TestImages {
             }
         }
     }
+
+    /** Area of a closed polygon (shoelace formula), in the units of its coordinates. */
+    static double polygonArea(double[] x, double[] y) {
+        double a = 0;
+        for (int i = 0, j = x.length - 1; i < x.length; j = i++) {
+            a += x[j] * y[i] - x[i] * y[j];
+        }
+        return Math.abs(a / 2);
+    }
 }

@@ -131,14 +131,6 @@ class TrackposeGroundTruthTest {
         return best;
     }
 
-    private static double polygonArea(double[] x, double[] y) {
-        double a = 0;
-        for (int i = 0, j = x.length - 1; i < x.length; j = i++) {
-            a += x[j] * y[i] - x[i] * y[j];
-        }
-        return Math.abs(a / 2);
-    }
-
     @Test
     void a2DMovieGivesOneSpotPerDiscAtItsCentreWithItsOutline() {
         int w = 112;
@@ -185,7 +177,7 @@ class TrackposeGroundTruthTest {
                 assertEquals(t, s.getFeature(Spot.FRAME).intValue());
                 SpotRoi roi = s.getRoi();
                 assertNotNull(roi, "2D spots carry their outline");
-                double area = polygonArea(roi.x, roi.y);
+                double area = TestImages.polygonArea(roi.x, roi.y);
                 assertEquals(trueArea, area, 0.1 * trueArea, "frame " + t + ": outline area of the disc at ("
                         + x + ", " + y + ")");
                 assertEquals(Math.sqrt(trueArea / Math.PI), s.getFeature(Spot.RADIUS), 0.05 * r * PW);

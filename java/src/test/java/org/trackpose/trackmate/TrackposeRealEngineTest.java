@@ -172,14 +172,6 @@ class TrackposeRealEngineTest {
         return null;
     }
 
-    private static double polygonArea(double[] x, double[] y) {
-        double a = 0;
-        for (int i = 0, j = x.length - 1; i < x.length; j = i++) {
-            a += x[j] * y[i] - x[i] * y[j];
-        }
-        return Math.abs(a / 2);
-    }
-
     @Test
     void a2DMovieInARoiGivesTheEnginesObjectsAsSpotsWithOutlines() throws Exception {
         ImagePlus movie = copies(1, 2, 6, 4);
@@ -224,7 +216,7 @@ class TrackposeRealEngineTest {
                     assertTrue(vy >= (l.y0 + oy - 0.5) * pw - 1e-9 && vy <= (l.y1 + oy - 0.5) * pw + 1e-9,
                             "label " + e.getKey() + ": vertex y " + vy);
                 }
-                if (Math.abs(polygonArea(roi.x, roi.y) - l.n * pw * pw) < 1e-6) {
+                if (Math.abs(TestImages.polygonArea(roi.x, roi.y) - l.n * pw * pw) < 1e-6) {
                     exactOutlines++;
                 }
             }
