@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from . import transforms
+from . import _heap, transforms
 from .models import Model
 
 
@@ -102,44 +102,46 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
     done = 0
     # Several planes per batch when tiles are few, as cellpose does; memory stays bounded by the group size.
     group = max(1, batch_size // tiles_per_plane)
-    for g0 in range(0, n, group):
-        idx = range(g0, min(n, g0 + group))
-        tiles, corners = [], []
-        for p in idx:
-            plane = planes[p]
-            if rescale != 1.0:
-                plane = transforms.resize_planes(plane[None], lyr, lxr)[0]
-            plane = np.pad(plane.transpose(2, 0, 1), ((0, 0), (pt, pb), (pl, pr)))
-            t, c = _plane_tiles(plane, bsize, tile_overlap, augment)
-            tiles.append(t)
-            corners.append(c)
-        tiles = np.concatenate(tiles)
-        y_sum = None
-        for m_i, model in enumerate(models):
-            ys, ss = [], []
-            for b0 in range(0, len(tiles), batch_size):
-                y, s = _forward(model, tiles[b0:b0 + batch_size])
-                ys.append(y)
-                ss.append(s)
-                done += len(y)
-                if progress is not None:
-                    progress(done, total)
-            y_all = np.concatenate(ys)
-            y_sum = y_all if y_sum is None else y_sum + y_all
-            if m_i == 0:
-                s_all = np.concatenate(ss)
-        y_all = y_sum / len(models) if len(models) > 1 else y_sum
-        for k, p in enumerate(idx):
-            acc = np.zeros((nout, ly_pad, lx_pad), np.float32)
-            weight = np.zeros((ly_pad, lx_pad), np.float32)
-            for t_i, (y0, x0, j, i) in enumerate(corners[k]):
-                y = y_all[k * tiles_per_plane + t_i]
-                if augment:
-                    y = _unflip(y, j, i)
-                acc[:, y0:y0 + tly, x0:x0 + tlx] += y * taper
-                weight[y0:y0 + tly, x0:x0 + tlx] += taper
-            acc /= weight
-            out[p] = acc[:, pt:pt + lyr, pl:pl + lxr]
-            style = s_all[k * tiles_per_plane:(k + 1) * tiles_per_plane].sum(axis=0)
-            styles[p] = style / np.sqrt((style ** 2).sum())
+    # The output arrays above stay mmapped (freed to the system); the batches' temporaries reuse heap pages.
+    with _heap.reuse_large_buffers():
+        for g0 in range(0, n, group):
+            idx = range(g0, min(n, g0 + group))
+            tiles, corners = [], []
+            for p in idx:
+                plane = planes[p]
+                if rescale != 1.0:
+                    plane = transforms.resize_planes(plane[None], lyr, lxr)[0]
+                plane = np.pad(plane.transpose(2, 0, 1), ((0, 0), (pt, pb), (pl, pr)))
+                t, c = _plane_tiles(plane, bsize, tile_overlap, augment)
+                tiles.append(t)
+                corners.append(c)
+            tiles = np.concatenate(tiles)
+            y_sum = None
+            for m_i, model in enumerate(models):
+                ys, ss = [], []
+                for b0 in range(0, len(tiles), batch_size):
+                    y, s = _forward(model, tiles[b0:b0 + batch_size])
+                    ys.append(y)
+                    ss.append(s)
+                    done += len(y)
+                    if progress is not None:
+                        progress(done, total)
+                y_all = np.concatenate(ys)
+                y_sum = y_all if y_sum is None else y_sum + y_all
+                if m_i == 0:
+                    s_all = np.concatenate(ss)
+            y_all = y_sum / len(models) if len(models) > 1 else y_sum
+            for k, p in enumerate(idx):
+                acc = np.zeros((nout, ly_pad, lx_pad), np.float32)
+                weight = np.zeros((ly_pad, lx_pad), np.float32)
+                for t_i, (y0, x0, j, i) in enumerate(corners[k]):
+                    y = y_all[k * tiles_per_plane + t_i]
+                    if augment:
+                        y = _unflip(y, j, i)
+                    acc[:, y0:y0 + tly, x0:x0 + tlx] += y * taper
+                    weight[y0:y0 + tly, x0:x0 + tlx] += taper
+                acc /= weight
+                out[p] = acc[:, pt:pt + lyr, pl:pl + lxr]
+                style = s_all[k * tiles_per_plane:(k + 1) * tiles_per_plane].sum(axis=0)
+                styles[p] = style / np.sqrt((style ** 2).sum())
     return out, styles
