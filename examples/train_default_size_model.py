@@ -46,10 +46,10 @@ CHECK = [(kind, 9101 + i, diameter) for i, (kind, diameter) in
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default_size.npy"
 
 
-def make_pairs():
-    """The training images and masks (deterministic in SEED)."""
+def make_pairs(n_images: int = N_IMAGES):
+    """The training images and masks (deterministic in SEED; the first n of a larger set are the smaller set)."""
     images, masks = [], []
-    children = np.random.SeedSequence(SEED).spawn(N_IMAGES)
+    children = np.random.SeedSequence(SEED).spawn(n_images)
     for i, child in enumerate(children):
         draw_seed, image_seed = child.spawn(2)
         rng = np.random.default_rng(draw_seed)
@@ -87,14 +87,17 @@ def main(argv=None):
     parser.add_argument("--check-only", action="store_true")
     parser.add_argument("--no-check", action="store_true")
     parser.add_argument("--samples", type=Path, default=None, help="also save the samples (.npz)")
+    parser.add_argument("--images", type=int, default=N_IMAGES, help="training images (the recipe's value: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=SETTINGS["n_epochs"],
+                        help="passes over the images (the recipe's value: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     torch.set_num_threads(args.threads)
     if not args.check_only:
         model = trackpose.load_model(trackpose.DEFAULT_MODEL)
-        images, masks = make_pairs()
+        images, masks = make_pairs(args.images)
         t0 = time.perf_counter()
-        styles, targets = size_samples(model, images, masks, **SETTINGS, progress=lambda k, n: print(
+        styles, targets = size_samples(model, images, masks, **{**SETTINGS, "n_epochs": args.epochs}, progress=lambda k, n: print(
             f"{k}/{n} samples", flush=True) if k % 50 == 0 else None)
         if args.samples:
             np.savez(args.samples, styles=styles, targets=targets)
@@ -103,8 +106,9 @@ def main(argv=None):
         print(f"fitted on {len(images)} images in {time.perf_counter() - t0:.0f} s -> {args.output} "
               f"({args.output.stat().st_size} bytes)", flush=True)
     if not args.no_check:
-        load_size_model(args.output)
-        check(trackpose.load_model(trackpose.DEFAULT_MODEL))
+        model = trackpose.load_model(trackpose.DEFAULT_MODEL)
+        model._size_model = load_size_model(args.output)  # check the file just written, not the shipped one
+        check(model)
 
 
 if __name__ == "__main__":
