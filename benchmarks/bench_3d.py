@@ -1,8 +1,9 @@
-"""3D mode and 2D+Z stitching: trackpose vs cellpose 3.1.1.2 on the same weights and volume, in one process.
+"""3D mode and 2D+Z stitching: trackpose vs cellpose 3.1.1.2 on the same weights and volume, in one run.
 
 Run:  python benchmarks/bench_3d.py [--threads 2] [--shape 32 256 256] [--model FILE]
 
-A synthetic volume of touching balls; both engines after a warm-up on a small volume, same thread count; prints
+A synthetic volume of touching balls; both engines after a warm-up on a small volume, same thread count (cellpose
+in a fresh child process that does not load trackpose: benchmarks/_cellpose_ref.py); prints
 seconds, speed-up, the fraction of objects matched at IoU 0.5 between the two, and each one's AP@0.5 against the
 ground truth.
 """
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def main():
@@ -26,12 +28,12 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     import trackpose
-    from cellpose import models as cp_models
+    from _cellpose_ref import cellpose_eval
     from test_3d import _balls
     from trackpose.metrics import average_precision, matched_fraction
     from trackpose.models import DEFAULT_MODEL, _PACKAGE_DATA
     path = Path(args.model) if args.model else _PACKAGE_DATA / DEFAULT_MODEL
-    ours, theirs = trackpose.load_model(path), cp_models.CellposeModel(pretrained_model=str(path))
+    ours = trackpose.load_model(path)
     n = int(14 * np.prod(args.shape) / (24 * 96 * 96))
     vol, truth = _balls(tuple(args.shape), n=n, seed=3)
     small, _ = _balls((12, 64, 64), n=3, seed=4)
@@ -42,13 +44,10 @@ def main():
                                      ("2D+Z", dict(stitch_threshold=0.25), dict(stitch_threshold=0.25))):
         common = dict(z_axis=0, diameter=args.diameter)
         trackpose.segment(small, model=ours, **common, **ours_kw)
-        theirs.eval(small, channels=[0, 0], **common, **theirs_kw)
         t = time.perf_counter()
         r = trackpose.segment(vol, model=ours, **common, **ours_kw)
         t_ours = time.perf_counter() - t
-        t = time.perf_counter()
-        m_cp = theirs.eval(vol, channels=[0, 0], **common, **theirs_kw)[0]
-        t_theirs = time.perf_counter() - t
+        t_theirs, m_cp = cellpose_eval(vol, small, path, args.threads, channels=[0, 0], **common, **theirs_kw)
         ap_ours = average_precision(truth, r.masks)[0][0]
         ap_theirs = average_precision(truth, m_cp)[0][0]
         print(f"{name:>10} {t_ours:>12.2f} {t_theirs:>11.2f} {t_theirs / t_ours:>8.2f}x "

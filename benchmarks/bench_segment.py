@@ -2,8 +2,10 @@
 
 Run:  python benchmarks/bench_segment.py [--threads 2] [--sizes 512 2048] [--model FILE]
 
-Both run in this process with the same torch thread count, on the same synthetic image of touching cells, after
-one warm-up call each (numba compilation and first-call allocations excluded). Prints seconds per call, the
+Both run with the same torch thread count, on the same synthetic image of touching cells, after one warm-up call
+each (numba compilation and first-call allocations excluded); trackpose in this process, cellpose in a fresh
+child process per repeat (benchmarks/_cellpose_ref.py: trackpose's malloc settings must not speed up the
+reference), interleaved. Prints seconds per call, the
 speed-up, and the fraction of objects matched at IoU 0.5 between the two mask images. With no --model, the
 built-in model is used when installed, else a CPnet with random weights saved in cellpose's format (speed is
 the same; masks are then of a random field, still expected to agree).
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def make_image(size: int, seed: int = 0):
@@ -62,26 +65,24 @@ def main():
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     import trackpose
     from trackpose.metrics import matched_fraction
-    from cellpose import models as cp_models
+    from _cellpose_ref import cellpose_eval
     path = model_path(args.model)
     ours = trackpose.load_model(path)
-    theirs = cp_models.CellposeModel(pretrained_model=str(path))
     print(f"model {path}; torch {torch.__version__}, {args.threads} threads; diameter {args.diameter}")
     print(f"{'image':>11} {'objects':>8} {'trackpose s':>12} {'cellpose s':>11} {'speed-up':>9} {'matched@0.5':>12}")
     for size in args.sizes:
         img, truth = make_image(size)
         kw = dict(diameter=args.diameter, channels=[0, 0])
         trackpose.segment(img[:256, :256], model=ours, **kw)  # warm-up (numba compile, allocations)
-        theirs.eval(img[:256, :256], **kw)
         # interleave the two so that load from other processes hits both alike; keep the best of each
         t_ours, t_theirs = [], []
         for _ in range(args.repeats):
             t, r = best_of(lambda: trackpose.segment(img, model=ours, **kw), 1)
             t_ours.append(t)
-            t, out = best_of(lambda: theirs.eval(img, **kw), 1)
+            t, cp_masks = cellpose_eval(img, img[:256, :256], path, args.threads, **kw)
             t_theirs.append(t)
         t_ours, t_theirs = min(t_ours), min(t_theirs)
-        agree = matched_fraction(out[0], r.masks, iou=0.5)
+        agree = matched_fraction(cp_masks, r.masks, iou=0.5)
         print(f"{size:>5}x{size:<5} {r.n_objects:>8} {t_ours:>12.2f} {t_theirs:>11.2f} {t_theirs / t_ours:>8.2f}x "
               f"{agree:>12.3f}")
         print("             trackpose steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in r.timings.items()))
@@ -90,7 +91,7 @@ def main():
             big = 16 * ((int(size * ours.diam_mean / args.diameter) + 16 + 15) // 16) + 16
             t_one, r_one = best_of(lambda: trackpose.segment(img, model=ours, bsize=big, **kw), args.repeats)
             print(f"             one tile (bsize {big}): {t_one:.2f}s, {t_theirs / t_one:.2f}x vs cellpose, "
-                  f"matched@0.5 with cellpose {matched_fraction(out[0], r_one.masks):.3f}")
+                  f"matched@0.5 with cellpose {matched_fraction(cp_masks, r_one.masks):.3f}")
 
 if __name__ == "__main__":
     main()
