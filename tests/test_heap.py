@@ -41,20 +41,33 @@ def _where_a_large_buffer_goes():
     return during.hblkhd - before.hblkhd, during.arena - before.arena
 
 
-def test_large_buffers_are_reused_inside_and_mapped_outside():
-    assert not _heap.active()
-    mapped, _ = _where_a_large_buffer_goes()
-    assert mapped >= SIZE, "by default glibc maps a fresh block for each large allocation"
+def _fresh_process_report():
+    """What a new process does (no earlier network pass has left spare heap): run in a child."""
+    import json
+    outside = _where_a_large_buffer_goes()
     with _heap.reuse_large_buffers():
-        assert _heap.active()
-        mapped, grown = _where_a_large_buffer_goes()
-        assert mapped == 0 and grown == 0, "the second buffer reuses the first one's heap pages"
+        inside = _where_a_large_buffer_goes()
         with _heap.reuse_large_buffers():  # nested: still on
-            assert _heap.active()
-        assert _heap.active()
-        mapped, grown = _where_a_large_buffer_goes()
-        assert mapped == 0 and grown == 0
-    assert not _heap.active()  # what the heap keeps afterwards: test_heap_kept_after_the_block_is_bounded
+            nested = _heap.active()
+        still = _heap.active()
+        inside_again = _where_a_large_buffer_goes()
+    print(json.dumps(dict(outside=outside, inside=inside, nested=nested, still=still, inside_again=inside_again,
+                          after=_heap.active())))
+
+
+def test_large_buffers_are_reused_inside_and_mapped_outside():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            "import test_heap; test_heap._fresh_process_report()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    r = json.loads(out.strip().splitlines()[-1])
+    assert r["outside"][0] >= SIZE, "by default glibc maps a fresh block for each large allocation"
+    assert r["inside"] == [0, 0], "inside the block the second buffer reuses the first one's heap pages"
+    assert r["inside_again"] == [0, 0]
+    assert r["nested"] and r["still"] and not r["after"]
 
 
 def test_heap_kept_after_the_block_is_bounded():
