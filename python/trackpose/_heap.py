@@ -3,7 +3,8 @@
 Every layer of a forward pass allocates output tensors of tens of megabytes (8 tiles x 32 channels x 224 x 224
 float32 = 51 MB) and frees them a layer later. glibc serves allocations that large with a fresh ``mmap`` and returns
 them with ``munmap`` on free, so each layer's output is new memory that the kernel must fault in and zero, page
-by page: on a 2-core CPU that is about a fifth of a forward pass (measured in docs/benchmarks.md). While
+by page: on a 2-core CPU that was about a quarter of a forward pass (1.90 s -> 1.43 s per 8-tile batch,
+docs/benchmarks.md). While
 :func:`reuse_large_buffers` is active, malloc takes large blocks from the heap and does not trim it, so the second
 and later batches reuse the first batch's pages. On exit, ``mmap`` is allowed again and the heap is trimmed once
 its free top exceeds ``TRIM_AFTER`` bytes, so the process keeps at most that much spare memory for the next run.
@@ -46,9 +47,7 @@ def _glibc():
         return None
     try:
         libc = ctypes.CDLL(None)
-        version = ctypes.c_char_p
-        libc.gnu_get_libc_version.restype = version
-        libc.gnu_get_libc_version()
+        libc.gnu_get_libc_version  # present in glibc only
         libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
         libc.mallopt.restype = ctypes.c_int
     except (OSError, AttributeError):  # musl or another libc: leave malloc alone

@@ -215,8 +215,6 @@ def fuse_for_inference(net: CPnet) -> CPnet:
     The outputs match the unfolded network to float32 rounding (tested).
     """
     fused = copy.deepcopy(net).eval()
-    for p in fused.parameters():
-        p.requires_grad_(False)
     for block in fused.downsample.down:
         for src, dst in ((0, 1), (2, 3)):
             _fold_into_previous(block.conv[src][2], block.conv[dst][0])
@@ -232,6 +230,6 @@ def fuse_for_inference(net: CPnet) -> CPnet:
     for block in list(fused.downsample.down) + list(fused.upsample.up):
         _fold_into_next(block.proj[0], block.proj[1])
         block.proj[0] = _Identity()
-    for p in fused.parameters():
+    for p in fused.parameters():  # after the rebuild: _FusedStyleConv makes new Linear layers
         p.requires_grad_(False)
     return fused.to(memory_format=torch.channels_last)
