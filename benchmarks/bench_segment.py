@@ -5,7 +5,8 @@ Run:  python benchmarks/bench_segment.py [--threads 2] [--sizes 512 2048] [--mod
 Both run with the same torch thread count, on the same synthetic image of touching cells, after one warm-up call
 each (numba compilation and first-call allocations excluded); trackpose in this process, cellpose in a fresh
 child process per repeat (benchmarks/_cellpose_ref.py: trackpose's malloc settings must not speed up the
-reference), interleaved. Prints seconds per call, the
+reference), interleaved. trackpose runs twice: with its default tile layout (compact) and with cellpose's
+(`tiling="cellpose"`, the same tiles as cellpose). Prints seconds per call, the
 speed-up, and the fraction of objects matched at IoU 0.5 between the two mask images. With no --model, the
 built-in model is used when installed, else a CPnet with random weights saved in cellpose's format (speed is
 the same; masks are then of a random field, still expected to agree).
@@ -69,27 +70,33 @@ def main():
     path = model_path(args.model)
     ours = trackpose.load_model(path)
     print(f"model {path}; torch {torch.__version__}, {args.threads} threads; diameter {args.diameter}")
-    print(f"{'image':>11} {'objects':>8} {'trackpose s':>12} {'cellpose s':>11} {'speed-up':>9} {'matched@0.5':>12}")
+    print(f"{'image':>11} {'tiling':>9} {'objects':>8} {'trackpose s':>12} {'cellpose s':>11} {'speed-up':>9} "
+          f"{'matched@0.5':>12}")
     for size in args.sizes:
         img, truth = make_image(size)
         kw = dict(diameter=args.diameter, channels=[0, 0])
         trackpose.segment(img[:256, :256], model=ours, **kw)  # warm-up (numba compile, allocations)
         # interleave the two so that load from other processes hits both alike; keep the best of each
-        t_ours, t_theirs = [], []
+        tilings = ("compact", "cellpose")
+        t_ours, results, t_theirs = {k: [] for k in tilings}, {}, []
         for _ in range(args.repeats):
-            t, r = best_of(lambda: trackpose.segment(img, model=ours, **kw), 1)
-            t_ours.append(t)
+            for tiling in tilings:
+                t, results[tiling] = best_of(lambda: trackpose.segment(img, model=ours, tiling=tiling, **kw), 1)
+                t_ours[tiling].append(t)
             t, cp_masks = cellpose_eval(img, img[:256, :256], path, args.threads, **kw)
             t_theirs.append(t)
-        t_ours, t_theirs = min(t_ours), min(t_theirs)
-        agree = matched_fraction(cp_masks, r.masks, iou=0.5)
-        print(f"{size:>5}x{size:<5} {r.n_objects:>8} {t_ours:>12.2f} {t_theirs:>11.2f} {t_theirs / t_ours:>8.2f}x "
-              f"{agree:>12.3f}")
-        print("             trackpose steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in r.timings.items()))
+        t_theirs = min(t_theirs)
+        for tiling in tilings:
+            r, t = results[tiling], min(t_ours[tiling])
+            agree = matched_fraction(cp_masks, r.masks, iou=0.5)
+            print(f"{size:>5}x{size:<5} {tiling:>9} {r.n_objects:>8} {t:>12.2f} {t_theirs:>11.2f} "
+                  f"{t_theirs / t:>8.2f}x {agree:>12.3f}")
+            print("             trackpose steps: " + ", ".join(f"{k} {v:.2f}s" for k, v in r.timings.items()))
         if args.one_tile:
             # opt-in: the whole (padded) image as one tile; fewer redundant pixels, slightly different flows
             big = 16 * ((int(size * ours.diam_mean / args.diameter) + 16 + 15) // 16) + 16
-            t_one, r_one = best_of(lambda: trackpose.segment(img, model=ours, bsize=big, **kw), args.repeats)
+            t_one, r_one = best_of(lambda: trackpose.segment(img, model=ours, bsize=big, tiling="cellpose", **kw),
+                                   args.repeats)
             print(f"             one tile (bsize {big}): {t_one:.2f}s, {t_theirs / t_one:.2f}x vs cellpose, "
                   f"matched@0.5 with cellpose {matched_fraction(cp_masks, r_one.masks):.3f}")
 

@@ -114,3 +114,21 @@ def test_tiles_cover_image_like_cellpose():
     assert size == 224 and list(starts) == list(np.linspace(0, 256, 3).astype(int))
     assert T.tile_starts(200, 224, 0.1, False) == (np.array([0]), 200)
     assert T.pad_to_16(100, 96) == (8 + 6, 8 + 6, 8, 8)
+
+
+@pytest.mark.parametrize("length", [16, 200, 224, 240, 448, 464, 512, 528, 784, 1024, 1500, 2064, 4112])
+def test_compact_tiles_cover_the_axis_with_fewer_pixels(length):
+    starts, size = T.tile_starts(length, 224, 0.1, augment=False, tiling="compact")
+    cp_starts, cp_size = T.tile_starts(length, 224, 0.1, augment=False, tiling="cellpose")
+    assert starts[0] == 0 and starts[-1] + size == length  # covers the axis, tiles inside it
+    assert size <= max(448, 224) and (size == length or (size % 16 == 0 and size >= 224))
+    if len(starts) > 1:
+        assert np.diff(starts).max() <= size - 45  # neighbours overlap by >= 2 * 0.1 * 224 pixels
+    assert len(starts) * size <= len(cp_starts) * cp_size
+    if length <= 448:
+        assert len(starts) == 1
+
+
+def test_unknown_tiling_is_an_error():
+    with pytest.raises(InputError, match="tiling"):
+        T.tile_starts(500, 224, 0.1, False, tiling="fast")

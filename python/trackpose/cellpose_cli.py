@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", action="store_true")
     p.add_argument("--tile_overlap", type=float, default=0.1)
     p.add_argument("--bsize", type=int, default=224)
+    p.add_argument("--tiling", choices=("cellpose", "compact"), default="cellpose",
+                   help="(trackpose extension) tile layout: cellpose's (default here, as cellpose) or compact "
+                        "(fewer pixels through the network, the default of `trackpose segment`)")
     p.add_argument("--exclude_on_edges", action="store_true")
     p.add_argument("--no_norm", action="store_true")
     p.add_argument("--norm_percentile", type=float, nargs=2, default=[1.0, 99.0])
@@ -166,7 +169,7 @@ def _run(args, log) -> int:
                     flow_threshold=args.flow_threshold, cellprob_threshold=args.cellprob_threshold,
                     resample=not args.no_resample, niter=args.niter or None, min_size=args.min_size,
                     max_size=args.max_size or None, batch_size=args.batch_size, bsize=args.bsize,
-                    tile_overlap=args.tile_overlap, augment=args.augment, normalize=not args.no_norm,
+                    tile_overlap=args.tile_overlap, tiling=args.tiling, augment=args.augment, normalize=not args.no_norm,
                     percentiles=tuple(args.norm_percentile), invert=args.invert,
                     exclude_on_edges=args.exclude_on_edges, do_3d=args.do_3D,
                     stitch_threshold=args.stitch_threshold, flow3d_smooth=args.flow3D_smooth,

@@ -81,6 +81,9 @@ def _add_segment_parser(sub) -> None:
     g.add_argument("--batch-size", type=int, default=d["batch_size"], help="tiles per network pass")
     g.add_argument("--bsize", type=int, default=d["bsize"], help="tile size in pixels (multiple of 16)")
     g.add_argument("--tile-overlap", type=float, default=d["tile_overlap"], help="fraction of tile overlap")
+    g.add_argument("--tiling", choices=("compact", "cellpose"), default=d["tiling"],
+                   help="tile layout: compact = fewer pixels through the network (default), cellpose = cellpose's "
+                        "tiles, for outputs that match cellpose tile for tile")
     g.add_argument("--augment", action="store_true", help="average over flipped tiles (slower, smoother)")
     g.add_argument("--gpu", action="store_true", help="use a CUDA or Apple GPU when available")
     g.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda:1, mps")
@@ -99,7 +102,7 @@ def settings_from_args(args) -> dict:
                 flow_threshold=args.flow_threshold, cellprob_threshold=args.cellprob_threshold,
                 resample=not args.no_resample, niter=args.niter or None, min_size=args.min_size,
                 max_size=args.max_size or None, batch_size=args.batch_size, bsize=args.bsize,
-                tile_overlap=args.tile_overlap, augment=args.augment, normalize=not args.no_norm,
+                tile_overlap=args.tile_overlap, tiling=args.tiling, augment=args.augment, normalize=not args.no_norm,
                 percentiles=tuple(args.percentiles), lowhigh=tuple(args.lowhigh) if args.lowhigh else None,
                 invert=args.invert, gamma=args.gamma, wiener_noise=args.smooth,
                 exclude_on_edges=args.exclude_on_edges, device=args.device, gpu=args.gpu,

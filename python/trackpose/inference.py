@@ -1,8 +1,9 @@
 """Running the network over planes: resizing, padding, overlapping tiles, test-time flips, model ensembles.
 
 Input planes are (N, Y, X, C) normalised float32; the output is the network's (dY, dX, cellprob) per plane at the
-resized ("network") scale, averaged over tiles with tapered weights exactly as cellpose lays them out, plus the
-style vector of each plane.
+resized ("network") scale, averaged over tiles with tapered weights, plus the style vector of each plane. The tiles
+are laid out as cellpose lays them out (``tiling="cellpose"``), or, by default, with fewer pixels in total
+(``tiling="compact"``: larger tiles, less redundant overlap; see ``transforms.tile_starts``).
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from . import _heap, transforms
 from .models import Model
 
 
-def _plane_tiles(plane: np.ndarray, bsize: int, tile_overlap: float, augment: bool):
+def _plane_tiles(plane: np.ndarray, bsize: int, tile_overlap: float, augment: bool, tiling: str):
     """Tiles (n, C, ly, lx) of one padded (C, Ly, Lx) plane and their (y0, x0) corners."""
     _, ly_img, lx_img = plane.shape
-    ys, ly = transforms.tile_starts(ly_img, bsize, tile_overlap, augment)
-    xs, lx = transforms.tile_starts(lx_img, bsize, tile_overlap, augment)
+    ys, ly = transforms.tile_starts(ly_img, bsize, tile_overlap, augment, tiling)
+    xs, lx = transforms.tile_starts(lx_img, bsize, tile_overlap, augment, tiling)
     tiles = np.empty((len(ys) * len(xs), plane.shape[0], ly, lx), np.float32)
     corners = []
     k = 0
@@ -57,7 +58,7 @@ def _forward(model: Model, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.0, bsize: int = 224,
-                tile_overlap: float = 0.1, augment: bool = False, batch_size: int = 8,
+                tile_overlap: float = 0.1, augment: bool = False, batch_size: int = 8, tiling: str = "compact",
                 progress: Optional[Callable[[int, int], None]] = None) -> tuple[np.ndarray, np.ndarray]:
     """Network output for each plane at network scale.
 
@@ -69,8 +70,10 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
         Normalised planes.
     rescale : float
         Resize factor applied to Y and X before the network (diam_mean / diameter).
-    bsize, tile_overlap, augment, batch_size :
-        Tile size, fractional overlap, flipped half-overlapping tiles, tiles per forward pass.
+    bsize, tile_overlap, augment, batch_size, tiling :
+        Tile size, fractional overlap, flipped half-overlapping tiles, tiles of ``bsize`` x ``bsize`` pixels per
+        forward pass (larger tiles go fewer to a pass, so that a pass holds about as many pixels), and the tile
+        layout (``transforms.tile_starts``: ``"compact"`` or cellpose's ``"cellpose"``).
     progress : callable(done, total), optional
         Called after each forward pass with the number of tiles done.
 
@@ -93,15 +96,17 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
     nout = 3
     out = np.zeros((n, nout, lyr, lxr), np.float32)
     styles = np.zeros((n, 256), np.float32)
-    _, tly = transforms.tile_starts(ly_pad, bsize, tile_overlap, augment)
-    _, tlx = transforms.tile_starts(lx_pad, bsize, tile_overlap, augment)
+    tys, tly = transforms.tile_starts(ly_pad, bsize, tile_overlap, augment, tiling)
+    txs, tlx = transforms.tile_starts(lx_pad, bsize, tile_overlap, augment, tiling)
     taper = transforms.taper_mask(tly, tlx)
-    tiles_per_plane = len(transforms.tile_starts(ly_pad, bsize, tile_overlap, augment)[0]) * \
-        len(transforms.tile_starts(lx_pad, bsize, tile_overlap, augment)[0])
+    tiles_per_plane = len(tys) * len(txs)
     total = n * tiles_per_plane * len(models)
     done = 0
+    # A forward pass holds about batch_size tiles' worth of bsize x bsize pixels: more thin tiles (3D's ZX/ZY
+    # slices), fewer large ones (compact tiling). The cost per pixel does not depend on the batch; memory does.
+    per_pass = max(1, int(batch_size * bsize * bsize // (tly * tlx)))
     # Several planes per batch when tiles are few, as cellpose does; memory stays bounded by the group size.
-    group = max(1, batch_size // tiles_per_plane)
+    group = max(1, per_pass // tiles_per_plane)
     # The output arrays above stay mmapped (freed to the system); the batches' temporaries reuse heap pages.
     with _heap.reuse_large_buffers():
         for g0 in range(0, n, group):
@@ -112,15 +117,15 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
                 if rescale != 1.0:
                     plane = transforms.resize_planes(plane[None], lyr, lxr)[0]
                 plane = np.pad(plane.transpose(2, 0, 1), ((0, 0), (pt, pb), (pl, pr)))
-                t, c = _plane_tiles(plane, bsize, tile_overlap, augment)
+                t, c = _plane_tiles(plane, bsize, tile_overlap, augment, tiling)
                 tiles.append(t)
                 corners.append(c)
             tiles = np.concatenate(tiles)
             y_sum = None
             for m_i, model in enumerate(models):
                 ys, ss = [], []
-                for b0 in range(0, len(tiles), batch_size):
-                    y, s = _forward(model, tiles[b0:b0 + batch_size])
+                for b0 in range(0, len(tiles), per_pass):
+                    y, s = _forward(model, tiles[b0:b0 + per_pass])
                     ys.append(y)
                     ss.append(s)
                     done += len(y)

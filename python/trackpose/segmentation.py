@@ -96,6 +96,7 @@ def segment(image: np.ndarray,
             bsize: int = 224,
             tile_overlap: float = 0.1,
             augment: bool = False,
+            tiling: str = "compact",
             normalize: bool = True,
             percentiles: Sequence[float] = transforms.DEFAULT_PERCENTILES,
             lowhigh: Optional[Sequence[float]] = None,
@@ -143,6 +144,12 @@ def segment(image: np.ndarray,
         3D options (see the 3D documentation). ``stitch_threshold`` > 0 links per-plane masks across Z by IoU.
     batch_size, bsize, tile_overlap, augment :
         Tiles per forward pass, tile size, fractional tile overlap, test-time flip augmentation.
+    tiling : {"compact", "cellpose"}
+        How tiles cover the (resized) image. ``"compact"`` (default): tiles of ``bsize`` to ``2 * bsize`` pixels
+        with at least ``2 * tile_overlap * bsize`` pixels of overlap, chosen for the fewest pixels in total (an
+        image up to 448 pixels is one tile); 1.3-2x fewer pixels through the network than cellpose's layout, with
+        the same accuracy (docs/engine.md, "Tiling"). ``"cellpose"``: cellpose's tiles of ``bsize``, for outputs
+        that match cellpose's tile for tile.
     normalize, percentiles, lowhigh, invert :
         Percentile normalisation (low, high percentiles, default 1 and 99), or fixed low/high intensities;
         invert for dark cells.
@@ -156,7 +163,7 @@ def segment(image: np.ndarray,
         Called as network tiles are processed.
     network_cache : dict, optional
         A dict (empty at first) kept by the caller between calls: it holds the last network output. A later call
-        on the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, augment,
+        on the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling, augment,
         resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which
         is what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
         ``stitch_threshold``, ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate preview loop). The masks are
@@ -184,6 +191,8 @@ def segment(image: np.ndarray,
             continue
         if not (np.isfinite(value) or value == np.inf) or not lo <= value <= hi:
             raise InputError(f"{name} must be in [{lo}, {hi}], got {value}")
+    if tiling not in transforms.TILINGS:
+        raise InputError(f"tiling must be one of {', '.join(transforms.TILINGS)}, got {tiling!r}")
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
     if niter is not None and niter < 0:
@@ -225,7 +234,7 @@ def segment(image: np.ndarray,
         t = time.perf_counter()
         estimate = estimate_from_planes(
             models, size_model, planes[planes.shape[0] // 2],
-            dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size),
+            dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size, tiling=tiling),
             dict(cellprob_threshold=cellprob_threshold, flow_threshold=flow_threshold or 0.0, min_size=min_size))
         timings["diameter"] = time.perf_counter() - t
         log.info("estimated diameter %.1f px (style %.1f px, refined on %d objects%s)", estimate.refined,
@@ -241,7 +250,7 @@ def segment(image: np.ndarray,
                          "diameter in pixels")
     _check_memory(nz, ly, lx, rescale, (anisotropy or 1.0) if do_3d else None)
     n_iter = int(niter) if niter else int(200 if not resample else 200 / rescale)
-    net_kw = dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size,
+    net_kw = dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size, tiling=tiling,
                   progress=progress)
     t = time.perf_counter()
     key = None

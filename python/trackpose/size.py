@@ -392,14 +392,16 @@ def estimate_from_planes(models, size_model: SizeModel, plane: np.ndarray, net_k
     plane : (Y, X, C) float32
         Normalised plane.
     net_kw : dict
-        ``run_network`` keywords (bsize, tile_overlap, augment, batch_size).
+        ``run_network`` keywords (bsize, tile_overlap, augment, batch_size, tiling).
     mask_kw : dict
         ``dynamics.compute_masks`` keywords (cellprob_threshold, flow_threshold, min_size).
     """
     from . import dynamics, transforms
     from .inference import run_network
     net_kw = {k: v for k, v in net_kw.items() if k != "progress"}
-    _, styles = run_network(models[:1], plane[None], rescale=1.0, **net_kw)
+    # the style with the tile layout the size model was fitted with (fit_size_model: cellpose's); the refinement
+    # below segments with the caller's layout
+    _, styles = run_network(models[:1], plane[None], rescale=1.0, **{**net_kw, "tiling": "cellpose"})
     guess = size_model.predict(styles[0])
     rescale = models[0].diam_mean / guess
     ly, lx = plane.shape[:2]
@@ -497,7 +499,8 @@ def size_samples(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarray
             plane = np.rot90(plane, rng.integers(4))
             if rng.random() < 0.5:
                 plane = plane[:, ::-1]
-            _, style = run_network([model], np.ascontiguousarray(plane)[None], rescale=scale, bsize=bsize)
+            _, style = run_network([model], np.ascontiguousarray(plane)[None], rescale=scale, bsize=bsize,
+                                   tiling="cellpose")
             styles.append(style[0])
             targets.append(math.log(diameter * scale) - math.log(model.diam_mean))
             if progress is not None:

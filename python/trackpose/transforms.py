@@ -288,15 +288,39 @@ def pad_to_16(ly: int, lx: int) -> tuple[int, int, int, int]:
     return (*one(ly), *one(lx))
 
 
-def tile_starts(length: int, bsize: int, tile_overlap: float, augment: bool) -> tuple[np.ndarray, int]:
-    """Start positions and size of tiles along one axis (cellpose's layout)."""
+TILINGS = ("compact", "cellpose")
+
+
+def tile_starts(length: int, bsize: int, tile_overlap: float, augment: bool,
+                tiling: str = "cellpose") -> tuple[np.ndarray, int]:
+    """Start positions and size of tiles along one axis of ``length`` (padded) pixels.
+
+    ``"cellpose"``: cellpose's layout, tiles of ``bsize`` (or the whole axis when shorter), as many as
+    ``(1 + 2 * tile_overlap) * length / bsize`` rounded up. Its overlap is large where ``length`` is just above a
+    multiple of ``bsize``: a 464-pixel axis gets 3 tiles of 224 (672 pixels of tiles for 464 of image).
+
+    ``"compact"``: the fewest tile pixels with tiles of ``bsize`` to ``2 * bsize`` pixels (multiples of 16) whose
+    neighbours overlap by at least ``2 * tile_overlap * bsize`` pixels (45 for the defaults; cellpose's layout
+    gives 37 to 110); an axis up to ``2 * bsize`` is one tile. The 464-pixel axis gets 2 tiles of 256 (512
+    pixels). ``augment`` always uses cellpose's layout (flipped, half-overlapping ``bsize`` squares).
+    """
+    if tiling not in TILINGS:
+        from .errors import InputError
+        raise InputError(f"tiling must be one of {', '.join(TILINGS)}, got {tiling!r}")
+    tile_overlap = min(0.5, max(0.05, tile_overlap))
     if augment:
         n = max(2, int(np.ceil(2.0 * length / bsize)))
         size = bsize
-    else:
-        tile_overlap = min(0.5, max(0.05, tile_overlap))
+    elif tiling == "cellpose" or length <= bsize:
         n = 1 if length <= bsize else int(np.ceil((1.0 + 2 * tile_overlap) * length / bsize))
         size = min(bsize, length)
+    elif length <= 2 * bsize:
+        n, size = 1, length
+    else:
+        overlap = int(np.ceil(2 * tile_overlap * bsize))
+        # cost n * s for each size s; the first (smallest) tile size among the cheapest wins
+        n, size = min(((int(np.ceil((length - overlap) / (s - overlap))), s) for s in range(bsize, 2 * bsize + 1, 16)),
+                      key=lambda ns: ns[0] * ns[1])
     return np.linspace(0, length - size, n).astype(int), size
 
 
