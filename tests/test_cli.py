@@ -116,3 +116,28 @@ def test_shapes_command(tmp_path):
     from trackpose import shapes
     v, f = shapes.read_ply(tmp_path / "vol_meshes" / "1.ply")
     assert abs(shapes.mesh_volume(v, f) - 10 * 12 * 12 * 2.0) / (10 * 12 * 12 * 2.0) < 0.05
+
+
+def test_tiling_flag_reaches_the_engine(images, tmp_path):
+    """--tiling picks the tile layout: compact by default in `trackpose segment`, cellpose's by default in the
+    cellpose-compatible command (at diameter 15 the 160 x 180 image is resized to 320 x 360: one compact tile,
+    four of cellpose's). The built-in model: a random network's masks here are the same under both layouts."""
+    import trackpose
+    img = tifffile.imread(images / "a.tif")
+    expected = {t: trackpose.segment(img, model=trackpose.DEFAULT_MODEL, diameter=15, tiling=t).masks
+                for t in ("compact", "cellpose")}
+    assert not np.array_equal(expected["compact"], expected["cellpose"])  # the layouts differ on this image
+    for flags, tiling in (([], "compact"), (["--tiling", "cellpose"], "cellpose")):
+        out = tmp_path / tiling
+        p = run("-m", "trackpose", "segment", str(images / "a.tif"), "--diameter", "15",
+                "--savedir", str(out), *flags)
+        assert p.returncode == 0, p.stderr
+        np.testing.assert_array_equal(io.read_image(out / "a_cp_masks.tif")[0], expected[tiling])
+    out = tmp_path / "cp"
+    p = run("-m", "trackpose.cellpose_cli", "--image_path", str(images / "a.tif"), "--pretrained_model",
+            trackpose.DEFAULT_MODEL, "--diameter", "15", "--savedir", str(out), "--save_tif", "--no_npy",
+            env_home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    np.testing.assert_array_equal(io.read_image(out / "a_cp_masks.tif")[0], expected["cellpose"])
+    p = run("-m", "trackpose", "segment", str(images / "a.tif"), "--tiling", "fastest")
+    assert p.returncode == 2 and "--tiling" in p.stderr
