@@ -143,7 +143,8 @@ def segment(image: np.ndarray,
     do_3d, stitch_threshold, anisotropy, flow3d_smooth :
         3D options (see the 3D documentation). ``stitch_threshold`` > 0 links per-plane masks across Z by IoU.
     batch_size, bsize, tile_overlap, augment :
-        Tiles per forward pass, tile size, fractional tile overlap, test-time flip augmentation.
+        Tiles per forward pass (counted in ``bsize`` x ``bsize`` tiles: a pass holds about ``batch_size * bsize**2``
+        pixels), tile size, fractional tile overlap, test-time flip augmentation.
     tiling : {"compact", "cellpose"}
         How tiles cover the (resized) image. ``"compact"`` (default): tiles of ``bsize`` to ``2 * bsize`` pixels
         with at least ``2 * tile_overlap * bsize`` pixels of overlap, chosen for the fewest pixels in total (an
