@@ -110,9 +110,9 @@ def test_gamma_and_wiener():
 
 
 def test_tiles_cover_image_like_cellpose():
-    starts, size = T.tile_starts(480, 224, 0.1, augment=False)
+    starts, size = T.tile_starts(480, 224, 0.1, augment=False, tiling="cellpose")
     assert size == 224 and list(starts) == list(np.linspace(0, 256, 3).astype(int))
-    assert T.tile_starts(200, 224, 0.1, False) == (np.array([0]), 200)
+    assert T.tile_starts(200, 224, 0.1, False, "cellpose") == (np.array([0]), 200)
     assert T.pad_to_16(100, 96) == (8 + 6, 8 + 6, 8, 8)
 
 

@@ -78,7 +78,8 @@ def _add_segment_parser(sub) -> None:
     g.add_argument("--smooth", type=float, default=d["wiener_noise"],
                    help="Wiener smoothing noise level, 0..1 (0 = off; higher = smoother)")
     g = p.add_argument_group("speed and hardware")
-    g.add_argument("--batch-size", type=int, default=d["batch_size"], help="tiles per network pass, counted in bsize x bsize tiles (a larger tile counts for more)")
+    g.add_argument("--batch-size", type=int, default=d["batch_size"],
+                   help="tiles per network pass, counted in bsize x bsize tiles (a larger tile counts for more)")
     g.add_argument("--bsize", type=int, default=d["bsize"], help="tile size in pixels (multiple of 16)")
     g.add_argument("--tile-overlap", type=float, default=d["tile_overlap"], help="fraction of tile overlap")
     g.add_argument("--tiling", choices=("compact", "cellpose"), default=d["tiling"],

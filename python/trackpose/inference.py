@@ -16,11 +16,8 @@ from . import _heap, transforms
 from .models import Model
 
 
-def _plane_tiles(plane: np.ndarray, bsize: int, tile_overlap: float, augment: bool, tiling: str):
-    """Tiles (n, C, ly, lx) of one padded (C, Ly, Lx) plane and their (y0, x0) corners."""
-    _, ly_img, lx_img = plane.shape
-    ys, ly = transforms.tile_starts(ly_img, bsize, tile_overlap, augment, tiling)
-    xs, lx = transforms.tile_starts(lx_img, bsize, tile_overlap, augment, tiling)
+def _plane_tiles(plane: np.ndarray, ys: np.ndarray, ly: int, xs: np.ndarray, lx: int, augment: bool):
+    """Tiles (n, C, ly, lx) of one padded (C, Ly, Lx) plane at the given starts, and their (y0, x0) corners."""
     tiles = np.empty((len(ys) * len(xs), plane.shape[0], ly, lx), np.float32)
     corners = []
     k = 0
@@ -117,7 +114,7 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
                 if rescale != 1.0:
                     plane = transforms.resize_planes(plane[None], lyr, lxr)[0]
                 plane = np.pad(plane.transpose(2, 0, 1), ((0, 0), (pt, pb), (pl, pr)))
-                t, c = _plane_tiles(plane, bsize, tile_overlap, augment, tiling)
+                t, c = _plane_tiles(plane, tys, tly, txs, tlx, augment)
                 tiles.append(t)
                 corners.append(c)
             tiles = np.concatenate(tiles)

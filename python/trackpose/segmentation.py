@@ -149,8 +149,8 @@ def segment(image: np.ndarray,
         How tiles cover the (resized) image. ``"compact"`` (default): tiles of ``bsize`` to ``2 * bsize`` pixels
         with at least ``2 * tile_overlap * bsize`` pixels of overlap, chosen for the fewest pixels in total (an
         image up to 448 pixels is one tile); 1.3-2x fewer pixels through the network than cellpose's layout, with
-        the same accuracy (docs/engine.md, "Tiling"). ``"cellpose"``: cellpose's tiles of ``bsize``, for outputs
-        that match cellpose's tile for tile.
+        the same detection accuracy (docs/engine.md, "Network and tiles"). ``"cellpose"``: cellpose's tiles of
+        ``bsize``, for outputs that match cellpose's tile for tile.
     normalize, percentiles, lowhigh, invert :
         Percentile normalisation (low, high percentiles, default 1 and 99), or fixed low/high intensities;
         invert for dark cells.
@@ -164,10 +164,11 @@ def segment(image: np.ndarray,
         Called as network tiles are processed.
     network_cache : dict, optional
         A dict (empty at first) kept by the caller between calls: it holds the last network output. A later call
-        on the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling, augment,
-        resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which
-        is what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
-        ``stitch_threshold``, ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate preview loop). The masks are
+        on the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling,
+        augment, resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the
+        network, which is what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``,
+        ``min_size``, ``niter``, ``stitch_threshold``, ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate
+        preview loop). The masks are
         the same as without the cache. One entry; it costs a copy of the network output (4 floats per pixel).
 
     Returns
@@ -192,8 +193,7 @@ def segment(image: np.ndarray,
             continue
         if not (np.isfinite(value) or value == np.inf) or not lo <= value <= hi:
             raise InputError(f"{name} must be in [{lo}, {hi}], got {value}")
-    if tiling not in transforms.TILINGS:
-        raise InputError(f"tiling must be one of {', '.join(transforms.TILINGS)}, got {tiling!r}")
+    transforms.check_tiling(tiling)
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
     if niter is not None and niter < 0:

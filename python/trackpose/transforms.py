@@ -291,8 +291,15 @@ def pad_to_16(ly: int, lx: int) -> tuple[int, int, int, int]:
 TILINGS = ("compact", "cellpose")
 
 
+def check_tiling(tiling: str) -> None:
+    """InputError unless ``tiling`` names a tile layout of :func:`tile_starts`."""
+    if tiling not in TILINGS:
+        from .errors import InputError
+        raise InputError(f"tiling must be one of {', '.join(TILINGS)}, got {tiling!r}")
+
+
 def tile_starts(length: int, bsize: int, tile_overlap: float, augment: bool,
-                tiling: str = "cellpose") -> tuple[np.ndarray, int]:
+                tiling: str) -> tuple[np.ndarray, int]:
     """Start positions and size of tiles along one axis of ``length`` (padded) pixels.
 
     ``"cellpose"``: cellpose's layout, tiles of ``bsize`` (or the whole axis when shorter), as many as
@@ -304,9 +311,7 @@ def tile_starts(length: int, bsize: int, tile_overlap: float, augment: bool,
     gives 37 to 110); an axis up to ``2 * bsize`` is one tile. The 464-pixel axis gets 2 tiles of 256 (512
     pixels). ``augment`` always uses cellpose's layout (flipped, half-overlapping ``bsize`` squares).
     """
-    if tiling not in TILINGS:
-        from .errors import InputError
-        raise InputError(f"tiling must be one of {', '.join(TILINGS)}, got {tiling!r}")
+    check_tiling(tiling)
     tile_overlap = min(0.5, max(0.05, tile_overlap))
     if augment:
         n = max(2, int(np.ceil(2.0 * length / bsize)))
@@ -319,8 +324,8 @@ def tile_starts(length: int, bsize: int, tile_overlap: float, augment: bool,
     else:
         overlap = int(np.ceil(2 * tile_overlap * bsize))
         # cost n * s for each size s; the first (smallest) tile size among the cheapest wins
-        n, size = min(((int(np.ceil((length - overlap) / (s - overlap))), s) for s in range(bsize, 2 * bsize + 1, 16)),
-                      key=lambda ns: ns[0] * ns[1])
+        layouts = ((int(np.ceil((length - overlap) / (s - overlap))), s) for s in range(bsize, 2 * bsize + 1, 16))
+        n, size = min(layouts, key=lambda ns: ns[0] * ns[1])
     return np.linspace(0, length - size, n).astype(int), size
 
 
