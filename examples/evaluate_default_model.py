@@ -21,7 +21,7 @@ from trackpose import synth
 from trackpose.metrics import average_precision
 from trackpose.train import mask_diameter
 
-#: Held-out recipe: (name, kind, seed, generator keyword arguments). Training used seeds 101-105 and 201-202.
+#: Held-out recipe: (name, kind, seed, generator keyword arguments). Training used seeds 101-107 and 201-202.
 HELD_OUT = [
     ("nuclei", "nuclei", 9001, {"diameter_range": (12, 30)}),
     ("cells", "cells", 9002, {"diameter_range": (20, 50), "nuclear_channel_fraction": 0.5}),
@@ -33,10 +33,13 @@ def main(argv=None):
     parser.add_argument("--model", default=trackpose.DEFAULT_MODEL)
     parser.add_argument("--n", type=int, default=20, help="images per kind")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tiling", default="compact", choices=("compact", "cellpose"),
+                        help="tile layout (default: compact, the engine's default)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = trackpose.load_model(args.model)
-    print(f"model {model.name} ({model.path}), diam_mean {model.diam_mean:.1f}, diam_labels {model.diam_labels:.1f}")
+    print(f"model {model.name} ({model.path}), diam_mean {model.diam_mean:.1f}, diam_labels {model.diam_labels:.1f}, "
+          f"{args.tiling} tiling")
     overall = []
     for name, kind, seed, kwargs in HELD_OUT:
         scores = []
@@ -44,9 +47,9 @@ def main(argv=None):
         for image, masks in synth.dataset(args.n, kind, seed=seed, **kwargs):
             if image.ndim == 3:
                 result = trackpose.segment(image, model=model, channels=(1, 2), channel_axis=0,
-                                           diameter=mask_diameter(masks))
+                                           diameter=mask_diameter(masks), tiling=args.tiling)
             else:
-                result = trackpose.segment(image, model=model, diameter=mask_diameter(masks))
+                result = trackpose.segment(image, model=model, diameter=mask_diameter(masks), tiling=args.tiling)
             scores.append(average_precision(masks, result.masks, thresholds=(0.5, 0.75))[0])
         scores = np.array(scores)
         overall.append(scores)

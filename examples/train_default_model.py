@@ -11,6 +11,9 @@ batch-norm statistics of both (``trackpose.train.recalibrate_batchnorm``, 40 bat
 one with the higher validation AP@0.5 and writes it in float16 to ``python/trackpose/data/trackpose_default``
 (``--no-export`` to skip; ``--export-only`` to export an existing run). An interrupted run continues with
 ``--resume``.
+
+``--stage 2`` continues from stage 1's export with small crowded cells added (``STAGE2_EXTRA``). It improves 2D
+accuracy but was not shipped: it made 3D mode fail on thin slices (docs/default-model.md, "Stage 2").
 """
 from __future__ import annotations
 
@@ -41,7 +44,16 @@ VALIDATION_RECIPE = [
     ("cells", 2, 202, {"diameter_range": (20, 50), "nuclear_channel_fraction": 0.5}),
 ]
 SETTINGS = dict(n_epochs=200, nimg_per_epoch=16, batch_size=8, bsize=128, learning_rate=0.005,
-                weight_decay=1e-5, rescale=True, diam_mean=30.0, seed=0, save_every=10, val_every=50)
+                weight_decay=1e-5, rescale=True, diam_mean=30.0, seed=0, save_every=10, val_every=50,
+                size_model_epochs=0)
+#: Stage 2 (``--stage 2``): continue from stage 1's exported (recalibrated) checkpoint on the stage-1 images plus
+#: small and medium crowded cells, which stage 1 never saw (its cells are 20-70 px; cells of 8-20 px were merged
+#: with their neighbours after the 2.5x upscaling to 30 px).
+STAGE2_EXTRA = [
+    ("cells", 100, 106, {"diameter_range": (8, 20), "nuclear_channel_fraction": 0.5}),
+    ("cells", 100, 107, {"diameter_range": (12, 30), "nuclear_channel_fraction": 0.5}),
+]
+STAGE2_SETTINGS = dict(SETTINGS, n_epochs=1000, seed=1, val_every=100)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -63,26 +75,40 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
+    parser.add_argument("--stage", type=int, choices=(1, 2), default=1,
+                        help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
+                             "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2")
+    parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
+    parser.add_argument("--export-to", type=Path, default=SHIPPED, help="where the float16 model goes")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     torch.set_num_threads(args.threads)
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     save_path = workdir / "trackpose_default"
+    recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
+    if args.stage == 2:
+        recipe, settings = TRAINING_RECIPE + STAGE2_EXTRA, dict(STAGE2_SETTINGS)
+        start = workdir / "trackpose_default_recalibrated"
+        save_path = workdir / "stage2" / "trackpose_default"
+        if not start.is_file():
+            parser.error(f"stage 2 continues from {start}: run stage 1 (with its export) first")
+    if args.epochs:
+        settings["n_epochs"] = args.epochs
 
-    images, masks = make_pairs(TRAINING_RECIPE)
+    images, masks = make_pairs(recipe)
     val_images, val_masks = make_pairs(VALIDATION_RECIPE)
     if not args.export_only:
-        result = train(images, masks, model=None, save_path=save_path, val_images=val_images,
+        result = train(images, masks, model=start, save_path=save_path, val_images=val_images,
                        val_masks=val_masks, resume=args.resume, device=args.device,
-                       progress=lambda e: print(json.dumps(e), flush=True), **SETTINGS)
+                       progress=lambda e: print(json.dumps(e), flush=True), **settings)
         print(f"done: {len(result.history)} epochs, final loss {result.history[-1]['loss']:.4f}, "
               f"diam_labels {result.diam_labels:.1f}", flush=True)
     if not args.no_export:
-        export(save_path, images, masks, val_images, val_masks)
+        export(save_path, images, masks, val_images, val_masks, args.export_to)
 
 
-def export(save_path, images, masks, val_images, val_masks):
+def export(save_path, images, masks, val_images, val_masks, target_path=SHIPPED):
     """Recalibrate the batch-norms of the last and the best checkpoint, keep the better, write it in float16."""
     pairs = prepare_pairs(images, masks)
     val_pairs = prepare_pairs(val_images, val_masks, min_train_masks=1, what="validation")
@@ -100,8 +126,9 @@ def export(save_path, images, masks, val_images, val_masks):
         print(f"{candidate.name}: validation AP@0.5 {ap[0]:.3f}, AP@0.75 {ap[1]:.3f} after recalibration",
               flush=True)
     chosen = max(scores, key=scores.get)
-    export_half(chosen, SHIPPED)
-    print(f"exported {chosen} -> {SHIPPED} ({SHIPPED.stat().st_size / 1e6:.1f} MB, float16)", flush=True)
+    export_half(chosen, target_path)
+    print(f"exported {chosen} -> {target_path} ({Path(target_path).stat().st_size / 1e6:.1f} MB, float16)",
+          flush=True)
 
 
 if __name__ == "__main__":

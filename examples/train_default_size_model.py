@@ -9,8 +9,9 @@ The size model maps the network's style vector to the objects' diameter (cellpos
 ``trackpose.size.fit_size_model``): ridge regression of ``log(d) - log(diam_mean)`` on the styles of randomly
 cropped and turned training images, its penalty chosen by 5-fold cross-validation. ``--samples`` keeps the
 (style, target) samples in an .npz file. The images come from ``trackpose.synth.nuclei_image`` and
-``cells_image`` with seeds spawned from 301, disjoint from the model's training (101-105), validation (201-202) and held-out evaluation
-(9001-9002) seeds and from the check below (9101-9112) and the tests (9201-9206, 9301, 9501).
+``cells_image`` with seeds spawned from 301, disjoint from the model's training (101-107), validation (201-202)
+and held-out evaluation (9001-9002) seeds and from the check below (9101-9112) and the tests (9201-9206, 9301,
+9501).
 
 The check segments held-out synthetic images whose objects measure about 12, 20 and 35 pixels with
 ``diameter=0`` and prints the style-only and the refined estimate against the true mask diameter.
@@ -83,22 +84,28 @@ def check(model):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--model", default=trackpose.DEFAULT_MODEL,
+                        help="the network whose styles are fitted (default: the built-in model)")
     parser.add_argument("--output", type=Path, default=SHIPPED)
     parser.add_argument("--check-only", action="store_true")
     parser.add_argument("--no-check", action="store_true")
     parser.add_argument("--samples", type=Path, default=None, help="also save the samples (.npz)")
-    parser.add_argument("--images", type=int, default=N_IMAGES, help="training images (the recipe's value: %(default)s)")
+    parser.add_argument("--images", type=int, default=N_IMAGES,
+                        help="training images (the recipe's value: %(default)s)")
     parser.add_argument("--epochs", type=int, default=SETTINGS["n_epochs"],
                         help="passes over the images (the recipe's value: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     torch.set_num_threads(args.threads)
     if not args.check_only:
-        model = trackpose.load_model(trackpose.DEFAULT_MODEL)
+        model = trackpose.load_model(args.model)
         images, masks = make_pairs(args.images)
         t0 = time.perf_counter()
-        styles, targets = size_samples(model, images, masks, **{**SETTINGS, "n_epochs": args.epochs}, progress=lambda k, n: print(
-            f"{k}/{n} samples", flush=True) if k % 50 == 0 else None)
+        def report(k, n):
+            if k % 50 == 0:
+                print(f"{k}/{n} samples", flush=True)
+        styles, targets = size_samples(model, images, masks, **{**SETTINGS, "n_epochs": args.epochs},
+                                       progress=report)
         if args.samples:
             np.savez(args.samples, styles=styles, targets=targets)
         fitted = fit_from_samples(styles, targets, model.diam_mean)
@@ -106,7 +113,7 @@ def main(argv=None):
         print(f"fitted on {len(images)} images in {time.perf_counter() - t0:.0f} s -> {args.output} "
               f"({args.output.stat().st_size} bytes)", flush=True)
     if not args.no_check:
-        model = trackpose.load_model(trackpose.DEFAULT_MODEL)
+        model = trackpose.load_model(args.model)
         model._size_model = load_size_model(args.output)  # check the file just written, not the shipped one
         check(model)
 
