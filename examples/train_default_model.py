@@ -93,7 +93,7 @@ def main(argv=None):
         save_path = workdir / "stage2" / "trackpose_default"
         if not start.is_file():
             parser.error(f"stage 2 continues from {start}: run stage 1 (with its export) first")
-    if args.epochs:
+    if args.epochs is not None:
         settings["n_epochs"] = args.epochs
 
     images, masks = make_pairs(recipe)
@@ -127,8 +127,7 @@ def export(save_path, images, masks, val_images, val_masks, target_path=SHIPPED)
               flush=True)
     chosen = max(scores, key=scores.get)
     export_half(chosen, target_path)
-    print(f"exported {chosen} -> {target_path} ({Path(target_path).stat().st_size / 1e6:.1f} MB, float16)",
-          flush=True)
+    print(f"exported {chosen} -> {target_path} ({target_path.stat().st_size / 1e6:.1f} MB, float16)", flush=True)
 
 
 if __name__ == "__main__":

@@ -168,8 +168,8 @@ def segment(image: np.ndarray,
         augment, resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the
         network, which is what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``,
         ``min_size``, ``niter``, ``stitch_threshold``, ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate
-        preview loop). The masks are
-        the same as without the cache. One entry; it costs a copy of the network output (4 floats per pixel).
+        preview loop). The masks are the same as without the cache. One entry; it costs a copy of the network
+        output (4 floats per pixel).
 
     Returns
     -------
