@@ -14,6 +14,7 @@ one with the higher validation AP@0.5 and writes it in float16 to ``python/track
 
 ``--stage 2`` continues from stage 1's export with small crowded cells added (``STAGE2_EXTRA``). It improves 2D
 accuracy but was not shipped: it made 3D mode fail on thin slices (docs/default-model.md, "Stage 2").
+``--stage 3`` is stage 2 with a quarter of the batches cropped to thin strips like 3D mode's XZ/YZ slices.
 """
 from __future__ import annotations
 
@@ -54,6 +55,10 @@ STAGE2_EXTRA = [
     ("cells", 100, 107, {"diameter_range": (12, 30), "nuclear_channel_fraction": 0.5}),
 ]
 STAGE2_SETTINGS = dict(SETTINGS, n_epochs=1000, seed=1, val_every=100)
+#: Stage 3 (``--stage 3``): stage 2's data, continued from the shipped stage-1 model, with a quarter of the batches
+#: cropped to thin strips (``thin_fraction``): 3D mode runs the network on XZ/YZ slices as thin as the stack has
+#: planes, which stage 2 (square crops only) got wrong.
+STAGE3_SETTINGS = dict(STAGE2_SETTINGS, seed=2, thin_fraction=0.25)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -75,9 +80,10 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
-                             "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2")
+                             "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
+                             "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3")
     parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
     parser.add_argument("--export-to", type=Path, default=SHIPPED, help="where the float16 model goes")
     args = parser.parse_args(argv)
@@ -87,10 +93,11 @@ def main(argv=None):
     workdir.mkdir(parents=True, exist_ok=True)
     save_path = workdir / "trackpose_default"
     recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
-    if args.stage == 2:
-        recipe, settings = TRAINING_RECIPE + STAGE2_EXTRA, dict(STAGE2_SETTINGS)
+    if args.stage in (2, 3):
+        recipe = TRAINING_RECIPE + STAGE2_EXTRA
+        settings = dict(STAGE2_SETTINGS if args.stage == 2 else STAGE3_SETTINGS)
         start = workdir / "trackpose_default_recalibrated"
-        save_path = workdir / "stage2" / "trackpose_default"
+        save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
             parser.error(f"stage 2 continues from {start}: run stage 1 (with its export) first")
     if args.epochs is not None:

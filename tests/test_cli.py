@@ -141,3 +141,19 @@ def test_tiling_flag_reaches_the_engine(images, tmp_path):
     np.testing.assert_array_equal(io.read_image(out / "a_cp_masks.tif")[0], expected["cellpose"])
     p = run("-m", "trackpose", "segment", str(images / "a.tif"), "--tiling", "fastest")
     assert p.returncode == 2 and "--tiling" in p.stderr
+
+
+def test_bfloat16_flag_reaches_the_engine(images, tmp_path):
+    """--bfloat16 gives what segment(bfloat16=True) gives (the flows differ from float32's, see test_segment)."""
+    import trackpose
+    img = tifffile.imread(images / "a.tif")
+    expected = trackpose.segment(img, model=trackpose.DEFAULT_MODEL, diameter=15, bfloat16=True)
+    out = tmp_path / "bf16"
+    p = run("-m", "trackpose", "segment", str(images / "a.tif"), "--diameter", "15", "--savedir", str(out),
+            "--bfloat16", "--save-flows")
+    assert p.returncode == 0, p.stderr
+    np.testing.assert_array_equal(io.read_image(out / "a_cp_masks.tif")[0], expected.masks)
+    cellprob = tifffile.imread(next(out.glob("a*_cellprob.tif")))
+    np.testing.assert_allclose(cellprob, expected.cellprob, atol=1e-6)
+    plain = trackpose.segment(img, model=trackpose.DEFAULT_MODEL, diameter=15)
+    assert np.abs(plain.cellprob - cellprob).max() > 0

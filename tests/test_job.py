@@ -213,3 +213,20 @@ def test_worker_reuses_the_network_when_only_thresholds_change(tmp_path, movie, 
         proc.stdin.close()
         proc.wait(timeout=30)
     np.testing.assert_array_equal(tifffile.imread(b / "labels.tif"), tifffile.imread(reference / "labels.tif"))
+
+
+def test_bfloat16_setting_reaches_the_engine(tmp_path, movie):
+    """job.json's bfloat16 runs the network in bfloat16 (said in the log), with the objects of float32."""
+    from trackpose.metrics import matched_fraction
+    labels = {}
+    for flag in (False, True):
+        folder = make_job(tmp_path / str(flag), movie[:1], "trackpose_default", bfloat16=flag)
+        p, events = run_job(folder)
+        assert p.returncode == 0, p.stderr
+        said = any("network in bfloat16" in e.get("message", "") for e in events if e["event"] == "log")
+        assert said == flag
+        labels[flag] = io.read_image(folder / "labels.tif")[0]
+    assert labels[False].max() > 3 and matched_fraction(labels[False], labels[True]) >= 0.9
+    folder = make_job(tmp_path / "bad", movie[:1], "trackpose_default", bfloat16="yes")
+    p, events = run_job(folder)
+    assert p.returncode != 0 and "bfloat16" in events[-1]["message"]

@@ -170,3 +170,30 @@ def test_network_cache_in_3d_mode_gives_the_uncached_masks(model_file):
     assert smoothed.timings.get("network_cached") and again.timings.get("network_cached")
     np.testing.assert_array_equal(smoothed.masks, trackpose.segment(vol, flow3d_smooth=1.0, **kwargs).masks)
     np.testing.assert_array_equal(again.masks, trackpose.segment(vol, **kwargs).masks)
+
+
+def test_bfloat16_runs_the_network_in_bfloat16_with_the_same_masks(image_and_truth, builtin_file):
+    image, truth = image_and_truth
+    full = trackpose.segment(image, model=builtin_file, diameter=30)
+    half = trackpose.segment(image, model=builtin_file, diameter=30, bfloat16=True)
+    # the network really ran in bfloat16: outputs differ, by about bfloat16's precision (8 bits of mantissa)
+    difference = np.abs(full.cellprob - half.cellprob)
+    assert 0 < difference.max() < 0.5 and difference.mean() < 0.02
+    assert np.abs(full.flows - half.flows).max() < 0.5
+    # ... and the masks are (nearly) those of float32, as accurate against the ground truth
+    assert matched_fraction(full.masks, half.masks, iou=0.5) >= 0.98
+    assert average_precision(truth, half.masks)[0][0] >= average_precision(truth, full.masks)[0][0] - 0.02
+    # the network cache tells the two apart (a float32 output is not reused for a bfloat16 request)
+    cache = {}
+    trackpose.segment(image, model=builtin_file, diameter=30, network_cache=cache)
+    again = trackpose.segment(image, model=builtin_file, diameter=30, bfloat16=True, network_cache=cache)
+    assert "network_cached" not in again.timings
+    np.testing.assert_array_equal(again.cellprob, half.cellprob)
+
+
+def test_bfloat16_support_is_reported_per_device():
+    import torch
+    from trackpose.inference import bfloat16_support
+    answer = bfloat16_support(torch.device("cpu"))
+    assert answer is None or "emulated" in answer
+    assert "not supported on meta" in bfloat16_support(torch.device("meta"))

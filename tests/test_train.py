@@ -159,3 +159,33 @@ def test_batchnorm_recalibration_uses_the_final_weights(small_data, tmp_path):
     state = torch.load(path, weights_only=True)
     assert int(state["output.0.num_batches_tracked"]) == 3  # statistics re-estimated from scratch over 3 batches
     assert trackpose.load_model(path).net.output[0].momentum == 0.05
+
+
+def test_thin_strips_are_square_crops_cut_to_strips_with_empty_padding_rows():
+    image, masks = synth.nuclei_image(shape=(128, 128), seed=4, diameter_range=(14, 22))
+    pair = train.prepare_pairs([image], [masks])[0]
+    shapes = set()
+    for seed in range(12):
+        x, flows, foreground = train.thin_strips([pair, pair], np.random.default_rng(seed), 128, 30.0)
+        n, c, ly, lx = x.shape
+        assert (n, c) == (2, 2) and flows.shape == x.shape and foreground.shape == (2, ly, lx)
+        h = min(ly, lx)
+        assert max(ly, lx) == 128 and h % 16 == 0 and 16 <= h <= 64
+        shapes.add((ly, lx))
+        # the padding rows are empty in all three
+        along = (lambda t: t) if ly == h else (lambda t: t.transpose(-1, -2))
+        for b in range(2):
+            fg = along(foreground[b])
+            empty = (along(x[b]).abs().sum(0) == 0).all(dim=1)
+            assert not empty.all()
+            assert (fg[empty] == 0).all() and (along(flows[b])[:, empty] == 0).all()
+    assert any(ly < lx for ly, lx in shapes) and any(ly > lx for ly, lx in shapes)
+
+
+def test_training_with_thin_strips_runs_and_checks_its_argument(small_data, tmp_path):
+    images, masks = small_data
+    result = train.train(images, masks, save_path=tmp_path / "m", thin_fraction=0.5, size_model_epochs=0,
+                         **{**FAST, "n_epochs": 2})
+    assert trackpose.load_model(result.model_path) is not None and np.isfinite(result.history[-1]["loss"])
+    with pytest.raises(InputError, match="thin_fraction"):
+        train.train(images, masks, save_path=tmp_path / "n", thin_fraction=1.5, **FAST)

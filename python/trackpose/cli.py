@@ -86,6 +86,9 @@ def _add_segment_parser(sub) -> None:
                    help="tile layout: compact = fewer pixels through the network (default), cellpose = cellpose's "
                         "tiles, for outputs that match cellpose tile for tile")
     g.add_argument("--augment", action="store_true", help="average over flipped tiles (slower, smoother)")
+    g.add_argument("--bfloat16", action="store_true",
+                   help="run the network in bfloat16: ~1.7x faster on CPUs with AVX512-BF16/AMX and recent GPUs, "
+                        "nearly the same masks (default: float32, cellpose's numbers)")
     g.add_argument("--gpu", action="store_true", help="use a CUDA or Apple GPU when available")
     g.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda:1, mps")
     g = p.add_argument_group("output")
@@ -103,7 +106,7 @@ def settings_from_args(args) -> dict:
                 flow_threshold=args.flow_threshold, cellprob_threshold=args.cellprob_threshold,
                 resample=not args.no_resample, niter=args.niter or None, min_size=args.min_size,
                 max_size=args.max_size or None, batch_size=args.batch_size, bsize=args.bsize,
-                tile_overlap=args.tile_overlap, tiling=args.tiling, augment=args.augment,
+                tile_overlap=args.tile_overlap, tiling=args.tiling, augment=args.augment, bfloat16=args.bfloat16,
                 normalize=not args.no_norm,
                 percentiles=tuple(args.percentiles), lowhigh=tuple(args.lowhigh) if args.lowhigh else None,
                 invert=args.invert, gamma=args.gamma, wiener_noise=args.smooth,

@@ -49,6 +49,7 @@ SETTINGS = {
     "smoothing": (float, 0.0),
     "batch_size": (int, 8),
     "use_gpu": (bool, False),
+    "bfloat16": (bool, False),
     "workers": (int, 1),
     "simplify_contours": (bool, True),
 }
@@ -207,7 +208,7 @@ def segment_kwargs(settings: dict, meta: io.ImageMeta, is_volume: bool) -> dict:
                   resample=settings["resample"], niter=settings["niter"] or None, min_size=settings["min_size"],
                   max_size=settings["max_size"] or None, do_3d=settings["do_3d"],
                   stitch_threshold=settings["stitch_threshold"], flow3d_smooth=settings["flow3d_smooth"],
-                  batch_size=settings["batch_size"], gpu=settings["use_gpu"])
+                  batch_size=settings["batch_size"], gpu=settings["use_gpu"], bfloat16=settings["bfloat16"])
     if settings["do_3d"]:
         if settings["anisotropy"] > 0:
             kwargs["anisotropy"] = settings["anisotropy"]
@@ -303,7 +304,7 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
     workers = max(1, min(workers or settings["workers"], n))
     emit("log", level="info", message=f"trackpose {__version__}: {n} frame(s), model {model_name}, "
          f"{'3D' if settings['do_3d'] else '2D+Z' if settings['stitch_threshold'] > 0 else '2D'}, "
-         f"{workers} worker(s)")
+         f"{workers} worker(s){', network in bfloat16' if settings['bfloat16'] else ''}")
 
     tmp = folder / f".partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

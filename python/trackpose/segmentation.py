@@ -97,6 +97,7 @@ def segment(image: np.ndarray,
             tile_overlap: float = 0.1,
             augment: bool = False,
             tiling: str = "compact",
+            bfloat16: bool = False,
             normalize: bool = True,
             percentiles: Sequence[float] = transforms.DEFAULT_PERCENTILES,
             lowhigh: Optional[Sequence[float]] = None,
@@ -151,6 +152,10 @@ def segment(image: np.ndarray,
         image up to 448 pixels is one tile); 1.3-2x fewer pixels through the network than cellpose's layout, with
         the same detection accuracy (docs/engine.md, "Network and tiles"). ``"cellpose"``: cellpose's tiles of
         ``bsize``, for outputs that match cellpose's tile for tile.
+    bfloat16 : bool
+        Run the network in bfloat16: about 1.7x faster where the CPU has AVX512-BF16 or AMX instructions (or on a
+        GPU with bfloat16), with flows and probabilities within about 1% of float32 and nearly the same masks
+        (docs/engine.md, "bfloat16"). Off by default: float32 gives cellpose's outputs on the same weights.
     normalize, percentiles, lowhigh, invert :
         Percentile normalisation (low, high percentiles, default 1 and 99), or fixed low/high intensities;
         invert for dark cells.
@@ -203,6 +208,13 @@ def segment(image: np.ndarray,
 
     models = _as_models(model, device, gpu)
     first = models[0]
+    if bfloat16:
+        from .inference import bfloat16_support
+        problem = bfloat16_support(first.device)
+        if problem and first.device.type not in ("cpu", "cuda"):
+            raise InputError(f"bfloat16=True: {problem}; run in float32 (bfloat16=False)")
+        if problem:
+            log.warning("bfloat16: %s; float32 (bfloat16 off) is faster here", problem)
     size_model = first.size_model if diameter in (None, 0) else None
     if diameter == 0 and size_model is None:
         from .size import size_model_path
@@ -235,7 +247,8 @@ def segment(image: np.ndarray,
         t = time.perf_counter()
         estimate = estimate_from_planes(
             models, size_model, planes[planes.shape[0] // 2],
-            dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size, tiling=tiling),
+            dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size, tiling=tiling,
+                 bfloat16=bfloat16),
             dict(cellprob_threshold=cellprob_threshold, flow_threshold=flow_threshold or 0.0, min_size=min_size))
         timings["diameter"] = time.perf_counter() - t
         log.info("estimated diameter %.1f px (style %.1f px, refined on %d objects%s)", estimate.refined,
@@ -252,7 +265,7 @@ def segment(image: np.ndarray,
     _check_memory(nz, ly, lx, rescale, (anisotropy or 1.0) if do_3d else None)
     n_iter = int(niter) if niter else int(200 if not resample else 200 / rescale)
     net_kw = dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size, tiling=tiling,
-                  progress=progress)
+                  bfloat16=bool(bfloat16), progress=progress)
     t = time.perf_counter()
     key = None
     if network_cache is not None:

@@ -236,9 +236,11 @@ def load_folder(folder, mask_filter: str = "_masks", image_filter: str = "",
 # -------------------------------------------------------------------------------------------- augmentation
 
 def augment(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int, diam_mean: float,
-            rescale: bool = True, scale_range: Optional[float] = None) -> tuple[torch.Tensor, torch.Tensor,
-                                                                               torch.Tensor]:
+            rescale: bool = True, scale_range: Optional[float] = None,
+            shape: Optional[tuple[int, int]] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random scale, rotation, flip and crop of each pair to ``bsize`` x ``bsize`` (cellpose's augmentation).
+
+    ``shape`` (ly, lx) crops to that rectangle instead (thin strips: see ``thin_fraction`` of :func:`train`).
 
     For a sample with scale ``k``, rotation ``theta`` and flip ``F`` (x -> -x, or identity), the output pixel
     ``p`` shows the input at ``c + R(theta) F (p - c_out) / k``; the flow vectors are transformed by the inverse
@@ -252,9 +254,9 @@ def augment(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int,
     """
     s = scale_range if scale_range is not None else (0.5 if rescale else 1.0)
     out_img, out_flow, out_fg = [], [], []
-    centre_out = (bsize - 1) / 2
-    grid_y, grid_x = torch.meshgrid(torch.arange(bsize, dtype=torch.float64) - centre_out,
-                                    torch.arange(bsize, dtype=torch.float64) - centre_out, indexing="ij")
+    crop_y, crop_x = shape if shape is not None else (bsize, bsize)
+    grid_y, grid_x = torch.meshgrid(torch.arange(crop_y, dtype=torch.float64) - (crop_y - 1) / 2,
+                                    torch.arange(crop_x, dtype=torch.float64) - (crop_x - 1) / 2, indexing="ij")
     for pair in pairs:
         _, ly, lx = pair.image.shape
         scale = (1 - s / 2) + s * rng.random()
@@ -264,8 +266,8 @@ def augment(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int,
         flip = rng.random() > 0.5
         # random centre: keep the crop inside the (scaled) image where it is large enough
         centre = []
-        for length in (ly, lx):
-            slack = max(0.0, length * scale - bsize) / 2
+        for length, out_length in ((ly, crop_y), (lx, crop_x)):
+            slack = max(0.0, length * scale - out_length) / 2
             centre.append((length - 1) / 2 + rng.uniform(-slack, slack) / scale)
         cos, sin = math.cos(theta), math.sin(theta)
         fx = -1.0 if flip else 1.0
@@ -286,6 +288,27 @@ def augment(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int,
         out_flow.append(torch.stack([out_y, out_x]))
         out_fg.append((warped_labels > 0.5).float())
     return torch.stack(out_img), torch.stack(out_flow), torch.stack(out_fg)
+
+
+def thin_strips(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int, diam_mean: float,
+                rescale: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`augment` to a thin strip (one height ``h``, a multiple of 16 up to ``bsize / 2``, for the batch;
+    horizontal or vertical), with up to 8 rows at each end emptied (image, flows and foreground zero) as the
+    engine's padding of a thin slice to a multiple of 16 leaves them."""
+    h = int(rng.integers(1, max(1, bsize // 32) + 1)) * 16
+    vertical = bool(rng.random() < 0.5)
+    x, flows, foreground = augment(pairs, rng, bsize, diam_mean, rescale=rescale,
+                                   shape=(bsize, h) if vertical else (h, bsize))
+    for b in range(len(pairs)):
+        top, bottom = (int(v) for v in rng.integers(0, min(8, h // 4) + 1, size=2))
+        for t in (x, flows):
+            edge = t[b].transpose(-1, -2) if vertical else t[b]
+            edge[:, :top] = 0
+            edge[:, h - bottom:] = 0
+        edge = foreground[b].T if vertical else foreground[b]
+        edge[:top] = 0
+        edge[h - bottom:] = 0
+    return x, flows, foreground
 
 
 # ------------------------------------------------------------------------------------------- optimisation
@@ -379,7 +402,7 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
           channel_axis: Optional[int] = None, normalize: bool = True, nimg_per_epoch: Optional[int] = None,
           min_train_masks: int = DEFAULT_MIN_TRAIN_MASKS, warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
           val_every: int = 1, save_every: int = 1, resume: bool = False, recalibrate_batches: int = 0,
-          size_model_epochs: int = 2, device=None, gpu: bool = False,
+          size_model_epochs: int = 2, thin_fraction: float = 0.0, device=None, gpu: bool = False,
           progress: Optional[Callable[[dict], None]] = None) -> TrainResult:
     """Train a CPnet (from scratch or from a cellpose/trackpose model) and save it in cellpose's format.
 
@@ -428,6 +451,10 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         After training, fit the size model (:func:`trackpose.size.fit_size_model`, this many passes over the
         training images) and save it as ``<save_path>_size.npy``, so that ``diameter=0`` works with the new
         model; 0 = skip.
+    thin_fraction : float
+        Share of batches cropped to thin strips (``h`` x ``bsize`` or ``bsize`` x ``h``, ``h`` a multiple of 16
+        up to ``bsize / 2``, with up to 8 empty rows at each end as the engine's padding makes them), the shape of
+        3D mode's XZ and YZ slices through a stack of few planes; 0 = square crops only (cellpose).
     device, gpu :
         Torch device, or use a GPU when available.
     progress : callable(dict), optional
@@ -448,6 +475,8 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         raise InputError(f"n_epochs must be at least 1, got {n_epochs}")
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    if not 0.0 <= thin_fraction <= 1.0:
+        raise InputError(f"thin_fraction must be in [0, 1], got {thin_fraction}")
     if bsize < 16 or bsize % 16:
         raise InputError(f"bsize must be a multiple of 16 (>= 16), got {bsize}")
     if learning_rate is None:
@@ -529,7 +558,10 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         net.train()
         for start in range(0, n_per_epoch, batch_size):
             batch = [pairs[i] for i in order[start:start + batch_size]]
-            x, flows, foreground = augment(batch, rng, bsize, diam_mean, rescale=rescale)
+            if thin_fraction > 0 and rng.random() < thin_fraction:
+                x, flows, foreground = thin_strips(batch, rng, bsize, diam_mean, rescale)
+            else:
+                x, flows, foreground = augment(batch, rng, bsize, diam_mean, rescale=rescale)
             y = net(x.to(dev))[0]
             loss = segmentation_loss(y, flows.to(dev), foreground.to(dev))
             value = float(loss.detach())
@@ -689,6 +721,9 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --save")
     p.add_argument("--size-model-epochs", type=int, default=2, help="passes over the images to fit the size "
                    "model (<save>_size.npy, used by --diameter 0) after training; 0 = do not fit one")
+    p.add_argument("--thin-fraction", type=float, default=0.0,
+                   help="share of batches cropped to thin strips, as 3D mode's XZ/YZ slices of stacks with few "
+                        "planes (e.g. 0.25 for a model used in 3D); default 0")
     p.add_argument("--gpu", action="store_true")
     p.set_defaults(func=_train_main)
 
@@ -708,7 +743,7 @@ def _train_main(args) -> int:
                    sgd=args.sgd, batch_size=args.batch_size, bsize=args.bsize, rescale=not args.no_rescale,
                    diam_mean=args.diam_mean, save_path=args.save, seed=args.seed, val_images=val_images,
                    val_masks=val_masks, channels=(args.chan, args.chan2), resume=args.resume, gpu=args.gpu,
-                   size_model_epochs=args.size_model_epochs, progress=report)
+                   size_model_epochs=args.size_model_epochs, thin_fraction=args.thin_fraction, progress=report)
     print(f"saved {result.model_path}" + (f" (best: {result.best_path})" if result.best_path else "")
           + (f", size model {result.size_path}" if result.size_path else ""))
     return 0

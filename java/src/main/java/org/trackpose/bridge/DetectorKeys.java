@@ -117,6 +117,13 @@ public final class DetectorKeys {
     public static final String KEY_USE_GPU = "USE_GPU";
     public static final Boolean DEFAULT_USE_GPU = true;
 
+    /**
+     * Run the network in bfloat16: about 1.7x faster on CPUs with AVX512-BF16 or AMX and on recent GPUs, nearly the
+     * same objects; off = float32, cellpose's numbers.
+     */
+    public static final String KEY_BFLOAT16 = "BFLOAT16";
+    public static final Boolean DEFAULT_BFLOAT16 = false;
+
     public static final String KEY_BATCH_SIZE = "BATCH_SIZE";
     public static final Integer DEFAULT_BATCH_SIZE = 8;
 
@@ -230,6 +237,7 @@ public final class DetectorKeys {
             num(KEY_ANISOTROPY, DEFAULT_ANISOTROPY, 0.0, INF, "Z / XY voxel size ratio, 0 = from calibration"),
             num(KEY_FLOW_3D_SMOOTH, DEFAULT_FLOW_3D_SMOOTH, 0.0, INF, "3D flow smoothing in pixels"),
             flag(KEY_USE_GPU, DEFAULT_USE_GPU, "use the GPU when there is one"),
+            flag(KEY_BFLOAT16, DEFAULT_BFLOAT16, "run the network in bfloat16"),
             num(KEY_BATCH_SIZE, DEFAULT_BATCH_SIZE, 1.0, 1024.0, "network batch size"),
             num(KEY_WORKERS, DEFAULT_WORKERS, 1.0, 256.0, "parallel engine processes"),
             flag(KEY_KEEP_TEMP_FOLDER, DEFAULT_KEEP_TEMP_FOLDER, "keep the job folder"),

@@ -266,6 +266,9 @@ public final class DetectorSettings {
         s.put("smoothing", number(KEY_SMOOTHING) / pw);
         s.put("batch_size", integer(KEY_BATCH_SIZE));
         s.put("use_gpu", flag(KEY_USE_GPU));
+        if (flag(KEY_BFLOAT16)) { // sent only when on: engines older than the setting still accept the job
+            s.put("bfloat16", true);
+        }
         s.put("workers", integer(KEY_WORKERS));
         s.put("simplify_contours", flag(KEY_SIMPLIFY_CONTOURS));
         return s;

@@ -189,7 +189,8 @@ class DetectorSettingsTest {
         Map<String, Object> j = s.toJobSettings(cal);
         assertEquals(new HashSet<>(Arrays.asList("model", "channels", "diameter", "flow_threshold",
                 "cellprob_threshold", "resample", "niter", "min_size", "max_size", "do_3d", "stitch_threshold",
-                "anisotropy", "flow3d_smooth", "smoothing", "batch_size", "use_gpu", "workers", "simplify_contours")),
+                "anisotropy", "flow3d_smooth", "smoothing", "batch_size", "use_gpu", "workers",
+                "simplify_contours")),
                 j.keySet());
         assertEquals("trackpose_default", j.get("model"));
         assertEquals(Arrays.asList(2, 1), j.get("channels"));
@@ -204,12 +205,14 @@ class DetectorSettingsTest {
         assertEquals(0.0, j.get("stitch_threshold"));
         assertEquals(0.0, j.get("anisotropy"));
         assertEquals(false, j.get("use_gpu"));
+        assertFalse(j.containsKey("bfloat16"), "off: not sent, so that older engines accept the job");
         assertEquals(8, j.get("batch_size"));
         assertEquals(1, j.get("workers"));
         assertEquals(true, j.get("simplify_contours"));
         assertEquals(0.0, s.set(KEY_CELL_DIAMETER, 0.0).toJobSettings(cal).get("diameter"), "0 = estimate");
         // the whole object is JSON-writable
         assertEquals(Json.parse(Json.write(j)), Json.parse(Json.write(s.set(KEY_CELL_DIAMETER, 15.0).toJobSettings(cal))));
+        assertEquals(true, s.set(KEY_BFLOAT16, true).toJobSettings(cal).get("bfloat16"));
     }
 
     @Test

@@ -77,6 +77,7 @@ class TrackposeConfigurationPanelTest {
         p.secondChannel.setValue(1);
         p.estimateDiameter.doClick();
         p.useGpu.doClick();
+        p.bfloat16.doClick();
         p.workers.setValue(4);
         p.niter.setValue(300);
         p.minSize.setValue(-1);
@@ -92,6 +93,7 @@ class TrackposeConfigurationPanelTest {
         assertEquals(0.0, s.get(KEY_CELL_DIAMETER), "estimate = 0");
         assertFalse(p.diameter.isEnabled());
         assertEquals(false, s.get(KEY_USE_GPU));
+        assertEquals(true, s.get(KEY_BFLOAT16));
         assertEquals(4, s.get(KEY_WORKERS));
         assertEquals(300, s.get(KEY_NITER));
         assertEquals(-1, s.get(KEY_MIN_SIZE));
