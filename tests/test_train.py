@@ -187,5 +187,15 @@ def test_training_with_thin_strips_runs_and_checks_its_argument(small_data, tmp_
     result = train.train(images, masks, save_path=tmp_path / "m", thin_fraction=0.5, size_model_epochs=0,
                          **{**FAST, "n_epochs": 2})
     assert trackpose.load_model(result.model_path) is not None and np.isfinite(result.history[-1]["loss"])
+    # strip batches normalise with the running statistics and leave them alone: strips only -> still the initial
+    # statistics of a new network (mean 0, variance 1), while the weights did learn
+    strips = train.train(images, masks, save_path=tmp_path / "s", thin_fraction=1.0, size_model_epochs=0,
+                         **{**FAST, "n_epochs": 1})
+    net = trackpose.load_model(strips.model_path).net
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(torch.all(m.running_mean == 0) and torch.all(m.running_var == 1) for m in norms)
+    squares = train.train(images, masks, save_path=tmp_path / "q", size_model_epochs=0, **{**FAST, "n_epochs": 1})
+    assert any(torch.any(m.running_mean != 0) for m in trackpose.load_model(squares.model_path).net.modules()
+               if isinstance(m, torch.nn.BatchNorm2d))
     with pytest.raises(InputError, match="thin_fraction"):
         train.train(images, masks, save_path=tmp_path / "n", thin_fraction=1.5, **FAST)
