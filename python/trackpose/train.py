@@ -455,7 +455,8 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         Share of batches cropped to thin strips (``h`` x ``bsize`` or ``bsize`` x ``h``, ``h`` a multiple of 16
         up to ``bsize / 2``, with up to 8 empty rows at each end as the engine's padding makes them), the shape of
         3D mode's XZ and YZ slices through a stack of few planes; 0 = square crops only (cellpose). Strip batches
-        run their batch-norms with the running statistics, as inference does, and leave them unchanged.
+        train like the others (batch statistics; they move the running statistics too, which is what taught the
+        network thin slices: docs/default-model.md, "Stage 3").
     device, gpu :
         Torch device, or use a GPU when available.
     progress : callable(dict), optional
@@ -559,19 +560,11 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         net.train()
         for start in range(0, n_per_epoch, batch_size):
             batch = [pairs[i] for i in order[start:start + batch_size]]
-            thin = thin_fraction > 0 and rng.random() < thin_fraction
-            if thin:
+            if thin_fraction > 0 and rng.random() < thin_fraction:
                 x, flows, foreground = thin_strips(batch, rng, bsize, diam_mean, rescale)
-                # normalise as inference will (running statistics): a strip's batch statistics are not the
-                # image's, and must not move the running statistics either
-                for module in net.modules():
-                    if isinstance(module, torch.nn.BatchNorm2d):
-                        module.eval()
             else:
                 x, flows, foreground = augment(batch, rng, bsize, diam_mean, rescale=rescale)
             y = net(x.to(dev))[0]
-            if thin:
-                net.train()
             loss = segmentation_loss(y, flows.to(dev), foreground.to(dev))
             value = float(loss.detach())
             if not math.isfinite(value):
