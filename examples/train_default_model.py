@@ -14,7 +14,8 @@ one with the higher validation AP@0.5 and writes it in float16 to ``python/track
 
 ``--stage 2`` continues from stage 1's export with small crowded cells added (``STAGE2_EXTRA``). It improves 2D
 accuracy but was not shipped: it made 3D mode fail on thin slices (docs/default-model.md, "Stage 2").
-``--stage 3`` is stage 2 with a quarter of the batches cropped to thin strips like 3D mode's XZ/YZ slices.
+``--stage 3`` is stage 2 with a quarter of the batches cropped to thin strips like 3D mode's XZ/YZ slices. It fixed
+3D mode but lost held-out 2D accuracy, so it was not shipped either (docs/default-model.md, "Stage 3").
 """
 from __future__ import annotations
 
