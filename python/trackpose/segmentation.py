@@ -248,7 +248,7 @@ def segment(image: np.ndarray,
         estimate = estimate_from_planes(
             models, size_model, planes[planes.shape[0] // 2],
             dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size, tiling=tiling,
-                 bfloat16=bfloat16),
+                 bfloat16=bool(bfloat16)),
             dict(cellprob_threshold=cellprob_threshold, flow_threshold=flow_threshold or 0.0, min_size=min_size))
         timings["diameter"] = time.perf_counter() - t
         log.info("estimated diameter %.1f px (style %.1f px, refined on %d objects%s)", estimate.refined,

@@ -301,13 +301,13 @@ def thin_strips(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: 
                                    shape=(bsize, h) if vertical else (h, bsize))
     for b in range(len(pairs)):
         top, bottom = (int(v) for v in rng.integers(0, min(8, h // 4) + 1, size=2))
-        for t in (x, flows):
-            edge = t[b].transpose(-1, -2) if vertical else t[b]
-            edge[:, :top] = 0
-            edge[:, h - bottom:] = 0
-        edge = foreground[b].T if vertical else foreground[b]
-        edge[:top] = 0
-        edge[h - bottom:] = 0
+        keep = torch.ones(h)
+        keep[:top] = 0
+        keep[h - bottom:] = 0
+        keep = keep[None, :] if vertical else keep[:, None]  # broadcast along the strip's long axis
+        x[b] *= keep
+        flows[b] *= keep
+        foreground[b] *= keep
     return x, flows, foreground
 
 
