@@ -60,6 +60,10 @@ STAGE2_SETTINGS = dict(SETTINGS, n_epochs=1000, seed=1, val_every=100)
 #: cropped to thin strips (``thin_fraction``): 3D mode runs the network on XZ/YZ slices as thin as the stack has
 #: planes, which stage 2 (square crops only) got wrong.
 STAGE3_SETTINGS = dict(STAGE2_SETTINGS, seed=2, thin_fraction=0.25)
+#: Stage 4 (``--stage 4``): stage 2's data, continued from stage 2's export (``WORKDIR/stage2_export``, written by
+#: ``--stage 2 --export-to WORKDIR/stage2_export``) for a short run at a lower learning rate with half of the batches
+#: thin strips: the strips come only once the 2D model is trained, so that they cost less of its 2D accuracy.
+STAGE4_SETTINGS = dict(STAGE2_SETTINGS, n_epochs=300, learning_rate=0.002, seed=3, thin_fraction=0.5, val_every=50)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -81,10 +85,12 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
-                             "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3")
+                             "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
+                             "4: continue from stage 2's export (WORKDIR/stage2_export) with thin-strip batches "
+                             "(STAGE4_SETTINGS), into WORKDIR/stage4")
     parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
     parser.add_argument("--export-to", type=Path, default=SHIPPED, help="where the float16 model goes")
     args = parser.parse_args(argv)
@@ -94,13 +100,14 @@ def main(argv=None):
     workdir.mkdir(parents=True, exist_ok=True)
     save_path = workdir / "trackpose_default"
     recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
-    if args.stage in (2, 3):
+    if args.stage > 1:
         recipe = TRAINING_RECIPE + STAGE2_EXTRA
-        settings = dict(STAGE2_SETTINGS if args.stage == 2 else STAGE3_SETTINGS)
-        start = workdir / "trackpose_default_recalibrated"
+        settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS}[args.stage])
+        start = workdir / ("stage2_export" if args.stage == 4 else "trackpose_default_recalibrated")
         save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
-            parser.error(f"stage 2 continues from {start}: run stage 1 (with its export) first")
+            before = "stage 2 with --export-to WORKDIR/stage2_export" if args.stage == 4 else "stage 1 (with its export)"
+            parser.error(f"stage {args.stage} continues from {start}: run {before} first")
     if args.epochs is not None:
         settings["n_epochs"] = args.epochs
 

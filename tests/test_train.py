@@ -161,25 +161,37 @@ def test_batchnorm_recalibration_uses_the_final_weights(small_data, tmp_path):
     assert trackpose.load_model(path).net.output[0].momentum == 0.05
 
 
-def test_thin_strips_are_square_crops_cut_to_strips_with_empty_padding_rows():
-    image, masks = synth.nuclei_image(shape=(128, 128), seed=4, diameter_range=(14, 22))
+def test_thin_strips_have_padding_rows_that_cut_objects_like_an_image_border():
+    image, masks = synth.nuclei_image(shape=(192, 192), seed=4, diameter_range=(14, 22))
     pair = train.prepare_pairs([image], [masks])[0]
-    shapes = set()
+    shapes, first_row, last_row = set(), [], []
     for seed in range(12):
         x, flows, foreground = train.thin_strips([pair, pair], np.random.default_rng(seed), 128, 30.0)
         n, c, ly, lx = x.shape
         assert (n, c) == (2, 2) and flows.shape == x.shape and foreground.shape == (2, ly, lx)
         h = min(ly, lx)
-        assert max(ly, lx) == 128 and h % 16 == 0 and 16 <= h <= 64
+        assert max(ly, lx) == 128 and h % 16 == 0 and 32 <= h <= 64
         shapes.add((ly, lx))
-        # the padding rows are empty in all three
+        # as a slice through few planes: its ends padded with 8 to 16 empty rows (image, flows and foreground)
         along = (lambda t: t) if ly == h else (lambda t: t.transpose(-1, -2))
         for b in range(2):
-            fg = along(foreground[b])
+            fg, fl = along(foreground[b]), along(flows[b])
+            if ly != h:  # transposed back to a horizontal strip, (dY, dX) swap back too
+                fl = fl.flip(0)
             empty = (along(x[b]).abs().sum(0) == 0).all(dim=1)
-            assert not empty.all()
-            assert (fg[empty] == 0).all() and (along(flows[b])[:, empty] == 0).all()
+            rows = torch.nonzero(~empty)[:, 0]
+            top, bottom = int(rows.min()), h - 1 - int(rows.max())
+            assert 8 <= top <= 16 and 8 <= bottom <= 16
+            assert (fg[empty] == 0).all() and (fl[:, empty] == 0).all()
+            # objects cut by the padding flow to the centre of what is left, away from the padding
+            # (cellpose's crops keep the flows of the whole object, pointing out of the crop)
+            inside = fg[top] > 0
+            first_row.extend(fl[0, top][inside].tolist())
+            inside = fg[h - 1 - bottom] > 0
+            last_row.extend(fl[0, h - 1 - bottom][inside].tolist())
     assert any(ly < lx for ly, lx in shapes) and any(ly > lx for ly, lx in shapes)
+    assert len(first_row) > 50 and np.mean(first_row) > 0.5 and min(first_row) > -0.1
+    assert len(last_row) > 50 and np.mean(last_row) < -0.5 and max(last_row) < 0.1
 
 
 def test_training_with_thin_strips_runs_and_checks_its_argument(small_data, tmp_path, monkeypatch):

@@ -237,10 +237,11 @@ def load_folder(folder, mask_filter: str = "_masks", image_filter: str = "",
 
 def augment(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int, diam_mean: float,
             rescale: bool = True, scale_range: Optional[float] = None,
-            shape: Optional[tuple[int, int]] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            shape: Optional[tuple[int, int]] = None, with_labels: bool = False):
     """Random scale, rotation, flip and crop of each pair to ``bsize`` x ``bsize`` (cellpose's augmentation).
 
-    ``shape`` (ly, lx) crops to that rectangle instead (thin strips: see ``thin_fraction`` of :func:`train`).
+    ``shape`` (ly, lx) crops to that rectangle instead (thin strips: see ``thin_fraction`` of :func:`train`);
+    ``with_labels=True`` also returns the transformed label images (B, ly, lx) int32 array as a fourth value.
 
     For a sample with scale ``k``, rotation ``theta`` and flip ``F`` (x -> -x, or identity), the output pixel
     ``p`` shows the input at ``c + R(theta) F (p - c_out) / k``; the flow vectors are transformed by the inverse
@@ -253,7 +254,7 @@ def augment(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int,
     foreground : (B, bsize, bsize) float32 tensor, 1 inside objects
     """
     s = scale_range if scale_range is not None else (0.5 if rescale else 1.0)
-    out_img, out_flow, out_fg = [], [], []
+    out_img, out_flow, out_fg, out_labels = [], [], [], []
     crop_y, crop_x = shape if shape is not None else (bsize, bsize)
     grid_y, grid_x = torch.meshgrid(torch.arange(crop_y, dtype=torch.float64) - (crop_y - 1) / 2,
                                     torch.arange(crop_x, dtype=torch.float64) - (crop_x - 1) / 2, indexing="ij")
@@ -287,28 +288,46 @@ def augment(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int,
         out_img.append(warped[:2])
         out_flow.append(torch.stack([out_y, out_x]))
         out_fg.append((warped_labels > 0.5).float())
+        out_labels.append(warped_labels.round().int().numpy())
+    if with_labels:
+        return torch.stack(out_img), torch.stack(out_flow), torch.stack(out_fg), np.stack(out_labels)
     return torch.stack(out_img), torch.stack(out_flow), torch.stack(out_fg)
 
 
 def thin_strips(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int, diam_mean: float,
                 rescale: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """:func:`augment` to a thin strip (one height ``h``, a multiple of 16 up to ``bsize / 2``, for the batch;
-    horizontal or vertical), with up to 8 rows at each end emptied (image, flows and foreground zero) as the
-    engine's padding of a thin slice to a multiple of 16 leaves them."""
-    h = int(rng.integers(1, max(1, bsize // 32) + 1)) * 16
+    """:func:`augment` to thin strips as 3D mode feeds the network its XZ and YZ slices through a stack of few planes.
+
+    One height ``h`` for the batch (a multiple of 16, 32 to ``max(32, bsize / 2)``), horizontal or vertical, and
+    ``bsize`` long. As the engine pads a slice (at least 8 zero rows at each end), 8 to 16 rows at each end are
+    emptied, and the objects they cut are what they are at a stack's top or bottom: cut by the image border. So
+    their flows are those of the truncated masks (pointing at the centre of the part that is left), computed on a
+    strip twice as long that is then cropped, so that objects cut by the strip's ends keep the flows of a crop.
+    """
+    h = int(rng.integers(2, max(2, bsize // 32) + 1)) * 16
+    margin = bsize // 2
     vertical = bool(rng.random() < 0.5)
-    x, flows, foreground = augment(pairs, rng, bsize, diam_mean, rescale=rescale,
-                                   shape=(bsize, h) if vertical else (h, bsize))
+    x, _, _, warped = augment(pairs, rng, bsize, diam_mean, rescale=rescale, shape=(h, bsize + 2 * margin),
+                              with_labels=True)
+    slack = min(8, (h - 16) // 4)
+    out_x, out_flows, out_fg = [], [], []
     for b in range(len(pairs)):
-        top, bottom = (int(v) for v in rng.integers(0, min(8, h // 4) + 1, size=2))
-        keep = torch.ones(h)
-        keep[:top] = 0
-        keep[h - bottom:] = 0
-        keep = keep[None, :] if vertical else keep[:, None]  # broadcast along the strip's long axis
-        x[b] *= keep
-        flows[b] *= keep
-        foreground[b] *= keep
-    return x, flows, foreground
+        top, bottom = (8 + int(v) for v in rng.integers(0, slack + 1, size=2))
+        cut = warped[b].copy()
+        cut[:top] = 0
+        cut[h - bottom:] = 0
+        image = x[b].clone()
+        image[:, :top] = 0
+        image[:, h - bottom:] = 0
+        flows = torch.from_numpy(dynamics.masks_to_flows(cut))
+        window = slice(margin, margin + bsize)
+        image, flows, fg = image[:, :, window], flows[:, :, window], torch.from_numpy(cut[:, window] > 0).float()
+        if vertical:  # a reflection about the diagonal: transpose the planes and swap the flow components
+            image, flows, fg = image.transpose(-1, -2), flows.flip(0).transpose(-1, -2), fg.T
+        out_x.append(image)
+        out_flows.append(flows)
+        out_fg.append(fg)
+    return torch.stack(out_x).contiguous(), torch.stack(out_flows).contiguous(), torch.stack(out_fg).contiguous()
 
 
 # ------------------------------------------------------------------------------------------- optimisation
@@ -452,11 +471,12 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         training images) and save it as ``<save_path>_size.npy``, so that ``diameter=0`` works with the new
         model; 0 = skip.
     thin_fraction : float
-        Share of batches cropped to thin strips (``h`` x ``bsize`` or ``bsize`` x ``h``, ``h`` a multiple of 16
-        up to ``bsize / 2``, with up to 8 empty rows at each end as the engine's padding makes them), the shape of
-        3D mode's XZ and YZ slices through a stack of few planes; 0 = square crops only (cellpose). Strip batches
-        train like the others (batch statistics; they move the running statistics too, which is what taught the
-        network thin slices: docs/default-model.md, "Stage 3").
+        Share of batches cropped to thin strips (:func:`thin_strips`: ``h`` x ``bsize`` or ``bsize`` x ``h``,
+        ``h`` a multiple of 16 from 32 to ``bsize / 2``, with 8 to 16 empty rows at each end as the engine's padding
+        makes them, the objects they cut flowing as at an image border), the shape of 3D mode's XZ and YZ slices
+        through a stack of few planes; 0 = square crops only (cellpose). Strip batches train like the others
+        (batch statistics; they move the running statistics too, which is what taught the network thin slices:
+        docs/default-model.md, "Stage 3" and "Stage 4").
     device, gpu :
         Torch device, or use a GPU when available.
     progress : callable(dict), optional
