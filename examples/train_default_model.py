@@ -15,7 +15,11 @@ one with the higher validation AP@0.5 and writes it in float16 to ``python/track
 ``--stage 2`` continues from stage 1's export with small crowded cells added (``STAGE2_EXTRA``). It improves 2D
 accuracy but was not shipped: it made 3D mode fail on thin slices (docs/default-model.md, "Stage 2").
 ``--stage 3`` is stage 2 with a quarter of the batches cropped to thin strips like 3D mode's XZ/YZ slices. It fixed
-3D mode but lost held-out 2D accuracy, so it was not shipped either (docs/default-model.md, "Stage 3").
+3D mode but lost held-out 2D accuracy, so it was not shipped either (docs/default-model.md, "Stage 3"; its strips
+taught objects at zero padding to flow out of the image, fixed since).
+``--stage 4`` continues from stage 2's export (``--stage 2 --export-to WORKDIR/stage2_export``) for a short run with
+half of the batches thin strips. **The shipped model is stage 4's export**: stage 1, then 2, then 4, with the
+commands in docs/default-model.md, "Stage 4".
 """
 from __future__ import annotations
 

@@ -176,9 +176,10 @@ def test_bfloat16_runs_the_network_in_bfloat16_with_the_same_masks(image_and_tru
     image, truth = image_and_truth
     full = trackpose.segment(image, model=builtin_file, diameter=30)
     half = trackpose.segment(image, model=builtin_file, diameter=30, bfloat16=True)
-    # the network really ran in bfloat16: outputs differ, by about bfloat16's precision (8 bits of mantissa)
+    # the network really ran in bfloat16: outputs differ, by about bfloat16's precision (8 bits of mantissa),
+    # relative to the size of the logits (mean |cellprob| ~10 for the built-in model)
     difference = np.abs(full.cellprob - half.cellprob)
-    assert 0 < difference.max() < 0.5 and difference.mean() < 0.02
+    assert 0 < difference.max() < 0.5 and difference.mean() < 0.005 * np.abs(full.cellprob).mean()
     assert np.abs(full.flows - half.flows).max() < 0.5
     # ... and the masks are (nearly) those of float32, as accurate against the ground truth
     assert matched_fraction(full.masks, half.masks, iou=0.5) >= 0.98
