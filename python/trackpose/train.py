@@ -288,7 +288,8 @@ def augment(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: int,
         out_img.append(warped[:2])
         out_flow.append(torch.stack([out_y, out_x]))
         out_fg.append((warped_labels > 0.5).float())
-        out_labels.append(warped_labels.round().int().numpy())
+        if with_labels:
+            out_labels.append(warped_labels.round().int().numpy())
     if with_labels:
         return torch.stack(out_img), torch.stack(out_flow), torch.stack(out_fg), np.stack(out_labels)
     return torch.stack(out_img), torch.stack(out_flow), torch.stack(out_fg)
@@ -313,12 +314,10 @@ def thin_strips(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: 
     out_x, out_flows, out_fg = [], [], []
     for b in range(len(pairs)):
         top, bottom = (8 + int(v) for v in rng.integers(0, slack + 1, size=2))
-        cut = warped[b].copy()
-        cut[:top] = 0
-        cut[h - bottom:] = 0
-        image = x[b].clone()
-        image[:, :top] = 0
-        image[:, h - bottom:] = 0
+        keep = np.zeros((h, 1), bool)  # the rows between the padding, broadcast along the strip
+        keep[top:h - bottom] = True
+        cut = warped[b] * keep
+        image = x[b] * torch.from_numpy(keep)
         flows = torch.from_numpy(dynamics.masks_to_flows(cut))
         window = slice(margin, margin + bsize)
         image, flows, fg = image[:, :, window], flows[:, :, window], torch.from_numpy(cut[:, window] > 0).float()
