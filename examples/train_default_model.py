@@ -8,16 +8,17 @@ This script is the exact recipe of the shipped model (see docs/default-model.md)
 It writes checkpoints to ``WORKDIR/trackpose_default`` (last epoch, cellpose format) and
 ``WORKDIR/trackpose_default_best`` (best validation AP@0.5 during training). The export step then re-estimates the
 batch-norm statistics of both (``trackpose.train.recalibrate_batchnorm``, 40 batches of training crops), keeps the
-one with the higher validation AP@0.5 and writes it in float16 to ``python/trackpose/data/trackpose_default``
-(``--no-export`` to skip; ``--export-only`` to export an existing run). An interrupted run continues with
-``--resume``.
+one with the higher validation AP@0.5 and writes it in float16 to ``WORKDIR/stage<N>_export``, or where
+``--export-to`` says (``--export-to python/trackpose/data/trackpose_default`` replaces the shipped model; no stage
+does that unless asked). ``--no-export`` skips the export; ``--export-only`` exports an existing run. An
+interrupted run continues with ``--resume``.
 
 ``--stage 2`` continues from stage 1's export with small crowded cells added (``STAGE2_EXTRA``). It improves 2D
 accuracy but was not shipped: it made 3D mode fail on thin slices (docs/default-model.md, "Stage 2").
 ``--stage 3`` is stage 2 with a quarter of the batches cropped to thin strips like 3D mode's XZ/YZ slices. It fixed
 3D mode but lost held-out 2D accuracy, so it was not shipped either (docs/default-model.md, "Stage 3"; its strips
 taught objects at zero padding to flow out of the image, fixed since).
-``--stage 4`` continues from stage 2's export (``--stage 2 --export-to WORKDIR/stage2_export``) for a short run with
+``--stage 4`` continues from stage 2's export (``WORKDIR/stage2_export``) for a short run with
 half of the batches thin strips. **The shipped model is stage 4's export**: stage 1, then 2, then 4, with the
 commands in docs/default-model.md, "Stage 4".
 """
@@ -65,7 +66,7 @@ STAGE2_SETTINGS = dict(SETTINGS, n_epochs=1000, seed=1, val_every=100)
 #: planes, which stage 2 (square crops only) got wrong.
 STAGE3_SETTINGS = dict(STAGE2_SETTINGS, seed=2, thin_fraction=0.25)
 #: Stage 4 (``--stage 4``): stage 2's data, continued from stage 2's export (``WORKDIR/stage2_export``, written by
-#: ``--stage 2 --export-to WORKDIR/stage2_export``) for a short run at a lower learning rate with half of the batches
+#: ``--stage 2``) for a short run at a lower learning rate with half of the batches
 #: thin strips: the strips come only once the 2D model is trained, so that they cost less of its 2D accuracy.
 STAGE4_SETTINGS = dict(STAGE2_SETTINGS, n_epochs=300, learning_rate=0.002, seed=3, thin_fraction=0.5, val_every=50)
 RECALIBRATION_BATCHES = 40
@@ -96,7 +97,9 @@ def main(argv=None):
                              "4: continue from stage 2's export (WORKDIR/stage2_export) with thin-strip batches "
                              "(STAGE4_SETTINGS), into WORKDIR/stage4")
     parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
-    parser.add_argument("--export-to", type=Path, default=SHIPPED, help="where the float16 model goes")
+    parser.add_argument("--export-to", type=Path, default=None,
+                        help=f"where the float16 model goes (default WORKDIR/stage<N>_export; the shipped model is "
+                             f"{SHIPPED})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     torch.set_num_threads(args.threads)
@@ -124,10 +127,11 @@ def main(argv=None):
         print(f"done: {len(result.history)} epochs, final loss {result.history[-1]['loss']:.4f}, "
               f"diam_labels {result.diam_labels:.1f}", flush=True)
     if not args.no_export:
-        export(save_path, images, masks, val_images, val_masks, args.export_to)
+        export(save_path, images, masks, val_images, val_masks,
+               args.export_to or workdir / f"stage{args.stage}_export")
 
 
-def export(save_path, images, masks, val_images, val_masks, target_path=SHIPPED):
+def export(save_path, images, masks, val_images, val_masks, target_path):
     """Recalibrate the batch-norms of the last and the best checkpoint, keep the better, write it in float16."""
     pairs = prepare_pairs(images, masks)
     val_pairs = prepare_pairs(val_images, val_masks, min_train_masks=1, what="validation")
