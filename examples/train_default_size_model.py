@@ -106,11 +106,11 @@ def main(argv=None):
         def report(k, n):
             if k % 50 == 0:
                 print(f"{k}/{n} samples", flush=True)
-        styles, targets = size_samples(model, images, masks, **{**SETTINGS, "n_epochs": args.epochs},
+        styles, targets, groups = size_samples(model, images, masks, **{**SETTINGS, "n_epochs": args.epochs},
                                        progress=report)
         if args.samples:
-            np.savez(args.samples, styles=styles, targets=targets)
-        fitted = fit_from_samples(styles, targets, model.diam_mean)
+            np.savez(args.samples, styles=styles, targets=targets, groups=groups)
+        fitted = fit_from_samples(styles, targets, model.diam_mean, groups=groups)
         fitted.save(args.output)
         print(f"fitted on {len(images)} images in {time.perf_counter() - t0:.0f} s -> {args.output} "
               f"({args.output.stat().st_size} bytes)", flush=True)

@@ -298,6 +298,32 @@ def test_fit_size_model_is_deterministic_and_learns_scale():
     assert np.abs(one.A).max() > 0
 
 
+def test_size_samples_name_their_image():
+    pairs = list(synth.dataset(3, "nuclei", seed=78, shape=(64, 64), diameter_range=(8, 12)))
+    images, masks = [p[0] for p in pairs], [p[1] for p in pairs]
+    styles, targets, groups = size.size_samples(trackpose.DEFAULT_MODEL, images, masks, n_epochs=2, seed=1,
+                                                bsize=64)
+    assert styles.shape == (6, size.STYLE_SIZE) and targets.shape == groups.shape == (6,)
+    assert sorted(groups.tolist()) == [0, 0, 1, 1, 2, 2]
+
+
+def test_cross_validation_keeps_an_image_s_samples_together():
+    """Samples of one image are near copies: folds that split them reward memorising (a tiny penalty); folds by
+    image see that the targets here are noise that no penalty predicts (the largest)."""
+    rng = np.random.default_rng(0)
+    n_images, copies = 40, 3
+    base = rng.normal(size=(n_images, size.STYLE_SIZE))
+    styles = np.repeat(base, copies, axis=0) + 1e-3 * rng.normal(size=(n_images * copies, size.STYLE_SIZE))
+    targets = np.repeat(rng.normal(size=n_images), copies)
+    groups = np.repeat(np.arange(n_images), copies)
+    order = rng.permutation(len(targets))  # as size_samples visits them: images shuffled, epoch after epoch
+    styles, targets, groups = styles[order], targets[order], groups[order]
+    assert size.choose_l2(styles, targets) <= 1e-3
+    assert size.choose_l2(styles, targets, groups=groups) == max(size.RIDGE_GRID)
+    with pytest.raises(InputError, match="groups"):
+        size.choose_l2(styles, targets, groups=groups[:-1])
+
+
 def test_train_writes_a_size_model_cellpose_can_read(tmp_path):
     pairs = list(synth.dataset(3, "nuclei", seed=78, shape=(96, 96), diameter_range=(10, 16)))
     result = train.train([p[0] for p in pairs], [p[1] for p in pairs], n_epochs=1, batch_size=2,

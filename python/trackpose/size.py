@@ -423,15 +423,23 @@ def estimate_from_planes(models, size_model: SizeModel, plane: np.ndarray, net_k
 
 # --------------------------------------------------------------------------------------------- training
 
-def choose_l2(styles: np.ndarray, targets: np.ndarray, grid: Sequence[float] = RIDGE_GRID, folds: int = 5) -> float:
+def choose_l2(styles: np.ndarray, targets: np.ndarray, grid: Sequence[float] = RIDGE_GRID, folds: int = 5,
+              groups: Optional[np.ndarray] = None) -> float:
     """The ridge penalty of ``grid`` with the smallest mean squared error in ``folds``-fold cross-validation
-    (sample ``i`` in fold ``i % folds``; deterministic)."""
-    index = np.arange(len(targets))
+    (deterministic). ``groups`` (one integer per sample, e.g. its image's index) keeps the samples of a group in
+    one fold: samples of the same image are not independent, and a fold that sees one image's other samples
+    favours a fit that memorises images. Without groups, sample ``i`` is in fold ``i % folds``."""
+    fold_of = np.arange(len(targets)) if groups is None else np.asarray(groups)
+    if len(fold_of) != len(targets):
+        raise InputError(f"groups has {len(fold_of)} entries for {len(targets)} samples")
+    fold_of = fold_of % folds
     best, best_error = grid[0], np.inf
     for l2 in grid:
         errors = []
         for k in range(folds):
-            test = index % folds == k
+            test = fold_of == k
+            if not test.any() or test.all():
+                continue
             a, smean, ymean = _ridge(styles[~test], targets[~test], l2)
             errors.append(((styles[test] - smean) @ a + ymean - targets[test]) ** 2)
         error = float(np.mean(np.concatenate(errors)))
@@ -452,8 +460,10 @@ def size_samples(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarray
                  channels: Optional[Sequence[int]] = None, channel_axis: Optional[int] = None,
                  normalize: bool = True, n_epochs: int = 4, scale_range: float = 1.0, min_crop: float = 0.7,
                  seed: int = 0, bsize: int = 224,
-                 progress: Optional[Callable[[int, int], None]] = None) -> tuple[np.ndarray, np.ndarray]:
-    """Training samples of a size model: (styles (N, 256) float64, targets (N,) = log(d k) - log(diam_mean)).
+                 progress: Optional[Callable[[int, int], None]] = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training samples of a size model: styles (N, 256) float64, targets (N,) = log(d k) - log(diam_mean), and
+    groups (N,) int64, the index in ``images`` of each sample's image (for :func:`choose_l2`).
 
     See :func:`fit_size_model` for the parameters and the recipe.
     """
@@ -480,15 +490,15 @@ def size_samples(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarray
         if not np.isfinite(diameter):
             log.warning("size-model training: skipping image %d: its masks contain no objects", index)
             continue
-        pairs.append((planes[0], diameter))
+        pairs.append((planes[0], diameter, index))
     if not pairs:
         raise InputError("no image with objects to fit a size model on")
     rng = np.random.default_rng(seed)
-    styles, targets = [], []
+    styles, targets, groups = [], [], []
     total = n_epochs * len(pairs)
     for epoch in range(n_epochs):
         for i in rng.permutation(len(pairs)):
-            plane, diameter = pairs[i]
+            plane, diameter, index = pairs[i]
             ly, lx = plane.shape[:2]
             scale = (1 - scale_range / 2) + scale_range * rng.random()
             # crop sides: a random fraction (min_crop..1) of what fits in one network tile after resizing
@@ -503,9 +513,10 @@ def size_samples(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarray
                                    tiling="cellpose")
             styles.append(style[0])
             targets.append(math.log(diameter * scale) - math.log(model.diam_mean))
+            groups.append(index)
             if progress is not None:
                 progress(len(styles), total)
-    return np.asarray(styles, np.float64), np.asarray(targets, np.float64)
+    return np.asarray(styles, np.float64), np.asarray(targets, np.float64), np.asarray(groups, np.int64)
 
 
 def fit_size_model(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarray],
@@ -545,19 +556,20 @@ def fit_size_model(model, images: Sequence[np.ndarray], masks: Sequence[np.ndarr
     """
     from .models import load_model
     model = load_model(model)
-    styles_arr, targets_arr = size_samples(model, images, masks, channels=channels, channel_axis=channel_axis,
-                                           normalize=normalize, n_epochs=n_epochs, scale_range=scale_range,
-                                           min_crop=min_crop, seed=seed, bsize=bsize, progress=progress)
-    return fit_from_samples(styles_arr, targets_arr, model.diam_mean, l2=l2)
+    styles_arr, targets_arr, groups = size_samples(model, images, masks, channels=channels,
+                                                   channel_axis=channel_axis, normalize=normalize,
+                                                   n_epochs=n_epochs, scale_range=scale_range, min_crop=min_crop,
+                                                   seed=seed, bsize=bsize, progress=progress)
+    return fit_from_samples(styles_arr, targets_arr, model.diam_mean, l2=l2, groups=groups)
 
 
-def fit_from_samples(styles: np.ndarray, targets: np.ndarray, diam_mean: float, l2: Optional[float] = None
-                     ) -> SizeModel:
+def fit_from_samples(styles: np.ndarray, targets: np.ndarray, diam_mean: float, l2: Optional[float] = None,
+                     groups: Optional[np.ndarray] = None) -> SizeModel:
     """Ridge regression of ``targets`` (log(d) - log(diam_mean)) on ``styles`` (N, 256) -> SizeModel; ``l2`` None:
-    chosen by cross-validation (:func:`choose_l2`)."""
+    chosen by cross-validation (:func:`choose_l2`, folds by ``groups`` when given)."""
     styles_arr, targets_arr = np.asarray(styles, np.float64), np.asarray(targets, np.float64)
     if l2 is None:
-        l2 = choose_l2(styles_arr, targets_arr) if len(targets_arr) >= 10 else RIDGE_LAMBDA
+        l2 = (choose_l2(styles_arr, targets_arr, groups=groups) if len(targets_arr) >= 10 else RIDGE_LAMBDA)
     a, smean, ymean = _ridge(styles_arr, targets_arr, l2)
     fitted = SizeModel(A=a, smean=smean, ymean=ymean, diam_mean=float(diam_mean))
     predicted = np.log(fitted.predict(styles_arr)) - math.log(diam_mean)
