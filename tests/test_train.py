@@ -207,3 +207,44 @@ def test_training_with_thin_strips_runs_and_checks_its_argument(small_data, tmp_
     assert len(calls) == 4  # the default: none
     with pytest.raises(InputError, match="thin_fraction"):
         train.train(images, masks, save_path=tmp_path / "n", thin_fraction=1.5, **FAST)
+
+
+def test_style_size_loss_fits_a_head_on_native_scale_styles_without_touching_the_running_statistics():
+    pairs = [train.prepare_pairs([image], [labels])[0] for d in (8, 16, 32) for image, labels in
+             [synth.nuclei_image(shape=(160, 160), seed=int(d), diameter_range=(0.9 * d, 1.1 * d))]]
+    net = trackpose.load_model(trackpose.DEFAULT_MODEL).net
+    net.train()
+    before = {k: v.clone() for k, v in net.state_dict().items() if "running" in k}
+    head = torch.nn.Linear(256, 1)
+    torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(head.bias)
+    targets = np.log([p.diameter / 30.0 for p in pairs])
+    first = train.style_size_loss(net, head, pairs, np.random.default_rng(0), 30.0, "cpu").item()
+    assert first == pytest.approx(np.mean(targets ** 2), rel=1e-5)  # zero head: the targets' mean square
+    assert net.training and net.downsample.training  # the encoder ran in eval mode and was switched back
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+    net.requires_grad_(False)
+    optimizer = torch.optim.Adam(head.parameters(), lr=0.05)
+    for step in range(60):  # the head alone can learn the sizes from the styles (net frozen)
+        loss = train.style_size_loss(net, head, pairs, np.random.default_rng(step), 30.0, "cpu")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.1 * first
+
+
+def test_training_with_the_style_size_loss_reports_it_and_resumes_exactly(small_data, tmp_path):
+    images, masks = small_data
+    kw = {**FAST, "size_model_epochs": 0, "style_size_weight": 1.0}
+    straight = train.train(images, masks, save_path=tmp_path / "a", **{**kw, "n_epochs": 3})
+    rmse = [e["style_size_rmse"] for e in straight.history]
+    assert all(np.isfinite(rmse)) and "style_size_rmse" not in train.train(
+        images, masks, save_path=tmp_path / "c", size_model_epochs=0, **{**FAST, "n_epochs": 1}).history[0]
+    train.train(images, masks, save_path=tmp_path / "b", **{**kw, "n_epochs": 2})
+    resumed = train.train(images, masks, save_path=tmp_path / "b", resume=True, **{**kw, "n_epochs": 3})
+    assert resumed.history[-1]["style_size_rmse"] == pytest.approx(rmse[-1], rel=1e-4)  # the head was restored
+    with pytest.raises(InputError, match="style_size_weight"):
+        train.train(images, masks, save_path=tmp_path / "c", resume=True, size_model_epochs=0,
+                    **{**FAST, "n_epochs": 2, "style_size_weight": 1.0})
+    with pytest.raises(InputError, match="style_size_weight"):
+        train.train(images, masks, save_path=tmp_path / "d", style_size_weight=-1, **FAST)

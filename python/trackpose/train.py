@@ -16,7 +16,8 @@ What trackpose adds: bad image/mask pairs are skipped with a warning (an error w
 becomes NaN or infinite stops training with a :class:`TrainingError` and leaves the last good checkpoint in place;
 a checkpoint after every epoch and ``resume=True`` to continue an interrupted run exactly (the randomness of epoch
 ``e`` depends only on ``(seed, e)``); validation AP (``trackpose.segment`` + ``trackpose.metrics``) per epoch with
-the best model kept apart.
+the best model kept apart; optionally (``style_size_weight``) an auxiliary loss that makes the style vector predict
+the objects' size, for a more accurate size model.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 from . import dynamics, io, transforms
 from .errors import InputError, TrackposeError
 from .models import Model, load_model, save_model, select_device
-from .net import CPnet
+from .net import CPnet, make_style
 
 log = logging.getLogger("trackpose")
 
@@ -50,6 +51,8 @@ DEFAULT_WARMUP_EPOCHS = 10
 DEFAULT_MIN_TRAIN_MASKS = 5
 #: Network scale of the flow targets (the network predicts 5 x unit flows).
 FLOW_SCALE = 5.0
+#: Side of the native-scale crops of the style-size loss: one inference tile, as the size model sees images.
+STYLE_CROP = 224
 
 
 class TrainingError(TrackposeError):
@@ -360,6 +363,25 @@ def segmentation_loss(y: torch.Tensor, flows: torch.Tensor, foreground: torch.Te
     return flow_loss + F.binary_cross_entropy_with_logits(y[:, 2], foreground)
 
 
+def style_size_loss(net: CPnet, head: torch.nn.Linear, pairs: Sequence[TrainingPair], rng: np.random.Generator,
+                    diam_mean: float, device) -> torch.Tensor:
+    """Auxiliary loss that teaches the style vector the objects' size (see ``style_size_weight`` of :func:`train`).
+
+    ``pairs`` are cropped to ``STYLE_CROP`` squares at their native scale (turned and flipped, not resized), as the
+    size model sees images; the encoder runs with its running batch-norm statistics, as at inference, and the
+    linear ``head`` regresses ``log(diameter / diam_mean)`` on the styles. Returns the mean squared error.
+    """
+    x, _, _ = augment(pairs, rng, STYLE_CROP, diam_mean, rescale=False, scale_range=0.0)
+    was_training = net.downsample.training
+    net.downsample.eval()
+    try:
+        style = make_style(net.downsample(x.to(device))[-1])
+    finally:
+        net.downsample.train(was_training)
+    target = torch.tensor([math.log(p.diameter / diam_mean) for p in pairs], dtype=style.dtype, device=device)
+    return F.mse_loss(head(style)[:, 0], target)
+
+
 def _state_path(save_path: Path) -> Path:
     return save_path.with_name(save_path.name + ".train_state")
 
@@ -420,7 +442,8 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
           channel_axis: Optional[int] = None, normalize: bool = True, nimg_per_epoch: Optional[int] = None,
           min_train_masks: int = DEFAULT_MIN_TRAIN_MASKS, warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
           val_every: int = 1, save_every: int = 1, resume: bool = False, recalibrate_batches: int = 0,
-          size_model_epochs: int = 2, thin_fraction: float = 0.0, device=None, gpu: bool = False,
+          size_model_epochs: int = 2, thin_fraction: float = 0.0, style_size_weight: float = 0.0, device=None,
+          gpu: bool = False,
           progress: Optional[Callable[[dict], None]] = None) -> TrainResult:
     """Train a CPnet (from scratch or from a cellpose/trackpose model) and save it in cellpose's format.
 
@@ -476,6 +499,13 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         through a stack of few planes; 0 = square crops only (cellpose). Strip batches train like the others
         (batch statistics; they move the running statistics too, which is what taught the network thin slices:
         docs/default-model.md, "Stage 3" and "Stage 4").
+    style_size_weight : float
+        Weight of an auxiliary loss that teaches the style vector the objects' size (:func:`style_size_loss`):
+        every step also encodes ``max(1, batch_size // 2)`` training images cropped to ``STYLE_CROP`` pixels at
+        their own scale, as the size model sees images, and a linear head (discarded after training) regresses
+        ``log(diameter / diam_mean)`` on their styles. The size model fitted afterwards is more accurate
+        (docs/default-model.md, "Stage 5"). 0 (default): cellpose's training. The history's ``loss`` stays the
+        segmentation loss; ``style_size_rmse`` is added.
     device, gpu :
         Torch device, or use a GPU when available.
     progress : callable(dict), optional
@@ -498,6 +528,8 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         raise InputError(f"batch_size must be at least 1, got {batch_size}")
     if not 0.0 <= thin_fraction <= 1.0:
         raise InputError(f"thin_fraction must be in [0, 1], got {thin_fraction}")
+    if not (math.isfinite(style_size_weight) and style_size_weight >= 0):
+        raise InputError(f"style_size_weight must be a number >= 0, got {style_size_weight}")
     if bsize < 16 or bsize % 16:
         raise InputError(f"bsize must be a multiple of 16 (>= 16), got {bsize}")
     if learning_rate is None:
@@ -551,17 +583,23 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         raise InputError(f"diam_mean must be a positive number of pixels, got {diam_mean}")
     diam_labels = float(np.mean([p.diameter for p in pairs]))
     net = net.to(dev).train()
+    head = None
+    parameters = list(net.parameters())
+    if style_size_weight > 0:
+        head = torch.nn.Linear(net.nbase[-1], 1).to(dev)
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.zeros_(head.bias)
+        parameters += list(head.parameters())
 
     if sgd:
-        optimizer = torch.optim.SGD(net.parameters(), lr=learning_rate, momentum=momentum,
-                                    weight_decay=weight_decay)
+        optimizer = torch.optim.SGD(parameters, lr=learning_rate, momentum=momentum, weight_decay=weight_decay)
     else:
-        optimizer = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        optimizer = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=weight_decay)
     rates = learning_rate_schedule(n_epochs, learning_rate, warmup_epochs)
     history, first_epoch, best_ap = [], 0, -1.0
     best_path = _best_path(save_path) if val_pairs else None
     if resume:
-        first_epoch, history, best_ap = _resume(net, optimizer, save_path, dev)
+        first_epoch, history, best_ap = _resume(net, optimizer, save_path, dev, head)
         log.info("resuming %s after epoch %d", save_path, first_epoch)
 
     n_per_epoch = nimg_per_epoch or len(pairs)
@@ -575,7 +613,7 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         for group in optimizer.param_groups:
             group["lr"] = float(rates[epoch])
         order = rng.choice(len(pairs), n_per_epoch, replace=n_per_epoch > len(pairs))
-        losses = []
+        losses, size_losses = [], []
         net.train()
         for start in range(0, n_per_epoch, batch_size):
             batch = [pairs[i] for i in order[start:start + batch_size]]
@@ -586,10 +624,17 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
             y = net(x.to(dev))[0]
             loss = segmentation_loss(y, flows.to(dev), foreground.to(dev))
             value = float(loss.detach())
-            if not math.isfinite(value):
+            if head is not None:
+                sized = [pairs[i] for i in rng.choice(len(pairs), min(len(pairs), max(1, batch_size // 2)),
+                                                      replace=False)]
+                size_loss = style_size_loss(net, head, sized, rng, diam_mean, dev)
+                size_losses.append(float(size_loss.detach()))
+                loss = loss + style_size_weight * size_loss
+            total = value + (style_size_weight * size_losses[-1] if size_losses else 0.0)
+            if not math.isfinite(total):
                 kept = (f"the last good checkpoint (after epoch {last_saved + 1}) is {save_path}"
                         if last_saved is not None else "no checkpoint had been written yet")
-                raise TrainingError(f"the training loss became {value} in epoch {epoch + 1} (learning rate "
+                raise TrainingError(f"the training loss became {total} in epoch {epoch + 1} (learning rate "
                                     f"{rates[epoch]:.3g}): training stopped; {kept}. Lower the learning rate "
                                     "(or check the images for extreme values) and train again")
             optimizer.zero_grad(set_to_none=True)
@@ -598,6 +643,8 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
             losses.append(value)
         entry = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "learning_rate": float(rates[epoch]),
                  "seconds": round(time.perf_counter() - t0, 2)}
+        if size_losses:
+            entry["style_size_rmse"] = float(np.sqrt(np.mean(size_losses)))
         last_epoch = epoch == n_epochs - 1
         if val_pairs and ((epoch + 1) % val_every == 0 or last_epoch):
             ap = evaluate(net, val_pairs, diam_mean, diam_labels, dev)
@@ -608,7 +655,7 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
                 save_model(net, best_path, diam_mean, diam_labels)
         history.append(entry)
         if (epoch + 1) % save_every == 0 or last_epoch:
-            _checkpoint(net, optimizer, save_path, diam_mean, diam_labels, epoch, history, best_ap)
+            _checkpoint(net, optimizer, save_path, diam_mean, diam_labels, epoch, history, best_ap, head)
             last_saved = epoch
         log.info("epoch %d/%d  loss %.4f  lr %.3g%s  (%.0f s)", epoch + 1, n_epochs, entry["loss"],
                  entry["learning_rate"],
@@ -662,7 +709,8 @@ def recalibrate_batchnorm(net: CPnet, pairs: Sequence[TrainingPair], n_batches: 
     return net.eval()
 
 
-def _checkpoint(net, optimizer, save_path: Path, diam_mean, diam_labels, epoch, history, best_ap) -> None:
+def _checkpoint(net, optimizer, save_path: Path, diam_mean, diam_labels, epoch, history, best_ap,
+                head: Optional[torch.nn.Linear] = None) -> None:
     """Write the model (cellpose format) and the state ``resume`` needs, each atomically."""
     for p in net.parameters():
         if not torch.isfinite(p).all():
@@ -670,13 +718,16 @@ def _checkpoint(net, optimizer, save_path: Path, diam_mean, diam_labels, epoch, 
                                 f"checkpoint is {save_path}")
     save_model(net, save_path, diam_mean, diam_labels)
     state = {"epoch": epoch + 1, "optimizer": optimizer.state_dict(), "history": history, "best_ap": best_ap}
+    if head is not None:
+        state["style_head"] = head.state_dict()
     target = _state_path(save_path)
     tmp = target.with_name(target.name + ".part")
     torch.save(state, tmp)
     os.replace(tmp, target)
 
 
-def _resume(net, optimizer, save_path: Path, device) -> tuple[int, list, float]:
+def _resume(net, optimizer, save_path: Path, device, head: Optional[torch.nn.Linear] = None
+            ) -> tuple[int, list, float]:
     state_file = _state_path(save_path)
     if not save_path.is_file() or not state_file.is_file():
         raise InputError(f"resume: {save_path} and {state_file} must both exist (written by an earlier run "
@@ -689,7 +740,16 @@ def _resume(net, optimizer, save_path: Path, device) -> tuple[int, list, float]:
         state = torch.load(state_file, map_location=device, weights_only=True)
     except Exception as exc:
         raise InputError(f"resume: cannot read {state_file}: {exc}") from None
-    optimizer.load_state_dict(state["optimizer"])
+    if head is not None:
+        if "style_head" not in state:
+            raise InputError(f"resume: {state_file} was written without style_size_weight; resume with the "
+                             "settings of the interrupted run")
+        head.load_state_dict(state["style_head"])
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except ValueError as exc:
+        raise InputError(f"resume: {state_file} does not match these settings ({exc}); resume with the settings "
+                         "of the interrupted run") from None
     return int(state["epoch"]), list(state["history"]), float(state.get("best_ap", -1.0))
 
 
@@ -745,6 +805,9 @@ def add_parser(sub) -> None:
     p.add_argument("--thin-fraction", type=float, default=0.0,
                    help="share of batches cropped to thin strips, as 3D mode's XZ/YZ slices of stacks with few "
                         "planes (e.g. 0.25 for a model used in 3D); default 0")
+    p.add_argument("--style-size-weight", type=float, default=0.0,
+                   help="weight of an auxiliary loss that teaches the style vector the objects' size, for a more "
+                        "accurate size model (--diameter 0); the built-in model used 1; default 0 (cellpose)")
     p.add_argument("--gpu", action="store_true")
     p.set_defaults(func=_train_main)
 
@@ -764,7 +827,8 @@ def _train_main(args) -> int:
                    sgd=args.sgd, batch_size=args.batch_size, bsize=args.bsize, rescale=not args.no_rescale,
                    diam_mean=args.diam_mean, save_path=args.save, seed=args.seed, val_images=val_images,
                    val_masks=val_masks, channels=(args.chan, args.chan2), resume=args.resume, gpu=args.gpu,
-                   size_model_epochs=args.size_model_epochs, thin_fraction=args.thin_fraction, progress=report)
+                   size_model_epochs=args.size_model_epochs, thin_fraction=args.thin_fraction,
+                   style_size_weight=args.style_size_weight, progress=report)
     print(f"saved {result.model_path}" + (f" (best: {result.best_path})" if result.best_path else "")
           + (f", size model {result.size_path}" if result.size_path else ""))
     return 0
