@@ -19,8 +19,10 @@ accuracy but was not shipped: it made 3D mode fail on thin slices (docs/default-
 3D mode but lost held-out 2D accuracy, so it was not shipped either (docs/default-model.md, "Stage 3"; its strips
 taught objects at zero padding to flow out of the image, fixed since).
 ``--stage 4`` continues from stage 2's export (``WORKDIR/stage2_export``) for a short run with
-half of the batches thin strips. **The shipped model is stage 4's export**: stage 1, then 2, then 4, with the
-commands in docs/default-model.md, "Stage 4".
+half of the batches thin strips. ``--stage 5`` continues from stage 4's export (``WORKDIR/stage4_export``) with an
+auxiliary loss that teaches the style vector the objects' size (``style_size_weight``), for the size model.
+**The shipped model is stage 5's export**: stage 1, then 2, then 4, then 5, with the commands in
+docs/default-model.md, "Stage 5".
 """
 from __future__ import annotations
 
@@ -69,6 +71,10 @@ STAGE3_SETTINGS = dict(STAGE2_SETTINGS, seed=2, thin_fraction=0.25)
 #: ``--stage 2``) for a short run at a lower learning rate with half of the batches
 #: thin strips: the strips come only once the 2D model is trained, so that they cost less of its 2D accuracy.
 STAGE4_SETTINGS = dict(STAGE2_SETTINGS, n_epochs=300, learning_rate=0.002, seed=3, thin_fraction=0.5, val_every=50)
+#: Stage 5 (``--stage 5``): stage 4's settings, continued from stage 4's export (``WORKDIR/stage4_export``) for 150
+#: epochs with the auxiliary style-size loss (``style_size_weight``): the style vector learns the objects' size at
+#: their native scale, so that the size model (``train_default_size_model.py``) estimates diameters better.
+STAGE5_SETTINGS = dict(STAGE4_SETTINGS, n_epochs=150, seed=6, style_size_weight=1.0)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -90,13 +96,16 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
                              "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
                              "4: continue from stage 2's export (WORKDIR/stage2_export) with thin-strip batches "
-                             "(STAGE4_SETTINGS), into WORKDIR/stage4")
+                             "(STAGE4_SETTINGS), into WORKDIR/stage4; 5: continue from stage 4's export "
+                             "(WORKDIR/stage4_export) with the style-size loss (STAGE5_SETTINGS), into WORKDIR/stage5")
     parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
+    parser.add_argument("--style-size-weight", type=float, default=None, help="override the stage's style_size_weight")
+    parser.add_argument("--learning-rate", type=float, default=None, help="override the stage's learning_rate")
     parser.add_argument("--export-to", type=Path, default=None,
                         help=f"where the float16 model goes (default WORKDIR/stage<N>_export; the shipped model is "
                              f"{SHIPPED})")
@@ -109,14 +118,18 @@ def main(argv=None):
     recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
     if args.stage > 1:
         recipe = TRAINING_RECIPE + STAGE2_EXTRA
-        settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS}[args.stage])
-        start = workdir / ("stage2_export" if args.stage == 4 else "trackpose_default_recalibrated")
+        settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS}[args.stage])
+        start = workdir / {4: "stage2_export", 5: "stage4_export"}.get(args.stage, "trackpose_default_recalibrated")
         save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
-            before = "stage 2 with --export-to WORKDIR/stage2_export" if args.stage == 4 else "stage 1 (with its export)"
+            before = {4: "stage 2", 5: "stage 4"}.get(args.stage, "stage 1") + " (with its export)"
             parser.error(f"stage {args.stage} continues from {start}: run {before} first")
     if args.epochs is not None:
         settings["n_epochs"] = args.epochs
+    if args.style_size_weight is not None:
+        settings["style_size_weight"] = args.style_size_weight
+    if args.learning_rate is not None:
+        settings["learning_rate"] = args.learning_rate
 
     images, masks = make_pairs(recipe)
     val_images, val_masks = make_pairs(VALIDATION_RECIPE)
