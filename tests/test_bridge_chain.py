@@ -38,11 +38,12 @@ MOVE = (3, -2)
 FRAMES = 4
 DIAMETER_PX = 17.0
 #: conftest.render draws the outer pixels of each object dimmer (1/3, 2/3 of its brightness, then blurs): the model
-#: puts the border inside them, about 2/3 px in whatever the size (measured with trackpose.segment on these frames:
-#: area 0.78-0.87 of the drawn ellipse for semi-axes 7-10 px, every object inside it). Outlines are compared with
-#: the drawn ellipses (inside them, IoU >= 0.7) and, with the issue's tolerances (area 10 %, IoU 0.8), with the
-#: ellipses RIM px smaller.
-RIM = 2 / 3
+#: puts the border inside them, about 0.45 px in whatever the size (measured with trackpose.segment on these frames:
+#: area 0.83-0.91 of the drawn ellipse for semi-axes 7-10 px, every object inside it, with the built-in model of
+#: stage 5; stage 4's border lay about 2/3 px in, 0.78-0.87). Outlines are compared with the drawn ellipses (inside
+#: them, IoU >= 0.7), with the label image (the polygon's area is its pixel count) and, with the issue's tolerances
+#: (area 10 %, IoU 0.8), with the ellipses RIM px smaller.
+RIM = 0.45
 
 
 def _truth(t, shrink=0.0):
@@ -112,6 +113,7 @@ def test_movie_objects_match_the_ground_truth(movie_run):
             drawn, rim_in = gt == lab, inner[t] == lab
             px, py = o["polygon_x"], o["polygon_y"]
             area = _shoelace(px, py)
+            assert area == pytest.approx(o["pixel_count"] * CX * CY, rel=1e-6)  # the outline of the label's pixels
             assert area == pytest.approx(rim_in.sum() * CX * CY, rel=0.10)
             assert 0.7 * drawn.sum() * CX * CY <= area <= 1.05 * drawn.sum() * CX * CY
             poly = _rasterise(px / CX + 0.5, py / CY + 0.5, SHAPE)  # pixel-corner units of the whole movie
