@@ -630,7 +630,7 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
                 size_loss = style_size_loss(net, head, sized, rng, diam_mean, dev)
                 size_losses.append(float(size_loss.detach()))
                 loss = loss + style_size_weight * size_loss
-            total = value + (style_size_weight * size_losses[-1] if size_losses else 0.0)
+            total = float(loss.detach()) if head is not None else value
             if not math.isfinite(total):
                 kept = (f"the last good checkpoint (after epoch {last_saved + 1}) is {save_path}"
                         if last_saved is not None else "no checkpoint had been written yet")
