@@ -1,6 +1,6 @@
 """Time cellpose 3.1.1.2's ``CellposeModel.eval`` in a child process that never imports trackpose.
 
-Why a child: trackpose changes glibc's malloc settings while its network runs (``trackpose/_heap.py``) and keeps up
+Why a child: trackpose changes glibc's malloc settings while its network runs (``trackpose/malloc.py``) and keeps up
 to 1 GiB of spare heap afterwards. A reference run in the same process would inherit both and run faster than
 cellpose does on its own (measured: 3.77 s -> 2.72 s for a 512^2 image). The child starts from glibc's defaults,
 warms up on a small image (numba compilation, first allocations), then times one ``eval``.

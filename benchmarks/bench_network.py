@@ -63,17 +63,17 @@ def main():
     net = load_model().inference_net
     x = torch.randn(args.batch, 2, args.tile, args.tile).contiguous(memory_format=torch.channels_last)
     flops = conv_flops(net, x)
-    from trackpose import _heap
+    from trackpose import malloc
     with torch.inference_mode():
         net(x)  # first call creates the oneDNN primitives
         plain = best_time(lambda: net(x), args.repeats)  # glibc defaults: before any heap-reuse block
-        with _heap.reuse_large_buffers():  # as run_network does
+        with malloc.reuse_large_buffers():  # as run_network does
             eager = best_time(lambda: net(x), args.repeats)
-    with _heap.reuse_large_buffers():
+    with malloc.reuse_large_buffers():
         share = conv_share(net, x)
     print(f"{args.batch} tiles of {args.tile}^2, {args.threads} threads: {flops / 1e9:.0f} GFLOP of convolutions")
     print(f"forward without heap reuse (glibc defaults) {plain:.3f} s; with it (what segment runs) {eager:.3f} s: "
-          f"{plain / eager:.2f}x" + ("" if _heap._glibc() else " (no glibc: reuse is a no-op here)"))
+          f"{plain / eager:.2f}x" + ("" if malloc._glibc() else " (no glibc: reuse is a no-op here)"))
     print(f"eager forward {eager:.3f} s = {flops / eager / 1e9:.0f} GFLOP/s overall; convolutions {share:.0%} of the "
           f"time, i.e. {flops / (eager * share) / 1e9:.0f} GFLOP/s inside them")
     if args.compile:

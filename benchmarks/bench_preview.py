@@ -41,7 +41,7 @@ def stage_breakdown(job: Path, repeats: int) -> None:
     """Times each stage of warm requests (run_job in this process, model cached) by wrapping the stage functions."""
     t0 = time.perf_counter()
     import torch  # noqa: F401
-    from trackpose import dynamics, inference, io, job as J, segmentation, shapes
+    from trackpose import dynamics, inference, io, bridge as J, segmentation, shapes
     start = time.perf_counter() - t0
     times = {}
 

@@ -15,14 +15,14 @@ import pytest
 pytest.importorskip("jpype")
 pytest.importorskip("scyjava")
 
-from trackpose import fiji  # noqa: E402
+from trackpose import java_client  # noqa: E402
 
 from conftest import render  # noqa: E402
 from test_3d import _balls  # noqa: E402
 
 try:
-    fiji.find_jars()
-except fiji.FijiError as exc:
+    java_client.find_jars()
+except java_client.FijiError as exc:
     pytest.skip(str(exc), allow_module_level=True)
 
 # ------------------------------------------------------------------------------------------------ 2D movie
@@ -83,7 +83,7 @@ def movie_run():
     movie = np.stack([render(truth[t], seed=t) for t in range(FRAMES)]).astype(np.uint16)
     seen = []
     settings = {"CELLPOSE_MODEL": "trackpose_default", "CELL_DIAMETER": DIAMETER_PX * CX, "USE_GPU": False}
-    objects, labels = fiji.detect(movie, axes="TYX", calibration=(CX, CY, 1.0, "micron"), settings=settings,
+    objects, labels = java_client.detect(movie, axes="TYX", calibration=(CX, CY, 1.0, "micron"), settings=settings,
                                   roi=ROI, progress=lambda done, total, frame: seen.append(frame),
                                   return_labels=True)
     return truth, inner, objects, labels, seen
@@ -153,7 +153,7 @@ def test_stack_objects_match_the_ground_truth(stack, mode):
     # stack (seen with trackpose.segment too); the balls have 3,000-3,900 voxels
     settings = {"CELLPOSE_MODEL": "trackpose_default", "CELL_DIAMETER": 24.0 * cx, "MIN_SIZE": 500,
                 "USE_GPU": False, **mode}
-    objects, labels = fiji.detect(vol, axes="ZYX", calibration=(cx, cy, cz, "micron"), settings=settings,
+    objects, labels = java_client.detect(vol, axes="ZYX", calibration=(cx, cy, cz, "micron"), settings=settings,
                                   return_labels=True)
     assert labels.shape == (1,) + vol.shape
     assert len(objects) == truth.max() == 3, \
@@ -196,8 +196,8 @@ def test_full_disk_in_the_engine_is_an_error_through_the_whole_chain(tmp_path):
     movie = np.stack([render(_truth(0), seed=0)]).astype(np.uint16)
     jobs = tmp_path / "jobs"
     settings = {"CELLPOSE_MODEL": "trackpose_default", "CELL_DIAMETER": DIAMETER_PX * CX, "USE_GPU": False}
-    detector = fiji.Detector(settings, python=str(limited), temp_root=jobs)
-    with pytest.raises(fiji.BridgeError) as err:
+    detector = java_client.Detector(settings, python=str(limited), temp_root=jobs)
+    with pytest.raises(java_client.BridgeError) as err:
         detector.detect(movie, axes="TYX", calibration=(CX, CY, 1.0, "micron"))
     message = str(err.value)
     assert message.startswith("disk full / file too large at ") and "labels.tif" in message, message

@@ -61,18 +61,18 @@ def test_cellpose_compatible_cli(images, model_file, tmp_path):
     (images / "broken.tif").unlink()
     home = tmp_path / "home"
     home.mkdir()
-    p = run("-m", "trackpose.cellpose_cli", "--dir", str(images), "--pretrained_model", str(model_file),
+    p = run("-m", "trackpose.cli.cellpose", "--dir", str(images), "--pretrained_model", str(model_file),
             "--chan", "0", "--diameter", "30", "--save_png", "--no_npy", "--verbose", env_home=home)
     assert p.returncode == 0, p.stderr
     assert (images / "a_cp_masks.png").exists() and (images / "b_cp_masks.png").exists()
     assert not list(images.glob("*_seg.npy"))
     assert "%|" in p.stdout and "[INFO]" in p.stdout  # progress lines as TrackMate-Cellpose parses them
     assert "%|" in (home / ".cellpose" / "run.log").read_text()
-    p = run("-m", "trackpose.cellpose_cli", "--image_path", str(images / "a.tif"), "--pretrained_model",
+    p = run("-m", "trackpose.cli.cellpose", "--image_path", str(images / "a.tif"), "--pretrained_model",
             str(model_file), "--save_tif", env_home=home)
     assert p.returncode == 0, p.stderr
     assert (images / "a_seg.npy").exists() and io.read_image(images / "a_cp_masks.tif")[0].shape == (160, 180)
-    p = run("-m", "trackpose.cellpose_cli", "--dir", str(images), "--pretrained_model", "cyto2", env_home=home)
+    p = run("-m", "trackpose.cli.cellpose", "--dir", str(images), "--pretrained_model", "cyto2", env_home=home)
     assert p.returncode == 1 and "cyto2torch_0" in p.stderr  # says which file to put where
 
 
@@ -134,7 +134,7 @@ def test_tiling_flag_reaches_the_engine(images, tmp_path):
         assert p.returncode == 0, p.stderr
         np.testing.assert_array_equal(io.read_image(out / "a_cp_masks.tif")[0], expected[tiling])
     out = tmp_path / "cp"
-    p = run("-m", "trackpose.cellpose_cli", "--image_path", str(images / "a.tif"), "--pretrained_model",
+    p = run("-m", "trackpose.cli.cellpose", "--image_path", str(images / "a.tif"), "--pretrained_model",
             trackpose.DEFAULT_MODEL, "--diameter", "15", "--savedir", str(out), "--save_tif", "--no_npy",
             env_home=tmp_path)
     assert p.returncode == 0, p.stderr

@@ -348,7 +348,7 @@ def test_segment_command_estimates_the_diameter(nuclei_file, tmp_path):
     estimate = float(p.stderr.split("estimated diameter ")[1].split()[0])
     assert estimate == pytest.approx(truth, rel=0.10)
     assert (tmp_path / "nuc_cp_masks.tif").exists()
-    p = subprocess.run([sys.executable, "-m", "trackpose.cellpose_cli", "--image_path", str(path),
+    p = subprocess.run([sys.executable, "-m", "trackpose.cli.cellpose", "--image_path", str(path),
                         "--pretrained_model", trackpose.DEFAULT_MODEL, "--diameter", "0", "--savedir",
                         str(tmp_path / "cp"), "--no_npy", "--verbose"],
                        capture_output=True, text=True, env=ENV, timeout=600)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trackpose.fiji import FijiError
-from trackpose.fiji_app import run_trackmate
+from trackpose.java_client import FijiError
+from trackpose.fiji_trackmate import run_trackmate
 
 
 def main(argv=None):

@@ -1,10 +1,38 @@
-"""trackpose: a Cellpose-compatible cell segmentation engine for Python and Fiji/TrackMate."""
+"""trackpose: a Cellpose-compatible cell segmentation engine for Python and Fiji/TrackMate.
+
+The public names below are imported on first use, so that ``import trackpose`` (and the command line's help,
+argument errors and torch-free commands) do not pay for importing torch.
+"""
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
 
-from .errors import InputError, ModelError, TrackposeError  # noqa: E402
-from .models import DEFAULT_MODEL, Model, load_model  # noqa: E402
-from .segmentation import Result, segment  # noqa: E402
-from .size import estimate_diameter  # noqa: E402
+from .errors import InputError, ModelError, TrackposeError  # noqa: E402  (no heavy imports)
 
-__all__ = ["segment", "estimate_diameter", "load_model", "Model", "Result", "DEFAULT_MODEL", "TrackposeError", "InputError",
-           "ModelError", "__version__"]
+#: public name -> the module that defines it
+_LAZY = {
+    "segment": "segmentation",
+    "Result": "segmentation",
+    "load_model": "models",
+    "Model": "models",
+    "DEFAULT_MODEL": "models",
+    "estimate_diameter": "size",
+}
+
+__all__ = ["segment", "estimate_diameter", "load_model", "Model", "Result", "DEFAULT_MODEL", "TrackposeError",
+           "InputError", "ModelError", "__version__"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trackpose' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

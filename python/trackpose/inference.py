@@ -12,7 +12,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from . import _heap, transforms
+from . import malloc, transforms
 from .models import Model
 
 
@@ -122,7 +122,7 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
     # Several planes per batch when tiles are few, as cellpose does; memory stays bounded by the group size.
     group = max(1, per_pass // tiles_per_plane)
     # The output arrays above stay mmapped (freed to the system); the batches' temporaries reuse heap pages.
-    with _heap.reuse_large_buffers():
+    with malloc.reuse_large_buffers():
         for g0 in range(0, n, group):
             idx = range(g0, min(n, g0 + group))
             tiles, corners = [], []

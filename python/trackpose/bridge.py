@@ -213,7 +213,7 @@ def segment_kwargs(settings: dict, meta: io.ImageMeta, is_volume: bool) -> dict:
         if settings["anisotropy"] > 0:
             kwargs["anisotropy"] = settings["anisotropy"]
         else:
-            from .runner import anisotropy_from_meta
+            from .batch import anisotropy_from_meta
             kwargs["anisotropy"] = anisotropy_from_meta(meta)
     return kwargs
 
@@ -439,7 +439,8 @@ def _install_sigterm(cancel: threading.Event):
     signal.signal(signal.SIGTERM, handler)
 
 
-def job_main(args) -> int:
+def job_main(folder, workers: Optional[int] = None) -> int:
+    """``trackpose job DIR``: run one job folder, events on stdout; returns the exit code."""
     emit = Emitter()
     handler = _EventLogHandler(emit)
     logging.getLogger("trackpose").addHandler(handler)
@@ -447,7 +448,7 @@ def job_main(args) -> int:
     _install_sigterm(cancel)
     t0 = time.perf_counter()
     try:
-        summary = run_job(Path(args.folder), emit=emit, workers=args.workers, cancel=cancel)
+        summary = run_job(Path(folder), emit=emit, workers=workers, cancel=cancel)
     except TrackposeError as exc:
         emit("error", message=str(exc), kind=exc.kind)
         print(f"trackpose job: error: {exc}", file=sys.stderr)
@@ -486,7 +487,7 @@ def warm_up() -> float:
     return time.perf_counter() - t0
 
 
-def serve_main(args) -> int:
+def serve_main() -> int:
     """Persistent worker: one JSON request per stdin line, events on stdout; exits with stdin or its parent."""
     global _NETWORK_CACHE
     _NETWORK_CACHE = {}
@@ -540,15 +541,3 @@ def serve_main(args) -> int:
         except Exception as exc:
             emit("error", message=f"internal error: {exc.__class__.__name__}: {exc}", kind="engine")
     return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("job", help="run one bridge job folder (used by the Fiji/TrackMate detector)",
-                       description="Segment the frames in DIR/input.tif with the settings in DIR/job.json and write "
-                                   "DIR/labels.tif and DIR/shapes.json; events as JSON lines on stdout. See "
-                                   "docs/bridge-protocol.md.")
-    p.add_argument("folder", help="the job folder")
-    p.add_argument("--workers", type=int, default=None, help="parallel processes over frames (default: job.json)")
-    p.set_defaults(func=job_main)
-    p = sub.add_parser("serve", help="persistent worker: keeps models loaded between jobs (JSON lines on stdin)")
-    p.set_defaults(func=serve_main)

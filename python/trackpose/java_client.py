@@ -6,7 +6,7 @@ ImageJ hyperstack with its calibration, and ``org.trackpose.bridge.BridgeClient`
 Fiji would (job folder, ``python -m trackpose job DIR`` child process or persistent worker, results reader). The
 objects it returns come back as plain Python dicts in physical units.
 
-    from trackpose import fiji
+    from trackpose import java_client
     objs = fiji.detect(movie, axes="TYX", calibration=(0.65, 0.65, 1.0, "micron"),
                        settings={"CELLPOSE_MODEL": "cyto3", "CELL_DIAMETER": 15.0})
 
@@ -32,7 +32,7 @@ from .errors import TrackposeError
 __all__ = ["FijiError", "BridgeError", "start_jvm", "find_jars", "find_java_home", "detect", "Detector",
            "to_imageplus"]
 
-log = logging.getLogger("trackpose.fiji")
+log = logging.getLogger("trackpose.java_client")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 JARS_ENV = "TRACKPOSE_JARS"
@@ -199,7 +199,7 @@ def start_jvm(jars: Union[None, str, os.PathLike, Iterable] = None, java_home: U
                     jpype.addClassPath(str(p))
                 if not _bridge_loadable(jpype):
                     raise FijiError(f"a JVM is already running and the trackpose bridge classes cannot be loaded "
-                                    f"into it from {[str(p) for p in paths]}; start trackpose.fiji.start_jvm() "
+                                    f"into it from {[str(p) for p in paths]}; start trackpose.java_client.start_jvm() "
                                     f"before anything else starts Java (pyimagej: call it before imagej.init())")
             _check_java_version(jpype)
             return

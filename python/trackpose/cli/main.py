@@ -10,14 +10,14 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import TrackposeError
+from .. import __version__
+from ..errors import TrackposeError
 
 log = logging.getLogger("trackpose")
 
 
 def _defaults() -> dict:
-    from .segmentation import segment
+    from ..segmentation import segment
     return {name: p.default for name, p in inspect.signature(segment).parameters.items()
             if p.default is not inspect.Parameter.empty}
 
@@ -116,8 +116,8 @@ def settings_from_args(args) -> dict:
 
 
 def _run_segment(args) -> int:
-    from .models import load_model
-    from .runner import collect_images, segment_files
+    from ..models import load_model
+    from ..batch import collect_images, segment_files
     settings = settings_from_args(args)
     if settings["channel_axis"] is None:
         settings.pop("channel_axis")
@@ -148,7 +148,7 @@ def _add_eval_parser(sub) -> None:
 
 
 def _run_eval(args) -> int:
-    from .metrics import evaluate_folders, format_report
+    from ..metrics import evaluate_folders, format_report
     print(format_report(evaluate_folders(args.pred, args.truth, thresholds=tuple(args.thresholds))))
     return 0
 
@@ -159,7 +159,7 @@ def _add_models_parser(sub) -> None:
 
 
 def _run_models(args) -> int:
-    from .models import cellpose_models_dir, list_models
+    from ..models import cellpose_models_dir, list_models
     print(f"cellpose model folder: {cellpose_models_dir()}")
     for row in list_models():
         where = row["path"] or "not installed"
@@ -184,8 +184,8 @@ def _add_shapes_parser(sub) -> None:
 def _run_shapes(args) -> int:
     import json
     import numpy as np
-    from . import io, shapes
-    from .job import mesh_smoothing_iterations
+    from .. import io, shapes
+    from ..bridge import mesh_smoothing_iterations
     labels, meta = io.read_image(args.labels)
     if "C" in meta.axes or "S" in meta.axes or "T" in meta.axes:
         raise TrackposeError(f"{args.labels} has axes {meta.axes}; give one 2D or 3D label image")
@@ -222,7 +222,7 @@ def _add_estimate_parser(sub) -> None:
 
 
 def _run_estimate(args) -> int:
-    from .size import diameter_from_file
+    from ..size import diameter_from_file
     diameter, count = diameter_from_file(args.shapes)
     print(f"{diameter:.2f} px  (median of {count} shape{'s' if count != 1 else ''} in {args.shapes.name})")
     return 0
@@ -239,8 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_parser(sub)
     _add_shapes_parser(sub)
     _add_estimate_parser(sub)
-    from . import job, train
-    job.add_parser(sub)
+    from . import bridge, train
+    bridge.add_parsers(sub)
     train.add_parser(sub)
     return parser
 

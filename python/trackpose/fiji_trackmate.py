@@ -1,6 +1,6 @@
 """Run TrackMate with the trackpose detector in a local Fiji, from Python, and get the spots and tracks back.
 
-    from trackpose.fiji_app import run_trackmate
+    from trackpose.fiji_trackmate import run_trackmate
     spots, tracks = run_trackmate("/opt/Fiji.app", "movie.tif", settings={"CELL_DIAMETER": 12.0},
                                   tracker="overlap", tracker_settings={"MIN_IOU": 0.3})
     spots["x"], spots["track_id"]          # numpy structured arrays
@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .fiji import FijiError, _calibration
+from .java_client import FijiError, _calibration
 
 __all__ = ["run_trackmate", "check_fiji", "FijiInstall", "FijiError", "TRACKERS", "SPOT_DTYPE", "EDGE_DTYPE"]
 
@@ -291,7 +291,7 @@ def _start(install: FijiInstall):
                             f"`pip install -e {REPO_ROOT}[fiji]` (or `pip install pyimagej`)") from None
         import jpype
         if jpype.isJVMStarted():
-            raise FijiError("a Java virtual machine already runs in this process (trackpose.fiji or another "
+            raise FijiError("a Java virtual machine already runs in this process (trackpose.java_client or another "
                             "library started it) and pyimagej cannot start Fiji in it: call run_trackmate before "
                             "anything else starts Java, or in a new Python process")
         if not install.bridge_in_fiji:
@@ -328,7 +328,7 @@ def _open_image(image_or_path, axes: Optional[str], calibration):
             cal.pixelWidth, cal.pixelHeight, cal.pixelDepth = x, y, z
             cal.setUnit(unit)
         return imp
-    from .fiji import to_imageplus
+    from .java_client import to_imageplus
     return to_imageplus(np.asarray(image_or_path), axes=axes, calibration=calibration)
 
 

@@ -13,14 +13,14 @@ from scipy import ndimage
 pytest.importorskip("jpype")
 pytest.importorskip("scyjava")
 
-from trackpose import fiji  # noqa: E402
+from trackpose import java_client  # noqa: E402
 from trackpose.errors import TrackposeError  # noqa: E402
 
 from conftest import render, touching_discs  # noqa: E402
 
 try:
-    fiji.find_jars()
-except fiji.FijiError as exc:  # the jars are built by `mvn -B package -DskipTests`
+    java_client.find_jars()
+except java_client.FijiError as exc:  # the jars are built by `mvn -B package -DskipTests`
     pytest.skip(str(exc), allow_module_level=True)
 
 CX, CY = 0.5, 0.4  # anisotropic pixels: x and y must each get their own calibration
@@ -81,7 +81,7 @@ def _check_objects(objects, masks, frame, offset=(0, 0)):
 def movie_run(model_file):
     movie = _movie()
     seen = []
-    objects, labels = fiji.detect(movie, axes="TYX", calibration=(CX, CY, 1.0, "micron"),
+    objects, labels = java_client.detect(movie, axes="TYX", calibration=(CX, CY, 1.0, "micron"),
                                   settings=_settings(model_file, SIMPLIFY_CONTOURS=False),
                                   progress=lambda done, total, frame: seen.append((done, total, frame)),
                                   return_labels=True)
@@ -103,7 +103,7 @@ def test_movie_objects_match_the_engine_masks(movie_run, model_file):
 def test_roi_and_frames_through_a_persistent_worker(model_file, tmp_path):
     movie = _movie()
     x0, y0 = 10, 10  # the region (10, 10, 90, 90) is clipped to the image: 86 x 86 pixels
-    with fiji.Detector(_settings(model_file), worker=True, temp_root=tmp_path) as detector:
+    with java_client.Detector(_settings(model_file), worker=True, temp_root=tmp_path) as detector:
         objects = detector.detect(movie.astype(np.uint16), axes="TYX", calibration=(CX, CY, 1.0, "micron"),
                                   roi=(x0, y0, 90, 90), frames=[1])
     assert objects and {o["frame"] for o in objects} == {1}
@@ -122,7 +122,7 @@ def test_z_stack_gives_3d_objects_with_meshes(model_file):
     """2D + Z stitching (the cheapest 3D mode) on a 2-plane stack: 3D objects, physical z, closed meshes."""
     cz = 2.0
     frame = _movie()[0]
-    objects, labels = fiji.detect(np.stack([frame, frame]), axes="ZYX", calibration=(CX, CY, cz, "micron"),
+    objects, labels = java_client.detect(np.stack([frame, frame]), axes="ZYX", calibration=(CX, CY, cz, "micron"),
                                   settings=_settings(model_file, MODE_3D=True, DO2DZ=True, IOU_THRESHOLD=0.5),
                                   return_labels=True)
     assert labels.shape == (1, 2, 96, 96)
@@ -145,7 +145,7 @@ def test_z_stack_gives_3d_objects_with_meshes(model_file):
 
 def test_bad_setting_gives_the_java_validation_message(model_file):
     with pytest.raises(TrackposeError) as err:
-        fiji.detect(_movie()[:1], axes="TYX", settings=_settings(model_file, FLOW_THRESHOLD=9))
+        java_client.detect(_movie()[:1], axes="TYX", settings=_settings(model_file, FLOW_THRESHOLD=9))
     assert "FLOW_THRESHOLD = 9.0 is out of range: allowed 0 to 3" in str(err.value)
     assert err.value.kind == "input"
 
@@ -153,18 +153,18 @@ def test_bad_setting_gives_the_java_validation_message(model_file):
 def test_settings_that_do_not_fit_the_image_are_refused(model_file):
     image = _movie()[0]
     with pytest.raises(TrackposeError, match=r"MODE_3D = true but the image is 2D"):
-        fiji.detect(image, axes="YX", settings=_settings(model_file, MODE_3D=True))
+        java_client.detect(image, axes="YX", settings=_settings(model_file, MODE_3D=True))
     with pytest.raises(TrackposeError, match=r"TARGET_CHANNEL = 2 but the image has 1 channel"):
-        fiji.detect(image, axes="YX", settings=_settings(model_file, TARGET_CHANNEL=2))
+        java_client.detect(image, axes="YX", settings=_settings(model_file, TARGET_CHANNEL=2))
     with pytest.raises(TrackposeError, match=r"frame 5 does not exist"):
-        fiji.detect(image, axes="YX", settings=_settings(model_file), frames=[5])
+        java_client.detect(image, axes="YX", settings=_settings(model_file), frames=[5])
     with pytest.raises(TrackposeError, match=r"unknown setting FLOW_TRESHOLD"):
-        fiji.detect(image, axes="YX", settings=_settings(model_file, FLOW_TRESHOLD=0.4))
+        java_client.detect(image, axes="YX", settings=_settings(model_file, FLOW_TRESHOLD=0.4))
 
 
 def test_missing_python_executable(model_file, tmp_path):
     missing = str(tmp_path / "no-such-env" / "bin" / "python")
-    detector = fiji.Detector(_settings(model_file), python=missing, temp_root=tmp_path / "jobs")
+    detector = java_client.Detector(_settings(model_file), python=missing, temp_root=tmp_path / "jobs")
     with pytest.raises(TrackposeError) as err:
         detector.detect(_movie()[0], axes="YX")
     message = str(err.value)
@@ -176,7 +176,7 @@ def test_missing_python_executable(model_file, tmp_path):
 def test_engine_error_carries_the_engine_message(tmp_path):
     image = _movie()[0][:48, :48]
     with pytest.raises(TrackposeError) as err:
-        fiji.detect(image, axes="YX", settings={"CELLPOSE_MODEL": str(tmp_path / "no_such_model"),
+        java_client.detect(image, axes="YX", settings={"CELLPOSE_MODEL": str(tmp_path / "no_such_model"),
                                                  "USE_GPU": False})
     assert "no_such_model" in str(err.value)
     assert err.value.kind == "model" and err.value.java_kind == "ENGINE" and err.value.exit_code != 0
@@ -185,7 +185,7 @@ def test_engine_error_carries_the_engine_message(tmp_path):
 def test_numpy_to_imageplus_keeps_values_axes_and_calibration():
     rng = np.random.default_rng(0)
     data = rng.integers(0, 65535, size=(5, 4, 2, 3, 6), dtype=np.uint16)  # X, Y, C, T, Z order
-    imp = fiji.to_imageplus(data, axes="XYCTZ", calibration=(0.25, 0.5, 2.0, "micron"))
+    imp = java_client.to_imageplus(data, axes="XYCTZ", calibration=(0.25, 0.5, 2.0, "micron"))
     assert (imp.getWidth(), imp.getHeight(), imp.getNChannels(), imp.getNSlices(), imp.getNFrames()) == \
         (5, 4, 2, 6, 3)
     assert imp.getBitDepth() == 16
@@ -195,19 +195,19 @@ def test_numpy_to_imageplus_keeps_values_axes_and_calibration():
     for c, z, t in [(0, 0, 0), (1, 5, 2), (0, 3, 1)]:
         plane = np.asarray(stack.getPixels(imp.getStackIndex(c + 1, z + 1, t + 1))).view(np.uint16).reshape(4, 5)
         np.testing.assert_array_equal(plane, data[:, :, c, t, z].T)
-    as_float = fiji.to_imageplus(np.arange(12, dtype=np.float64).reshape(3, 4))
+    as_float = java_client.to_imageplus(np.arange(12, dtype=np.float64).reshape(3, 4))
     assert as_float.getBitDepth() == 32 and as_float.getProcessor().getPixelValue(3, 2) == 11.0
-    as_byte = fiji.to_imageplus(np.full((3, 4), 200, np.uint8), axes="YX")
+    as_byte = java_client.to_imageplus(np.full((3, 4), 200, np.uint8), axes="YX")
     assert as_byte.getBitDepth() == 8 and as_byte.getProcessor().getPixelValue(0, 0) == 200.0
     with pytest.raises(TrackposeError, match="axes"):
-        fiji.to_imageplus(data, axes="XYCT")
+        java_client.to_imageplus(data, axes="XYCT")
 
 
 def test_missing_jars_are_explained(tmp_path, monkeypatch):
-    monkeypatch.setenv(fiji.JARS_ENV, str(tmp_path))
-    with pytest.raises(fiji.FijiError, match=r"mvn -B package -DskipTests"):
-        fiji.find_jars()
-    with pytest.raises(fiji.FijiError, match="does not exist"):
-        fiji.find_jars([tmp_path / "nothing.jar"])
-    with pytest.raises(fiji.FijiError, match="java_home"):
-        fiji.find_java_home(tmp_path)
+    monkeypatch.setenv(java_client.JARS_ENV, str(tmp_path))
+    with pytest.raises(java_client.FijiError, match=r"mvn -B package -DskipTests"):
+        java_client.find_jars()
+    with pytest.raises(java_client.FijiError, match="does not exist"):
+        java_client.find_jars([tmp_path / "nothing.jar"])
+    with pytest.raises(java_client.FijiError, match="java_home"):
+        java_client.find_java_home(tmp_path)

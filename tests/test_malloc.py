@@ -1,4 +1,4 @@
-"""Large temporaries come from (and return to) the heap inside trackpose._heap.reuse_large_buffers, and only there.
+"""Large temporaries come from (and return to) the heap inside trackpose.malloc.reuse_large_buffers, and only there.
 
 glibc's ``mallinfo2`` tells where a block lives: ``hblkhd`` counts bytes in separately mmapped blocks (what glibc
 does with large allocations by default: fresh pages each time), ``arena`` the bytes the heap holds from the system.
@@ -8,9 +8,9 @@ import ctypes
 import numpy as np
 import pytest
 
-from trackpose import _heap
+from trackpose import malloc
 
-pytestmark = pytest.mark.skipif(_heap._glibc() is None, reason="glibc malloc settings (Linux) only")
+pytestmark = pytest.mark.skipif(malloc._glibc() is None, reason="glibc malloc settings (Linux) only")
 
 MB = 1024 * 1024
 SIZE = 64 * MB  # larger than glibc's largest automatic mmap threshold (32 MB)
@@ -23,7 +23,7 @@ class _Mallinfo2(ctypes.Structure):
 
 
 def _mallinfo():
-    libc = _heap._glibc() or ctypes.CDLL(None)
+    libc = malloc._glibc() or ctypes.CDLL(None)
     if not hasattr(libc, "mallinfo2"):
         pytest.skip("glibc older than 2.33 (no mallinfo2)")
     libc.mallinfo2.restype = _Mallinfo2
@@ -45,14 +45,14 @@ def _fresh_process_report():
     """What a new process does (no earlier network pass has left spare heap): run in a child."""
     import json
     outside = _where_a_large_buffer_goes()
-    with _heap.reuse_large_buffers():
+    with malloc.reuse_large_buffers():
         inside = _where_a_large_buffer_goes()
-        with _heap.reuse_large_buffers():  # nested: still on
-            nested = _heap.active()
-        still = _heap.active()
+        with malloc.reuse_large_buffers():  # nested: still on
+            nested = malloc.active()
+        still = malloc.active()
         inside_again = _where_a_large_buffer_goes()
     print(json.dumps(dict(outside=outside, inside=inside, nested=nested, still=still, inside_again=inside_again,
-                          after=_heap.active())))
+                          after=malloc.active())))
 
 
 def test_large_buffers_are_reused_inside_and_mapped_outside():
@@ -61,7 +61,7 @@ def test_large_buffers_are_reused_inside_and_mapped_outside():
     import sys
     from pathlib import Path
     code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            "import test_heap; test_heap._fresh_process_report()")
+            "import test_malloc; test_malloc._fresh_process_report()")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
     assert r["outside"][0] >= SIZE, "by default glibc maps a fresh block for each large allocation"
@@ -71,21 +71,21 @@ def test_large_buffers_are_reused_inside_and_mapped_outside():
 
 
 def test_heap_kept_after_the_block_is_bounded():
-    assert _heap.TRIM_AFTER + 2 * SIZE < 24 * SIZE
+    assert malloc.TRIM_AFTER + 2 * SIZE < 24 * SIZE
     free_before = _mallinfo().fordblks
-    with _heap.reuse_large_buffers():
+    with malloc.reuse_large_buffers():
         big = [np.ones(SIZE // 4, np.float32) for _ in range(24)]  # 1.5 GB of heap
         del big
     np.ones(1024).sum()  # any free of a heap block lets glibc trim the top
     small = np.ones(MB // 4, np.float32)
     del small
     kept = _mallinfo().fordblks - free_before
-    assert kept <= _heap.TRIM_AFTER + 2 * SIZE, f"free heap above TRIM_AFTER goes back ({kept / MB:.0f} MB kept)"
+    assert kept <= malloc.TRIM_AFTER + 2 * SIZE, f"free heap above TRIM_AFTER goes back ({kept / MB:.0f} MB kept)"
 
 
 def test_environment_switch_turns_it_off(monkeypatch):
     monkeypatch.setenv("TRACKPOSE_REUSE_HEAP", "0")
-    monkeypatch.setattr(_heap, "_probed", False)
-    monkeypatch.setattr(_heap, "_libc", None)
-    with _heap.reuse_large_buffers():
-        assert not _heap.active(), "malloc settings left alone"
+    monkeypatch.setattr(malloc, "_probed", False)
+    monkeypatch.setattr(malloc, "_libc", None)
+    with malloc.reuse_large_buffers():
+        assert not malloc.active(), "malloc settings left alone"

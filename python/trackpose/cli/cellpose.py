@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError, TrackposeError
+from ..errors import InputError, TrackposeError
 
 log = logging.getLogger("trackpose")
 
@@ -115,7 +115,7 @@ def _setup_logging(verbose: bool):
 
 
 def _images(args) -> list[Path]:
-    from . import io
+    from .. import io
     if args.image_path:
         p = Path(args.image_path)
         if not p.is_file():
@@ -147,8 +147,8 @@ def main(argv=None) -> int:
 
 
 def _run(args, log) -> int:
-    from .models import load_model
-    from .runner import segment_files
+    from ..models import load_model
+    from ..batch import segment_files
     for flag in TRAINING_FLAGS:
         if getattr(args, flag.lstrip("-")):
             raise InputError(f"{flag}: training is not part of this command; use `trackpose train`")
@@ -198,7 +198,7 @@ def _run(args, log) -> int:
 
 def _write_seg_npy(outcome, args) -> None:
     """``<stem>_seg.npy`` next to the image, as cellpose writes for its GUI (a pickled dict of arrays)."""
-    from . import io
+    from .. import io
     r = outcome.result
     if isinstance(r, list):
         return  # movies: cellpose writes no _seg.npy for time series either
