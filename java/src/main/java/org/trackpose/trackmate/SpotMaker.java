@@ -4,6 +4,9 @@ import fiji.plugin.trackmate.Logger;
 import fiji.plugin.trackmate.Spot;
 import fiji.plugin.trackmate.SpotCollection;
 import fiji.plugin.trackmate.SpotRoi;
+import java.lang.reflect.Constructor;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Function;
@@ -20,15 +23,18 @@ import org.trackpose.bridge.Mesh;
  * <li>2D: a spot at the object's centroid (from the label image), radius {@code sqrt(area / pi)}, with a
  * {@link SpotRoi} holding the outline (simplified when asked) relative to that centroid;</li>
  * <li>3D with TrackMate 8 (no mesh spots): a spot at the voxel centroid, radius {@code cbrt(3 volume / (4 pi))};</li>
- * <li>3D with TrackMate 9 ({@code SpotMesh} present): a mesh spot made by {@link MeshSpotFactory} from the engine's
- * surface mesh (position: mean of the vertices, radius from the mesh volume, as TrackMate 9 does); an object without
- * a mesh is a sphere as above;</li>
+ * <li>3D with TrackMate 9 ({@code SpotMesh} present): a mesh spot made from the engine's surface mesh (position:
+ * mean of the vertices, radius from the mesh volume, as TrackMate 9 does); an object without a mesh is TrackMate 9's
+ * sphere spot ({@code SpotBase});</li>
  * <li>quality: the engine's, the object's mean cell probability (0..1), so that TrackMate's quality filter removes
  * the least confident objects.</li>
  * </ul>
  *
- * <p>Which API is used is decided once per JVM by looking the TrackMate 9 classes up (never loading the adapter when
- * they are absent) and logged once per detection run that has 3D objects.
+ * <p>Which API is used is decided once per JVM by looking the TrackMate 9 classes up and logged once per detection
+ * run that has 3D objects. TrackMate 9 is unreleased, so this class is compiled against TrackMate 8 only and reaches
+ * TrackMate 9's mesh types ({@code SpotMesh}, {@code SpotBase}, imglib2-mesh's {@code BufferMesh}) through
+ * reflection ({@link TrackMate9}); a TrackMate 8 Fiji never touches them. The reflective path is tested against the
+ * real TrackMate 9 build ({@code ../shared/trackmate9}).
  */
 final class SpotMaker {
 
@@ -142,9 +148,101 @@ final class SpotMaker {
     static Spot spot3D(double x, double y, double z, double radius, double quality, Mesh mesh, double zOffset,
             ShapeApi api) {
         if (api == ShapeApi.TM9_MESHES) {
-            return mesh != null && mesh.nTriangles() > 0 ? MeshSpotFactory.meshSpot(mesh, zOffset, quality)
-                    : MeshSpotFactory.sphereSpot(x, y, z, radius, quality);
+            TrackMate9 tm9 = TrackMate9.of(SpotMaker.class.getClassLoader());
+            return (Spot) (mesh != null && mesh.nTriangles() > 0 ? tm9.meshSpot(mesh, zOffset, quality)
+                    : tm9.sphereSpot(x, y, z, radius, quality));
         }
         return new Spot(x, y, z, radius, quality);
+    }
+
+    /**
+     * TrackMate 9's spot constructors, reached by reflection in the class loader that has them (TrackMate 9 makes
+     * {@code Spot} an interface, so no class compiled against TrackMate 8 can name its spot types).
+     */
+    static final class TrackMate9 {
+
+        private static volatile TrackMate9 cached;
+
+        private final ClassLoader loader;
+        private final Constructor<?> bufferMesh;
+        private final Method vertices;
+        private final Method triangles;
+        private final Method addVertex;
+        private final Method addTriangle;
+        private final Constructor<?> spotMesh;
+        private final Constructor<?> spotBase;
+
+        private TrackMate9(ClassLoader loader) throws ReflectiveOperationException {
+            this.loader = loader;
+            Class<?> meshType = Class.forName("net.imglib2.mesh.Mesh", false, loader);
+            Class<?> verticesType = Class.forName("net.imglib2.mesh.Vertices", false, loader);
+            Class<?> trianglesType = Class.forName("net.imglib2.mesh.Triangles", false, loader);
+            bufferMesh = Class.forName("net.imglib2.mesh.impl.nio.BufferMesh", true, loader)
+                    .getConstructor(int.class, int.class);
+            vertices = meshType.getMethod("vertices");
+            triangles = meshType.getMethod("triangles");
+            addVertex = verticesType.getMethod("add", double.class, double.class, double.class);
+            addTriangle = trianglesType.getMethod("addf", long.class, long.class, long.class, float.class,
+                    float.class, float.class);
+            spotMesh = Class.forName("fiji.plugin.trackmate.SpotMesh", true, loader).getConstructor(meshType,
+                    double.class);
+            spotBase = Class.forName("fiji.plugin.trackmate.SpotBase", true, loader).getConstructor(double.class,
+                    double.class, double.class, double.class, double.class);
+        }
+
+        /** TrackMate 9's spot API in this class loader; an {@link IllegalStateException} if it is not there. */
+        static TrackMate9 of(ClassLoader loader) {
+            TrackMate9 t = cached;
+            if (t != null && t.loader == loader) {
+                return t;
+            }
+            try {
+                t = new TrackMate9(loader);
+            } catch (ReflectiveOperationException | LinkageError e) {
+                throw new IllegalStateException("TrackMate 9's mesh spot API (SpotMesh, SpotBase, imglib2-mesh) is "
+                        + "not usable in this Fiji: " + e, e);
+            }
+            cached = t;
+            return t;
+        }
+
+        /**
+         * A {@code SpotMesh} from the bridge's mesh; {@code zOffset} (physical Z of the first plane sent) is added
+         * to every vertex. SpotMesh puts the spot at the vertex mean and sets the radius from the volume.
+         */
+        Object meshSpot(Mesh mesh, double zOffset, double quality) {
+            int nv = mesh.nVertices();
+            int nt = mesh.nTriangles();
+            double[] v = mesh.vertices();
+            int[] t = mesh.triangles();
+            try {
+                Object m = bufferMesh.newInstance(nv, nt);
+                Object vs = vertices.invoke(m);
+                for (int i = 0; i < nv; i++) {
+                    addVertex.invoke(vs, v[3 * i], v[3 * i + 1], v[3 * i + 2] + zOffset);
+                }
+                Object ts = triangles.invoke(m);
+                for (int i = 0; i < nt; i++) {
+                    // zero normals: SpotMesh recomputes them from the vertices
+                    addTriangle.invoke(ts, (long) t[3 * i], (long) t[3 * i + 1], (long) t[3 * i + 2], 0f, 0f, 0f);
+                }
+                return spotMesh.newInstance(m, quality);
+            } catch (InvocationTargetException e) {
+                throw new IllegalStateException("TrackMate 9 refused a mesh spot: " + e.getCause(), e.getCause());
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("TrackMate 9's mesh spot API changed: " + e, e);
+            }
+        }
+
+        /** A sphere spot as TrackMate 9 makes them ({@code SpotBase}: its {@code Spot} is an interface). */
+        Object sphereSpot(double x, double y, double z, double radius, double quality) {
+            try {
+                return spotBase.newInstance(x, y, z, radius, quality);
+            } catch (InvocationTargetException e) {
+                throw new IllegalStateException("TrackMate 9 refused a sphere spot: " + e.getCause(), e.getCause());
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("TrackMate 9's spot API changed: " + e, e);
+            }
+        }
     }
 }

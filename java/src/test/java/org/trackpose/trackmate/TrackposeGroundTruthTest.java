@@ -6,7 +6,6 @@ import static org.trackpose.bridge.DetectorKeys.*;
 
 import fiji.plugin.trackmate.Spot;
 import fiji.plugin.trackmate.SpotCollection;
-import fiji.plugin.trackmate.SpotMesh;
 import fiji.plugin.trackmate.SpotRoi;
 import fiji.plugin.trackmate.detection.SpotGlobalDetector;
 import ij.ImagePlus;
@@ -31,7 +30,7 @@ import org.trackpose.bridge.DetectorKeys;
  * nuclei) on images drawn here with known objects: discs in a 2D movie, balls in a Z stack. The spots must match
  * the ground truth the images were drawn from: one spot per object in the right frame, its position within a pixel
  * of the object's centre (physical units, ROI and Z-crop offsets included), its outline's area within 10% of the
- * disc's (2D), and, with TrackMate 9's mesh spots, a mesh around the ball. Runs only when TRACKPOSE_PYTHON names a
+ * disc's (2D). Runs only when TRACKPOSE_PYTHON names a
  * python with trackpose installed (tests/run sets it).
  */
 class TrackposeGroundTruthTest {
@@ -215,7 +214,8 @@ class TrackposeGroundTruthTest {
         int z0 = 1; // a Z crop: planes 1..20 are sent, positions keep the whole stack's Z
         TrackposeDetectorFactory<FloatType> factory = new TrackposeDetectorFactory<FloatType>().tempRoot(tmp);
         TrackposeDetectorFactory<FloatType> worker = factory.forPreview(); // the second run reuses the engine
-        for (SpotMaker.ShapeApi api : SpotMaker.ShapeApi.values()) {
+        // TrackMate 8 on the class path: spheres (TrackMate 9's mesh spots: SpotMakerTest, with TrackMate 9's build)
+        for (SpotMaker.ShapeApi api : new SpotMaker.ShapeApi[] {SpotMaker.ShapeApi.TM8_SPHERES}) {
             SpotMaker.force(api);
             RecordingLogger log = new RecordingLogger();
             SpotGlobalDetector<FloatType> d = worker.getDetector(img, s,
@@ -237,21 +237,7 @@ class TrackposeGroundTruthTest {
                 assertTrue(off < PW, api + ": ball at (" + x + ", " + y + ", " + z + ") has a spot " + off
                         + " micron away: " + spot);
                 assertEquals(r * PW, spot.getFeature(Spot.RADIUS), 0.1 * r * PW, api + ": radius");
-                if (api == SpotMaker.ShapeApi.TM9_MESHES) {
-                    assertTrue(spot instanceof SpotMesh, spot.getClass().getName());
-                    net.imglib2.mesh.Mesh m = ((SpotMesh) spot).getMesh();
-                    assertTrue(m.triangles().sizel() > 100, "a real surface: " + m.triangles().sizel());
-                    double sx = spot.getFeature(Spot.POSITION_X);
-                    double sy = spot.getFeature(Spot.POSITION_Y);
-                    double sz = spot.getFeature(Spot.POSITION_Z);
-                    for (long i = 0; i < m.vertices().sizel(); i++) {
-                        double dv = distance(sx + m.vertices().x(i), sy + m.vertices().y(i),
-                                sz + m.vertices().z(i), x, y, z);
-                        assertEquals(r * PW, dv, 1.5 * PW, api + ": vertex " + i + " on the ball's surface");
-                    }
-                } else {
-                    assertFalse(spot instanceof SpotMesh);
-                }
+                assertNull(spot.getRoi(), "a TrackMate 8 sphere");
             }
         }
     }
