@@ -134,6 +134,7 @@ print(status("VmHWM") - before + y.nbytes, int(masks.max()))
 """
 
 
+@pytest.mark.slow
 def test_memory_model_covers_the_measured_3d_dynamics_peak():
     # the model _check_memory uses must not undercount what the 3D mask reconstruction really holds at its peak
     # (measured as resident memory in a fresh process) nor overcount it grossly

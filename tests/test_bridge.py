@@ -12,7 +12,9 @@ import pytest
 import tifffile
 
 from trackpose import io, shapes
-from conftest import render, touching_discs
+from helpers import render, touching_discs
+
+pytestmark = pytest.mark.slow  # starts processes / trains
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT / "python"), TRACKPOSE_OFFLINE="1")

@@ -17,8 +17,10 @@ pytest.importorskip("scyjava")
 
 from trackpose import java_client  # noqa: E402
 
-from conftest import render  # noqa: E402
+from helpers import render  # noqa: E402
 from test_3d import _balls  # noqa: E402
+
+pytestmark = pytest.mark.slow  # starts processes / trains
 
 try:
     java_client.find_jars()
@@ -37,7 +39,7 @@ DISCS = [(32, 30, 9, 9), (49, 30, 8, 8), (78, 32, 10, 7), (32, 66, 7, 10), (58, 
 MOVE = (3, -2)
 FRAMES = 4
 DIAMETER_PX = 17.0
-#: conftest.render draws the outer pixels of each object dimmer (1/3, 2/3 of its brightness, then blurs): the model
+#: helpers.render draws the outer pixels of each object dimmer (1/3, 2/3 of its brightness, then blurs): the model
 #: puts the border inside them, about 0.45 px in whatever the size (measured with trackpose.segment on these frames:
 #: area 0.83-0.91 of the drawn ellipse for semi-axes 7-10 px, every object inside it, with the built-in model of
 #: stage 5; stage 4's border lay about 2/3 px in, 0.78-0.87). Outlines are compared with the drawn ellipses (inside

@@ -8,7 +8,9 @@ import pytest
 import tifffile
 
 from trackpose import io
-from conftest import render, touching_discs
+from helpers import render, touching_discs
+
+pytestmark = pytest.mark.slow  # starts processes / trains
 
 ROOT = Path(__file__).resolve().parents[1]
 

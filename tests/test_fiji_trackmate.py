@@ -343,6 +343,7 @@ json.dump({"spots": spots.tolist(), "tracks": tracks.tolist(), "centres": centre
 @pytest.mark.skipif(not os.environ.get("TRACKPOSE_FIJI"),
                     reason="TRACKPOSE_FIJI not set: the end-to-end run needs a local Fiji.app with TrackMate 8, "
                            "pyimagej and the trackpose jar (set TRACKPOSE_FIJI to that Fiji.app folder)")
+@pytest.mark.slow
 def test_run_trackmate_in_a_real_fiji_tracks_the_drawn_discs(tmp_path):
     pytest.importorskip("imagej", reason="TRACKPOSE_FIJI is set but pyimagej is not installed: pip install -e .[fiji]")
     out = tmp_path / "result.json"

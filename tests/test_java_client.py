@@ -16,7 +16,9 @@ pytest.importorskip("scyjava")
 from trackpose import java_client  # noqa: E402
 from trackpose.errors import TrackposeError  # noqa: E402
 
-from conftest import render, touching_discs  # noqa: E402
+from helpers import render, touching_discs  # noqa: E402
+
+pytestmark = pytest.mark.slow  # starts processes / trains
 
 try:
     java_client.find_jars()

@@ -55,6 +55,7 @@ def _fresh_process_report():
                           after=malloc.active())))
 
 
+@pytest.mark.slow
 def test_large_buffers_are_reused_inside_and_mapped_outside():
     import json
     import subprocess

@@ -1,6 +1,5 @@
 """Matching predicted masks to ground truth (trackpose.metrics)."""
 
-import time
 import tracemalloc
 
 import numpy as np
@@ -119,18 +118,16 @@ def test_parity_with_cellpose_on_touching_discs():
                                    cellpose_metrics._intersection_over_union(truth, prediction))
 
 
-def test_ten_thousand_labels_are_quick_and_small():
+def test_ten_thousand_labels_stay_small():
+    """Memory, not time (benchmarks/bench_metrics.py times it)."""
     rows, cols = np.indices((1000, 1000))
     truth = (rows // 10) * 100 + cols // 10 + 1  # 10,000 squares of 10 x 10
     prediction = np.roll(truth, 1, axis=1)  # IoU 9/11 for every square
     tracemalloc.start()
-    start = time.perf_counter()
     ap, tp, fp, fn = average_precision(truth, prediction)
-    elapsed = time.perf_counter() - start
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert tp.tolist() == [10000, 10000, 0]
-    assert elapsed < 10  # about 0.2 s; generous for shared machines
     assert peak < 200e6  # a dense 10,001 x 10,001 IoU matrix alone would take 800 MB
     overlap = label_overlap(truth, prediction, sparse_output=True)
     assert overlap.shape == (10001, 10001) and overlap.nnz == 20000

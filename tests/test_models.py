@@ -8,7 +8,7 @@ import torch
 import trackpose
 from trackpose.errors import ModelError
 from trackpose.models import save_model
-from conftest import random_cpnet
+from helpers import random_cpnet
 
 
 def test_loads_custom_file_with_its_diameters(model_file):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from trackpose.net import CPnet, fuse_for_inference
-from conftest import random_cpnet
+from helpers import random_cpnet
 
 
 def test_state_dict_layout_matches_cellpose_files():

@@ -5,7 +5,7 @@ import pytest
 import trackpose
 from trackpose.errors import InputError, TrackposeError
 from trackpose.metrics import average_precision, matched_fraction
-from conftest import render, touching_discs
+from helpers import render, touching_discs
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_image_too_large_for_memory_is_refused_before_work(model_file, monkeypat
 
 
 def _cache_case_image():
-    from conftest import render, touching_discs
+    from helpers import render, touching_discs
     return render(touching_discs((128, 128), radii=(8, 12), n=10, seed=5), seed=5)
 
 

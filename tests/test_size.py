@@ -19,7 +19,7 @@ import torch
 import trackpose
 from trackpose import size, synth, train
 from trackpose.errors import InputError, ModelError
-from conftest import random_cpnet, render, touching_discs
+from helpers import random_cpnet, render, touching_discs
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT / "python"), TRACKPOSE_OFFLINE="1")

@@ -12,6 +12,8 @@ import trackpose
 from trackpose import dynamics, synth, train
 from trackpose.errors import InputError
 
+pytestmark = pytest.mark.slow  # starts processes / trains
+
 
 @pytest.fixture(scope="module")
 def small_data():

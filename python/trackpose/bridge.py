@@ -10,7 +10,6 @@ import contextlib
 import errno
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -25,35 +24,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from . import __version__, io
-from .errors import InputError, ModelError, TrackposeError
+from .errors import InputError, TrackposeError
+from .settings import check_job_settings
 
 log = logging.getLogger("trackpose")
 
 PROTOCOL_VERSION = 1
-
-#: job.json settings: key -> (type, default). 0 for niter / max_size / anisotropy means "engine default".
-SETTINGS = {
-    "model": (str, "trackpose_default"),
-    "channels": (list, [0, 0]),
-    "diameter": (float, 0.0),
-    "flow_threshold": (float, 0.4),
-    "cellprob_threshold": (float, 0.0),
-    "resample": (bool, True),
-    "niter": (int, 0),
-    "min_size": (int, 15),
-    "max_size": (int, 0),
-    "do_3d": (bool, False),
-    "stitch_threshold": (float, 0.0),
-    "anisotropy": (float, 0.0),
-    "flow3d_smooth": (float, 0.0),
-    "smoothing": (float, 0.0),
-    "batch_size": (int, 8),
-    "use_gpu": (bool, False),
-    "bfloat16": (bool, False),
-    "workers": (int, 1),
-    "simplify_contours": (bool, True),
-}
-
 
 class Cancelled(TrackposeError):
     kind = "cancelled"
@@ -167,26 +143,7 @@ def read_job(folder: Path) -> dict:
         raise InputError(f"{path}: job version {version} is newer than this engine understands "
                          f"({PROTOCOL_VERSION}); update trackpose in the Python environment (trackpose "
                          f"{__version__})")
-    raw = job.get("settings", {})
-    if not isinstance(raw, dict):
-        raise InputError(f"{path}: 'settings' must be an object")
-    unknown = sorted(set(raw) - set(SETTINGS))
-    if unknown:
-        raise InputError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTINGS)}")
-    settings = {}
-    for key, (kind, default) in SETTINGS.items():
-        value = raw.get(key, default)
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-        if kind is list:
-            ok = ok and len(value) == 2 and all(isinstance(c, int) and not isinstance(c, bool) for c in value)
-        if kind is float and ok:
-            ok = math.isfinite(value)
-        if not ok:
-            raise InputError(f"{path}: setting {key!r} must be {'two integers' if kind is list else kind.__name__}"
-                             f", got {value!r}")
-        settings[key] = value
+    settings = check_job_settings(job.get("settings", {}), str(path))
     frames = job.get("frames")
     if frames is not None and (not isinstance(frames, list) or not all(isinstance(f, int) for f in frames)):
         raise InputError(f"{path}: 'frames' must be a list of integers")
@@ -201,8 +158,6 @@ def segment_kwargs(settings: dict, meta: io.ImageMeta, is_volume: bool) -> dict:
         raise InputError("3D mode (do_3d) was asked for but the image has no Z axis; use 2D detection")
     if settings["stitch_threshold"] > 0 and not is_volume:
         raise InputError("2D+Z stitching was asked for but the image has no Z axis; use 2D detection")
-    if settings["diameter"] < 0:
-        raise InputError(f"diameter must be >= 0 pixels (0 = estimate), got {settings['diameter']}")
     kwargs = dict(channels=tuple(settings["channels"]), diameter=settings["diameter"] or None,
                   flow_threshold=settings["flow_threshold"], cellprob_threshold=settings["cellprob_threshold"],
                   resample=settings["resample"], niter=settings["niter"] or None, min_size=settings["min_size"],

@@ -17,13 +17,14 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
+from . import settings
 from .errors import ModelError
 from .net import CPnet, NBASE, fuse_for_inference
 
 log = logging.getLogger("trackpose")
 
 #: Name of the project's own built-in model (shipped in trackpose/data when trained; see the README).
-DEFAULT_MODEL = "trackpose_default"
+DEFAULT_MODEL = settings.default("model")
 _PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
 #: cellpose built-in names whose file name differs from the name.

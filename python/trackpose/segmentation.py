@@ -16,10 +16,11 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import dynamics, transforms
+from . import dynamics, settings, transforms
 from .errors import InputError
 from .inference import run_network
-from .models import DEFAULT_MODEL, Model, load_model
+from .models import Model, load_model
+from .settings import DEFAULTS as D
 
 log = logging.getLogger("trackpose")
 
@@ -76,37 +77,37 @@ def _as_models(model, device, gpu) -> list[Model]:
 
 
 def segment(image: np.ndarray,
-            model: Union[str, Model, Sequence[Union[str, Model]]] = DEFAULT_MODEL,
-            diameter: Optional[float] = None,
-            channels: Optional[Sequence[int]] = (0, 0),
+            model: Union[str, Model, Sequence[Union[str, Model]]] = D["model"],
+            diameter: Optional[float] = D["diameter"],
+            channels: Optional[Sequence[int]] = (D["chan"], D["chan2"]),
             channel_axis: Optional[int] = None,
             z_axis: Optional[int] = None,
-            flow_threshold: float = 0.4,
-            cellprob_threshold: float = 0.0,
-            resample: bool = True,
-            niter: Optional[int] = None,
-            min_size: int = 15,
-            max_size: Optional[int] = None,
-            max_size_fraction: float = 0.4,
-            do_3d: bool = False,
-            stitch_threshold: float = 0.0,
-            anisotropy: Optional[float] = None,
-            flow3d_smooth: float = 0.0,
-            batch_size: int = 8,
-            bsize: int = 224,
-            tile_overlap: float = 0.1,
-            augment: bool = False,
-            tiling: str = "compact",
-            bfloat16: bool = False,
-            normalize: bool = True,
-            percentiles: Sequence[float] = transforms.DEFAULT_PERCENTILES,
-            lowhigh: Optional[Sequence[float]] = None,
-            invert: bool = False,
-            gamma: float = 1.0,
-            wiener_noise: float = 0.0,
-            exclude_on_edges: bool = False,
+            flow_threshold: float = D["flow_threshold"],
+            cellprob_threshold: float = D["cellprob_threshold"],
+            resample: bool = D["resample"],
+            niter: Optional[int] = D["niter"],
+            min_size: int = D["min_size"],
+            max_size: Optional[int] = D["max_size"],
+            max_size_fraction: float = D["max_size_fraction"],
+            do_3d: bool = D["do_3d"],
+            stitch_threshold: float = D["stitch_threshold"],
+            anisotropy: Optional[float] = D["anisotropy"],
+            flow3d_smooth: float = D["flow3d_smooth"],
+            batch_size: int = D["batch_size"],
+            bsize: int = D["bsize"],
+            tile_overlap: float = D["tile_overlap"],
+            augment: bool = D["augment"],
+            tiling: str = D["tiling"],
+            bfloat16: bool = D["bfloat16"],
+            normalize: bool = D["normalize"],
+            percentiles: Sequence[float] = D["percentiles"],
+            lowhigh: Optional[Sequence[float]] = D["lowhigh"],
+            invert: bool = D["invert"],
+            gamma: float = D["gamma"],
+            wiener_noise: float = D["wiener_noise"],
+            exclude_on_edges: bool = D["exclude_on_edges"],
             device=None,
-            gpu: bool = False,
+            gpu: bool = D["gpu"],
             progress: Optional[Callable[[int, int], None]] = None,
             network_cache: Optional[dict] = None) -> Result:
     """Segment cells or nuclei in a 2D image (or each plane of a Z stack) with a cellpose-style model.
@@ -182,27 +183,25 @@ def segment(image: np.ndarray,
     """
     timings = {}
     t0 = time.perf_counter()
-    if diameter is not None and (not np.isfinite(diameter) or diameter < 0):
-        raise InputError(f"diameter must be a positive number of pixels (or None), got {diameter}")
-    if anisotropy is not None and (not np.isfinite(anisotropy) or not 0 < anisotropy <= 100):
+    options = dict(diameter=diameter, flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
+                   resample=resample, niter=niter, min_size=min_size, max_size=max_size,
+                   max_size_fraction=max_size_fraction, do_3d=do_3d, stitch_threshold=stitch_threshold,
+                   anisotropy=anisotropy, flow3d_smooth=flow3d_smooth, batch_size=batch_size, bsize=bsize,
+                   tile_overlap=tile_overlap, augment=augment, tiling=tiling, bfloat16=bfloat16, normalize=normalize,
+                   percentiles=percentiles, lowhigh=lowhigh, invert=invert, gamma=gamma, wiener_noise=wiener_noise,
+                   exclude_on_edges=exclude_on_edges, gpu=gpu)
+    if flow_threshold is None:  # None skips the flow check, as 0 does
+        options.pop("flow_threshold")
+    if min_size is None:
+        options.pop("min_size")
+    if anisotropy is not None and anisotropy <= 0:
         raise InputError(f"anisotropy must be a Z-spacing / XY-pixel-size ratio in (0, 100], got {anisotropy}")
-    if stitch_threshold is None or not 0 <= stitch_threshold <= 1:
-        raise InputError(f"stitch_threshold (IoU) must be in 0..1, got {stitch_threshold}")
-    if flow3d_smooth is None or flow3d_smooth < 0:
-        raise InputError(f"flow3d_smooth must be >= 0 (a Gaussian sigma in pixels), got {flow3d_smooth}")
-    for name, value, lo, hi in (("flow_threshold", flow_threshold, 0, np.inf),
-                                ("cellprob_threshold", cellprob_threshold, -np.inf, np.inf),
-                                ("tile_overlap", tile_overlap, 0, 1),
-                                ("max_size_fraction", max_size_fraction, 0, np.inf)):
-        if value is None and name == "flow_threshold":
-            continue
-        if not (np.isfinite(value) or value == np.inf) or not lo <= value <= hi:
-            raise InputError(f"{name} must be in [{lo}, {hi}], got {value}")
+    for name, value in options.items():
+        settings.check(name, value)
+    if channels is not None:
+        settings.check("chan", channels[0])
+        settings.check("chan2", channels[1] if len(channels) > 1 else 0)
     transforms.check_tiling(tiling)
-    if batch_size < 1:
-        raise InputError(f"batch_size must be at least 1, got {batch_size}")
-    if niter is not None and niter < 0:
-        raise InputError(f"niter must be >= 0 (0 or None = automatic), got {niter}")
     if min_size is None:
         min_size = 0
 

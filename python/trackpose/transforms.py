@@ -13,11 +13,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import settings
 from .errors import InputError
 
 log = logging.getLogger("trackpose")
 
-DEFAULT_PERCENTILES = (1.0, 99.0)
+DEFAULT_PERCENTILES = settings.default("percentiles")
 
 
 # ---------------------------------------------------------------------------------------------- axes, channels

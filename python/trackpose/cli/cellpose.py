@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, TrackposeError
+from ..settings import BY_NAME
+from .options import add_setting_option
 
 log = logging.getLogger("trackpose")
 
@@ -34,6 +36,22 @@ IGNORED_FLAGS = {
 }
 TRAINING_FLAGS = ("--train", "--train_size")
 
+_SAME = object()
+#: cellpose's flag -> the declared setting it sets, and cellpose's command-line default where it differs from
+#: the declaration (cellpose's CLI starts at diameter 30 and tiles as cellpose does)
+CELLPOSE_FLAGS = (
+    ("--chan", "chan", _SAME), ("--chan2", "chan2", _SAME), ("--invert", "invert", _SAME),
+    ("--diameter", "diameter", 30.0), ("--flow_threshold", "flow_threshold", _SAME),
+    ("--cellprob_threshold", "cellprob_threshold", _SAME), ("--niter", "niter", _SAME),
+    ("--min_size", "min_size", _SAME), ("--max_size", "max_size", _SAME), ("--no_resample", "resample", _SAME),
+    ("--batch_size", "batch_size", _SAME), ("--augment", "augment", _SAME),
+    ("--tile_overlap", "tile_overlap", _SAME), ("--bsize", "bsize", _SAME), ("--tiling", "tiling", "cellpose"),
+    ("--exclude_on_edges", "exclude_on_edges", _SAME), ("--no_norm", "normalize", _SAME),
+    ("--norm_percentile", "percentiles", _SAME), ("--do_3D", "do_3d", _SAME),
+    ("--stitch_threshold", "stitch_threshold", _SAME), ("--anisotropy", "anisotropy", _SAME),
+    ("--flow3D_smooth", "flow3d_smooth", _SAME),
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trackpose-cellpose",
@@ -42,39 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image_path", default=None, help="a single image to segment")
     p.add_argument("--look_one_level_down", action="store_true", help="also search sub-folders of --dir")
     p.add_argument("--img_filter", default="", help="only images whose name ends with this (before the extension)")
-    p.add_argument("--pretrained_model", default="cyto3", help="model name or file")
+    p.add_argument("--pretrained_model", default="cyto3", help=f"{BY_NAME['model'].help} [default: cyto3]")
     p.add_argument("--add_model", default=None, help="not supported: copy the file to ~/.cellpose/models")
-    p.add_argument("--chan", type=int, default=0, help="channel to segment (0 = gray, 1 = red, 2 = green, 3 = blue)")
-    p.add_argument("--chan2", type=int, default=0, help="nuclear channel (0 = none)")
-    p.add_argument("--invert", action="store_true")
-    p.add_argument("--diameter", type=float, default=30.0,
-                   help="cell diameter in pixels; 0 = estimate it per image with the model's size model "
-                        "(the model's training diameter when it has none)")
-    p.add_argument("--flow_threshold", type=float, default=0.4)
-    p.add_argument("--cellprob_threshold", type=float, default=0.0)
-    p.add_argument("--niter", type=int, default=0)
-    p.add_argument("--min_size", type=int, default=15)
-    p.add_argument("--max_size", type=int, default=0, help="(trackpose extension) remove larger masks; 0 = off")
-    p.add_argument("--no_resample", action="store_true")
-    p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--augment", action="store_true")
-    p.add_argument("--tile_overlap", type=float, default=0.1)
-    p.add_argument("--bsize", type=int, default=224)
-    p.add_argument("--tiling", choices=("cellpose", "compact"), default="cellpose",
-                   help="(trackpose extension) tile layout: cellpose's (default here, as cellpose) or compact "
-                        "(fewer pixels through the network, the default of `trackpose segment`)")
-    p.add_argument("--exclude_on_edges", action="store_true")
-    p.add_argument("--no_norm", action="store_true")
-    p.add_argument("--norm_percentile", type=float, nargs=2, default=[1.0, 99.0])
-    p.add_argument("--use_gpu", action="store_true")
-    p.add_argument("--gpu_device", default="0")
-    p.add_argument("--do_3D", action="store_true")
-    p.add_argument("--stitch_threshold", type=float, default=0.0)
-    p.add_argument("--anisotropy", type=float, default=None,
-                   help="Z spacing / pixel size; when absent, from the file's calibration (else 1.0)")
-    p.add_argument("--flow3D_smooth", type=float, default=0.0)
-    p.add_argument("--z_axis", type=int, default=None)
-    p.add_argument("--channel_axis", type=int, default=None)
+    for flag, name, default in CELLPOSE_FLAGS:
+        add_setting_option(p, BY_NAME[name], flag=flag, **({} if default is _SAME else {"default": default}))
+    p.add_argument("--use_gpu", action="store_true", help=BY_NAME["gpu"].help)
+    p.add_argument("--gpu_device", default="0", help="CUDA device number [default: 0]")
+    p.add_argument("--z_axis", type=int, default=None, help="axis holding Z planes, if the file does not say")
+    p.add_argument("--channel_axis", type=int, default=None, help="axis holding channels, if the file does not say")
     p.add_argument("--save_png", action="store_true")
     p.add_argument("--save_tif", action="store_true")
     p.add_argument("--save_flows", action="store_true")
@@ -165,16 +158,10 @@ def _run(args, log) -> int:
         log.info("diameter 0: estimating the diameter of each image with the size model %s", model.size_path)
     elif diameter is None:
         log.info("diameter 0: using the model's training diameter %.1f px (no size model)", model.diam_labels)
-    settings = dict(model=model, diameter=diameter, channels=(args.chan, args.chan2),
-                    flow_threshold=args.flow_threshold, cellprob_threshold=args.cellprob_threshold,
-                    resample=not args.no_resample, niter=args.niter or None, min_size=args.min_size,
-                    max_size=args.max_size or None, batch_size=args.batch_size, bsize=args.bsize,
-                    tile_overlap=args.tile_overlap, tiling=args.tiling, augment=args.augment,
-                    normalize=not args.no_norm,
-                    percentiles=tuple(args.norm_percentile), invert=args.invert,
-                    exclude_on_edges=args.exclude_on_edges, do_3d=args.do_3D,
-                    stitch_threshold=args.stitch_threshold, flow3d_smooth=args.flow3D_smooth,
-                    anisotropy=args.anisotropy)
+    settings = {name: getattr(args, name) for _, name, _ in CELLPOSE_FLAGS}
+    settings.update(model=model, diameter=diameter, channels=(settings.pop("chan"), settings.pop("chan2")),
+                    niter=args.niter or None, max_size=args.max_size or None,
+                    percentiles=BY_NAME["percentiles"].check(args.percentiles, "--norm_percentile"))
     if args.channel_axis is not None:
         settings["channel_axis"] = args.channel_axis
     if args.z_axis is not None:

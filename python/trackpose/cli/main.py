@@ -5,114 +5,64 @@ Every failure prints one line saying what went wrong and what to do, and exits n
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import sys
 from pathlib import Path
 
 from .. import __version__
 from ..errors import TrackposeError
+from ..settings import DEFAULTS, SETTINGS
+from .options import add_setting_option
 
 log = logging.getLogger("trackpose")
 
 
-def _defaults() -> dict:
-    from ..segmentation import segment
-    return {name: p.default for name, p in inspect.signature(segment).parameters.items()
-            if p.default is not inspect.Parameter.empty}
-
-
 def _add_segment_parser(sub) -> None:
-    d = _defaults()
     p = sub.add_parser(
         "segment", help="find cells or nuclei in images and write label images",
         description="Find cells or nuclei in each image and write <name>_cp_masks.tif next to it (or in "
                     "--savedir): a label image where each object has its own number, with the image's "
-                    "calibration, that Fiji opens directly.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "calibration, that Fiji opens directly. Every option is listed in docs/settings.md.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (TIFF, PNG, NPY) or folders of them")
-    g = p.add_argument_group("model and scale")
-    g.add_argument("--model", action="append", default=None, metavar="NAME_OR_FILE",
-                   help=f"model name (e.g. cyto3, nuclei) or weight file; repeat to average several models "
-                        f"[default: {d['model']}]")
-    g.add_argument("--diameter", type=float, default=None,
-                   help="typical object diameter in pixels; 0 = estimate it per image with the model's size model; "
-                        "default: estimate when the model has a size model, else the diameter it was trained at "
-                        "(`trackpose estimate-diameter` measures shapes you drew)")
-    g.add_argument("--chan", type=int, default=d["channels"][0],
-                   help="channel to segment, counted from 1; 0 = grayscale (average of all channels)")
-    g.add_argument("--chan2", type=int, default=d["channels"][1],
-                   help="optional nuclear channel, counted from 1; 0 = none")
-    g.add_argument("--channel-axis", type=int, default=None, help="axis holding channels, if the file does not say")
-    g.add_argument("--z-axis", type=int, default=None, help="axis holding Z planes, if the file does not say")
-    g = p.add_argument_group("what counts as a cell")
-    g.add_argument("--flow-threshold", type=float, default=d["flow_threshold"],
-                   help="maximum flow error per object; raise it to keep more (odd-shaped) objects, 0 keeps all")
-    g.add_argument("--cellprob-threshold", type=float, default=d["cellprob_threshold"],
-                   help="cell probability cut-off (-6..6); lower it to find more and larger objects")
-    g.add_argument("--min-size", type=int, default=d["min_size"], help="remove objects smaller than this (pixels)")
-    g.add_argument("--max-size", type=int, default=0, help="remove objects larger than this (pixels); 0 = no limit")
-    g.add_argument("--exclude-on-edges", action="store_true", help="remove objects touching the image border")
-    g.add_argument("--no-resample", action="store_true",
-                   help="find objects at the network's scale (faster, coarser outlines)")
-    g.add_argument("--niter", type=int, default=0,
-                   help="flow steps; 0 = automatic (200 scaled by the resize); raise to ~2000 for long thin cells")
-    g = p.add_argument_group("3D stacks")
-    g.add_argument("--do-3d", action="store_true",
-                   help="true 3D: run the network on XY, XZ and YZ slices and find 3D objects")
-    g.add_argument("--stitch-threshold", type=float, default=d["stitch_threshold"],
-                   help="2D+Z: segment each plane and link objects across planes whose overlap (IoU) exceeds this "
-                        "(e.g. 0.25); 0 = off")
-    g.add_argument("--anisotropy", type=float, default=None,
-                   help="Z spacing / pixel size for --do-3d; default: from the file's calibration, else 1")
-    g.add_argument("--flow3d-smooth", type=float, default=d["flow3d_smooth"],
-                   help="Gaussian smoothing (sigma, pixels) of 3D flows for smoother objects; 0 = off")
-    g = p.add_argument_group("image adjustments")
-    g.add_argument("--no-norm", action="store_true", help="do not rescale intensities (input already in 0..1)")
-    g.add_argument("--percentiles", type=float, nargs=2, default=list(d["percentiles"]), metavar=("LOW", "HIGH"),
-                   help="intensity percentiles mapped to 0 and 1")
-    g.add_argument("--lowhigh", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
-                   help="fixed intensities mapped to 0 and 1 instead of percentiles")
-    g.add_argument("--invert", action="store_true", help="dark cells on a bright background")
-    g.add_argument("--gamma", type=float, default=d["gamma"], help="gamma on normalised intensities (1 = off)")
-    g.add_argument("--smooth", type=float, default=d["wiener_noise"],
-                   help="Wiener smoothing noise level, 0..1 (0 = off; higher = smoother)")
-    g = p.add_argument_group("speed and hardware")
-    g.add_argument("--batch-size", type=int, default=d["batch_size"],
-                   help="tiles per network pass, counted in bsize x bsize tiles (a larger tile counts for more)")
-    g.add_argument("--bsize", type=int, default=d["bsize"], help="tile size in pixels (multiple of 16)")
-    g.add_argument("--tile-overlap", type=float, default=d["tile_overlap"], help="fraction of tile overlap")
-    g.add_argument("--tiling", choices=("compact", "cellpose"), default=d["tiling"],
-                   help="tile layout: compact = fewer pixels through the network (default), cellpose = cellpose's "
-                        "tiles, for outputs that match cellpose tile for tile")
-    g.add_argument("--augment", action="store_true", help="average over flipped tiles (slower, smoother)")
-    g.add_argument("--bfloat16", action="store_true",
-                   help="run the network in bfloat16: ~1.7x faster on CPUs with AVX512-BF16/AMX and recent GPUs, "
-                        "nearly the same masks (default: float32, cellpose's numbers)")
-    g.add_argument("--gpu", action="store_true", help="use a CUDA or Apple GPU when available")
-    g.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda:1, mps")
+    groups = {}
+    for s in SETTINGS:
+        if not s.cli or not s.segment:
+            continue
+        if s.group not in groups:
+            groups[s.group] = p.add_argument_group(s.group)
+        add_setting_option(groups[s.group], s)
+        if s.name == "chan2":
+            groups[s.group].add_argument("--channel-axis", type=int, default=None,
+                                         help="axis holding channels, if the file does not say")
+            groups[s.group].add_argument("--z-axis", type=int, default=None,
+                                         help="axis holding Z planes, if the file does not say")
+    g = groups["speed and hardware"]
+    g.add_argument("--device", default=None, help="torch device, e.g. cpu, cuda:1, mps [default: cpu, or the GPU "
+                   "with --gpu]")
     g = p.add_argument_group("output")
-    g.add_argument("--savedir", type=Path, default=None, help="folder for outputs (default: next to each image)")
+    g.add_argument("--savedir", type=Path, default=None, help="folder for outputs [default: next to each image]")
     g.add_argument("--save-png", action="store_true", help="write 16-bit PNG labels instead of TIFF (2D only)")
     g.add_argument("--save-flows", action="store_true", help="also write flows and cell probability as TIFF")
     p.set_defaults(func=_run_segment)
 
 
 def settings_from_args(args) -> dict:
-    return dict(model=args.model if args.model and len(args.model) > 1 else
-                (args.model[0] if args.model else _defaults()["model"]),
-                diameter=args.diameter, channels=(args.chan, args.chan2),
-                channel_axis=args.channel_axis, z_axis=args.z_axis,
-                flow_threshold=args.flow_threshold, cellprob_threshold=args.cellprob_threshold,
-                resample=not args.no_resample, niter=args.niter or None, min_size=args.min_size,
-                max_size=args.max_size or None, batch_size=args.batch_size, bsize=args.bsize,
-                tile_overlap=args.tile_overlap, tiling=args.tiling, augment=args.augment, bfloat16=args.bfloat16,
-                normalize=not args.no_norm,
-                percentiles=tuple(args.percentiles), lowhigh=tuple(args.lowhigh) if args.lowhigh else None,
-                invert=args.invert, gamma=args.gamma, wiener_noise=args.smooth,
-                exclude_on_edges=args.exclude_on_edges, device=args.device, gpu=args.gpu,
-                do_3d=args.do_3d, stitch_threshold=args.stitch_threshold, anisotropy=args.anisotropy,
-                flow3d_smooth=args.flow3d_smooth)
+    """``trackpose segment``'s options -> ``segment`` keyword arguments."""
+    out = {}
+    for s in SETTINGS:
+        if not s.cli or not s.segment:
+            continue
+        value = getattr(args, s.name)
+        if s.optional and value == 0 and s.name != "diameter":  # 0 = automatic
+            value = None
+        if s.kind == "pair" and value is not None:
+            value = s.check(value, s.cli)
+        out[s.name] = value
+    models = out.pop("model") or [DEFAULTS["model"]]
+    out["model"] = models if len(models) > 1 else models[0]
+    out["channels"] = (out.pop("chan"), out.pop("chan2"))
+    out.update(channel_axis=args.channel_axis, z_axis=args.z_axis, device=args.device)
+    return out
 
 
 def _run_segment(args) -> int:
@@ -228,6 +178,29 @@ def _run_estimate(args) -> int:
     return 0
 
 
+def _add_settings_parser(sub) -> None:
+    p = sub.add_parser("settings", help="print every engine setting with its default, range and help",
+                       description="Print the declaration of every engine setting (python/trackpose/settings.py): "
+                                   "as a table (default), as JSON (--json; the TrackMate side's parity test reads "
+                                   "it) or as the Markdown of docs/settings.md (--markdown).")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="machine-readable JSON")
+    form.add_argument("--markdown", action="store_true", help="the Markdown table of docs/settings.md")
+    p.set_defaults(func=_run_settings)
+
+
+def _run_settings(args) -> int:
+    from .. import settings
+    if args.json:
+        print(settings.as_json())
+    elif args.markdown:
+        print(settings.as_markdown(), end="")
+    else:
+        for s in SETTINGS:
+            print(f"{s.name:<20} {str(s.default):<18} {s.range_text():<28} {s.help}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trackpose", description="Cell and nuclei segmentation compatible with "
                                      "Cellpose models, for Python and Fiji/TrackMate.")
@@ -239,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models_parser(sub)
     _add_shapes_parser(sub)
     _add_estimate_parser(sub)
+    _add_settings_parser(sub)
     from . import bridge, train
     bridge.add_parsers(sub)
     train.add_parser(sub)
@@ -269,6 +243,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("trackpose: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into a reader that stopped early (`| head`)
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
