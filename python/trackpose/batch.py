@@ -7,6 +7,7 @@ reported and the others still run.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ def anisotropy_from_meta(meta: io.ImageMeta) -> float:
         log.warning("%s: no Z spacing / pixel size in the file; 3D mode assumes anisotropy 1.0 (pass --anisotropy "
                     "if the planes are further apart than the pixels)", meta.source or "image")
         return 1.0
-    log.warning("%s: anisotropy %.3f from the file's calibration (Z spacing %g / pixel size %g %s); pass "
+    log.info("%s: anisotropy %.3f from the file's calibration (Z spacing %g / pixel size %g %s); pass "
                 "--anisotropy to override", meta.source or "image", value, meta.z_spacing, meta.pixel_size_x,
                 meta.unit or "")
     return float(value)
@@ -94,6 +95,21 @@ def output_path(image_path: Path, savedir: Optional[Path], suffix: str = "_cp_ma
     return folder / f"{io.image_stem(image_path)}{suffix}{ext}"
 
 
+def check_destination(folder: Path) -> None:
+    """Creates ``folder`` if needed and checks that files can be written in it; an InputError that says what to
+    do otherwise (raised before any work, so a bad --savedir costs nothing)."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output folder {folder} is a file; choose a folder with --savedir")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {folder} ({exc.strerror or exc}); choose another "
+                         "with --savedir") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write in the output folder {folder} (no permission or a read-only file system); "
+                         "choose another with --savedir")
+
+
 def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png: bool = False,
                  save_flows: bool = False, progress: Optional[Callable[[int, int], None]] = None) -> FileOutcome:
     """Segment one image file and write its label image; raises TrackposeError on failure."""
@@ -109,13 +125,15 @@ def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png
         kwargs.pop("z_axis")
     if kwargs.get("do_3d") and kwargs.get("anisotropy") is None:
         kwargs["anisotropy"] = anisotropy_from_meta(meta)
-    frames = image if has_time else image[None]
-    results = [segment(frame, progress=progress, **kwargs) for frame in frames]
-    masks = np.stack([r.masks for r in results]) if has_time else results[0].masks
     out = output_path(path, savedir, ext=".png" if png else ".tif")
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.resolve() == path.resolve():
         raise InputError(f"output {out} would overwrite the input image; choose another --savedir")
+    check_destination(out.parent)  # before the network runs, not after
+    frames = image if has_time else image[None]
+    if png and (has_time or image.ndim > 2 and kwargs.get("z_axis") is not None):
+        raise InputError(f"{path}: PNG holds a single 2D label image; use TIFF output for stacks and movies")
+    results = [segment(frame, progress=progress, **kwargs) for frame in frames]
+    masks = np.stack([r.masks for r in results]) if has_time else results[0].masks
     if png:
         if masks.ndim != 2:
             raise InputError(f"{path}: PNG holds a single 2D label image; use TIFF output for stacks and movies")
@@ -147,7 +165,8 @@ def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path]
         try:
             outcome = segment_file(Path(path), settings, savedir=savedir, png=png, save_flows=save_flows,
                                    progress=tile_bar.update if tile_bar else None)
-            report(f"{path}: {outcome.n_objects} objects -> {outcome.output} ({outcome.seconds:.1f} s)")
+            report(f"{path}: {outcome.n_objects} objects{_diameter_text(outcome)} -> {outcome.output} "
+                   f"({outcome.seconds:.1f} s)")
         except TrackposeError as exc:
             outcome = FileOutcome(path=Path(path), error=str(exc))
             report(f"{path}: FAILED: {exc}")
@@ -155,10 +174,24 @@ def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path]
             outcome = FileOutcome(path=Path(path), error="out of memory; try a smaller --batch-size, or crop the "
                                   "image")
             report(f"{path}: FAILED: {outcome.error}")
+        except OSError as exc:  # writing the outputs failed (disk full, permissions): this file only
+            outcome = FileOutcome(path=Path(path), error=f"cannot write the outputs: {exc}")
+            report(f"{path}: FAILED: {outcome.error}")
         outcomes.append(outcome)
         if bar:
             bar.update(k + 1)
     return outcomes
+
+
+def _diameter_text(outcome: FileOutcome) -> str:
+    """" at diameter 23.4 px (estimated)": the diameter used, so that a user can pass it again with --diameter."""
+    results = outcome.result if isinstance(outcome.result, list) else [outcome.result]
+    diameters = sorted({round(float(r.diameter), 1) for r in results if r is not None})
+    if not diameters:
+        return ""
+    estimated = any(r.diameter_style is not None for r in results if r is not None)
+    text = "/".join(f"{d:.1f}" for d in diameters[:3]) + ("/..." if len(diameters) > 3 else "")
+    return f" at diameter {text} px" + (" (estimated)" if estimated else "")
 
 
 def collect_images(inputs: Sequence[str]) -> list[Path]:

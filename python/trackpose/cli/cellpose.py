@@ -134,9 +134,13 @@ def main(argv=None) -> int:
     try:
         return _run(args, log)
     except TrackposeError as exc:
-        log.error("%s", exc)
-        print(f"trackpose-cellpose: error: {exc}", file=sys.stderr)
+        log.error("%s", exc)  # to stderr without --verbose; with it, to stdout and run.log, where callers look
+        if args.verbose:
+            print(f"trackpose-cellpose: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("trackpose-cellpose: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args, log) -> int:

@@ -93,7 +93,8 @@ def _add_eval_parser(sub) -> None:
                                    "average precision at IoU 0.5, 0.75 and 0.9.")
     p.add_argument("pred", type=Path, help="folder of predicted label images")
     p.add_argument("truth", type=Path, help="folder of ground-truth label images")
-    p.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.75, 0.9])
+    p.add_argument("--thresholds", type=float, nargs="+", default=[0.5, 0.75, 0.9], metavar="IOU",
+                   help="IoU thresholds at which to count matches [default: 0.5 0.75 0.9]")
     p.set_defaults(func=_run_eval)
 
 
@@ -104,7 +105,9 @@ def _run_eval(args) -> int:
 
 
 def _add_models_parser(sub) -> None:
-    p = sub.add_parser("models", help="list the built-in and locally available models")
+    p = sub.add_parser("models", help="list the built-in and locally available models",
+                       description="List the built-in model and the cellpose models found in "
+                                   "$CELLPOSE_LOCAL_MODELS_PATH or ~/.cellpose/models, with their training diameter.")
     p.set_defaults(func=_run_models)
 
 
@@ -216,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import bridge, train
     bridge.add_parsers(sub)
     train.add_parser(sub)
+    for command in sub.choices.values():  # -v also after the command: `trackpose segment -v ...`
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                             help="log each step")
     return parser
 
 
