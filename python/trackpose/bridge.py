@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import logging
+import math
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
@@ -128,28 +129,104 @@ def read_job(folder: Path) -> dict:
     path = folder / "job.json"
     if not folder.is_dir():
         raise InputError(f"job folder {folder} does not exist")
-    try:
-        job = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path} is missing; the caller must write job.json before starting the engine") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(job, dict):
-        raise InputError(f"{path}: expected a JSON object")
+    job = _load_json_object(path)
     version = job.get("version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise InputError(f"{path}: 'version' must be a positive integer, got {version!r}")
     if version > PROTOCOL_VERSION:
         raise InputError(f"{path}: job version {version} is newer than this engine understands "
                          f"({PROTOCOL_VERSION}); update trackpose in the Python environment (trackpose "
                          f"{__version__})")
     settings = check_job_settings(job.get("settings", {}), str(path))
-    frames = job.get("frames")
-    if frames is not None and (not isinstance(frames, list) or not all(isinstance(f, int) for f in frames)):
-        raise InputError(f"{path}: 'frames' must be a list of integers")
-    outputs = {"labels": True, "shapes": True, "meshes": False, **(job.get("outputs") or {})}
-    return {"settings": settings, "frames": frames, "calibration": job.get("calibration") or {},
-            "outputs": outputs}
+    return {"settings": settings, "frames": _check_frames(job.get("frames"), path),
+            "calibration": _check_calibration(job.get("calibration"), path),
+            "outputs": _check_outputs(job.get("outputs"), path)}
+
+
+#: job.json is a few hundred bytes; anything this large is not a job (e.g. a link to /dev/zero)
+MAX_JOB_BYTES = 1 << 20
+#: frame numbers as TrackMate has them: int32
+MAX_FRAME = 2 ** 31 - 1
+OUTPUTS = {"labels": True, "shapes": True, "meshes": False}
+
+
+def _load_json_object(path: Path) -> dict:
+    """job.json as a dict; only a regular file of bounded size is read (no FIFO, device or huge file)."""
+    try:
+        if not path.is_file():
+            if path.exists():
+                raise InputError(f"{path} is not a regular file; the caller must write job.json as a file")
+            raise FileNotFoundError(path)
+        with open(path, "rb") as f:
+            data = f.read(MAX_JOB_BYTES + 1)
+    except FileNotFoundError:
+        raise InputError(f"{path} is missing; the caller must write job.json before starting the engine") from None
+    if len(data) > MAX_JOB_BYTES:
+        raise InputError(f"{path} is larger than {MAX_JOB_BYTES // 1024} KiB; that is not a job description")
+    try:
+        job = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path} is nested too deeply to be a job description") from None
+    if not isinstance(job, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return job
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _check_frames(frames, path: Path):
+    if frames is None:
+        return None
+    if not isinstance(frames, list) or not all(isinstance(f, int) and not isinstance(f, bool) for f in frames):
+        raise InputError(f"{path}: 'frames' must be a list of integers (the frame numbers of input.tif's time "
+                         f"points), got {str(frames)[:80]}")
+    if any(not 0 <= f <= MAX_FRAME for f in frames):
+        raise InputError(f"{path}: 'frames' must be frame numbers between 0 and {MAX_FRAME}")
+    if len(set(frames)) != len(frames):
+        raise InputError(f"{path}: 'frames' lists a frame twice")
+    return frames
+
+
+def _check_calibration(calibration, path: Path) -> dict:
+    """``{"x", "y", "z": positive finite numbers or null, "unit": text or null}``."""
+    if calibration is None:
+        return {}
+    if not isinstance(calibration, dict):
+        raise InputError(f"{path}: 'calibration' must be an object like {{\"x\": 0.2, \"y\": 0.2, \"z\": 1.0, "
+                         f"\"unit\": \"micron\"}}, got {str(calibration)[:80]}")
+    unknown = sorted(set(calibration) - {"x", "y", "z", "unit"})
+    if unknown:
+        raise InputError(f"{path}: unknown calibration key(s) {', '.join(map(str, unknown))}; known: x, y, z, unit")
+    for key in ("x", "y", "z"):
+        value = calibration.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 1e-12 <= value <= 1e12:
+            raise InputError(f"{path}: calibration {key!r} must be a positive pixel size (finite, 1e-12..1e12) or "
+                             f"null, got {value!r}")
+    unit = calibration.get("unit")
+    if unit is not None and not isinstance(unit, str):
+        raise InputError(f"{path}: calibration 'unit' must be a text such as \"micron\", got {unit!r}")
+    return calibration
+
+
+def _check_outputs(outputs, path: Path) -> dict:
+    if outputs is None:
+        return dict(OUTPUTS)
+    if not isinstance(outputs, dict):
+        raise InputError(f"{path}: 'outputs' must be an object like {{\"labels\": true, \"shapes\": true, "
+                         f"\"meshes\": false}}, got {str(outputs)[:80]}")
+    for key, value in outputs.items():
+        if key not in OUTPUTS:
+            raise InputError(f"{path}: unknown output {key!r}; known: {', '.join(OUTPUTS)}")
+        if not isinstance(value, bool):
+            raise InputError(f"{path}: output {key!r} must be true or false, got {value!r}")
+    return {**OUTPUTS, **outputs}
 
 
 def segment_kwargs(settings: dict, meta: io.ImageMeta, is_volume: bool) -> dict:
@@ -202,9 +279,33 @@ def _segment_frame(frame: np.ndarray, model_name: str, kwargs: dict, axes: dict)
 
 
 def _worker_init(threads: int) -> None:
+    die_with_parent()
     import torch
     torch.set_num_threads(max(1, threads))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def die_with_parent() -> None:
+    """Ends this process when its parent ends, even by SIGKILL: Linux's parent-death signal where there is one,
+    and everywhere a thread that watches the parent's pid (a worker reparented to init would otherwise keep its
+    memory and the parent's stdout pipe)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="watch-parent").start()
 
 
 def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = None,
@@ -408,6 +509,9 @@ def job_main(folder, workers: Optional[int] = None) -> int:
         emit("error", message=str(exc), kind=exc.kind)
         print(f"trackpose job: error: {exc}", file=sys.stderr)
         return 3 if isinstance(exc, Cancelled) else 1
+    except KeyboardInterrupt:
+        emit("error", message="interrupted", kind="cancelled")
+        return 130
     except MemoryError:
         emit("error", message="out of memory; lower the batch size or the number of workers", kind="memory")
         return 1
@@ -449,14 +553,7 @@ def serve_main() -> int:
     emit = Emitter()
     handler = _EventLogHandler(emit)
     logging.getLogger("trackpose").addHandler(handler)
-    parent = os.getppid()
-
-    def watch_parent():
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(0)
-    threading.Thread(target=watch_parent, daemon=True).start()
+    die_with_parent()
     busy = threading.Lock()  # a request that arrives during the warm-up waits for it
 
     def warm():
@@ -467,32 +564,78 @@ def serve_main() -> int:
                 log.debug("warm-up failed", exc_info=True)
     threading.Thread(target=warm, daemon=True).start()
     emit("ready", version=__version__, protocol=PROTOCOL_VERSION)
-    for line in sys.stdin:
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            request = json.loads(line)
-            cmd = request.get("cmd")
-        except (json.JSONDecodeError, AttributeError):
-            emit("error", message=f"not a JSON request: {line[:200]}", kind="protocol")
-            continue
-        if cmd == "quit":
-            break
-        if cmd == "ping":
-            emit("pong", version=__version__)
-            continue
-        if cmd != "run" or not isinstance(request.get("job"), str):
-            emit("error", message=f"unknown request {line[:200]}; expected {{\"cmd\": \"run\", \"job\": DIR}}",
-                 kind="protocol")
-            continue
-        t0 = time.perf_counter()
-        try:
-            with busy:
-                summary = run_job(Path(request["job"]), emit=emit, workers=1)
-            emit("done", **summary, seconds=round(time.perf_counter() - t0, 3))
-        except TrackposeError as exc:
-            emit("error", message=str(exc), kind=exc.kind)
-        except Exception as exc:
-            emit("error", message=f"internal error: {exc.__class__.__name__}: {exc}", kind="engine")
+    stop = threading.Event()
+    _install_sigterm(stop)
+    try:
+        while True:
+            line = _read_request(sys.stdin)
+            if line is None:
+                break
+            if not _serve_one(line, emit, busy):
+                break
+    except (Cancelled, KeyboardInterrupt) as exc:  # SIGTERM (the Java side's cancel) or Ctrl-C
+        emit("error", message=str(exc) if isinstance(exc, Cancelled) else "interrupted", kind="cancelled")
+        return 3
     return 0
+
+
+#: the longest request line served; a request is a small JSON object
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+class _TooLong(str):
+    """A request line that was longer than MAX_REQUEST_BYTES (its head)."""
+
+
+def _read_request(stream) -> Optional[str]:
+    """The next request line (without its newline), a _TooLong, or None at the end of input."""
+    line = stream.readline(MAX_REQUEST_BYTES + 1)
+    if not line:
+        return None
+    if len(line) > MAX_REQUEST_BYTES and not line.endswith("\n"):
+        head = line[:200]
+        while True:  # skip the rest of the line, a bounded chunk at a time
+            rest = stream.readline(MAX_REQUEST_BYTES)
+            if not rest or rest.endswith("\n"):
+                break
+        return _TooLong(head)
+    return line.strip()
+
+
+def _serve_one(line: str, emit: Emitter, busy: threading.Lock) -> bool:
+    """Answers one request line with events; False when the worker should stop."""
+    if isinstance(line, _TooLong):
+        emit("error", message=f"request longer than {MAX_REQUEST_BYTES // 1024} KiB: {line[:80]}...",
+             kind="protocol")
+        return True
+    if not line:
+        return True
+    try:
+        request = json.loads(line)
+        cmd = request.get("cmd")
+    except (json.JSONDecodeError, AttributeError, RecursionError, ValueError):
+        emit("error", message=f"not a JSON request: {line[:200]}", kind="protocol")
+        return True
+    if cmd == "quit":
+        return False
+    if cmd == "ping":
+        emit("pong", version=__version__)
+        return True
+    if cmd != "run" or not isinstance(request.get("job"), str):
+        emit("error", message=f"unknown request {line[:200]}; expected {{\"cmd\": \"run\", \"job\": DIR}}",
+             kind="protocol")
+        return True
+    t0 = time.perf_counter()
+    try:
+        with busy:
+            summary = run_job(Path(request["job"]), emit=emit, workers=1)
+        emit("done", **summary, seconds=round(time.perf_counter() - t0, 3))
+    except TrackposeError as exc:
+        if isinstance(exc, Cancelled):
+            raise
+        emit("error", message=str(exc), kind=exc.kind)
+    except MemoryError:
+        emit("error", message="out of memory; lower the batch size, or crop the image", kind="memory")
+    except Exception as exc:
+        emit("error", message=f"internal error: {exc.__class__.__name__}: {exc}", kind="engine")
+    return True

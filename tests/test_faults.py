@@ -1,0 +1,181 @@
+"""Hostile inputs and killed processes: each finding of the reliability review has a test here.
+
+The fast tests call the validators directly; the ones marked slow start real engine processes.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from trackpose.batch import segment_files
+from trackpose.bridge import read_job
+from trackpose.errors import InputError
+
+from test_bridge import ENV, make_job
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_job(folder: Path, **fields) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "job.json").write_text(json.dumps({"version": 1, **fields}))
+    return folder
+
+
+@pytest.mark.parametrize("calibration", [{"x": "abc"}, [1, 2], {"x": -0.5}, {"x": 1e-300}, {"z": True},
+                                         {"unit": 3}, {"pixel": 1.0}, "0.5"])
+def test_wrong_calibration_is_an_input_error_naming_the_key(tmp_path, calibration):
+    with pytest.raises(InputError, match="calibration"):
+        read_job(write_job(tmp_path, calibration=calibration))
+
+
+def test_non_finite_calibration_is_refused(tmp_path):
+    (tmp_path / "job.json").write_text('{"version": 1, "calibration": {"x": Infinity}}')
+    with pytest.raises(InputError, match="Infinity"):
+        read_job(tmp_path)
+    (tmp_path / "job.json").write_text('{"version": 1, "calibration": {"x": NaN}}')
+    with pytest.raises(InputError, match="NaN"):
+        read_job(tmp_path)
+
+
+@pytest.mark.parametrize("outputs", [["labels"], {"labels": "yes"}, {"masks": True}])
+def test_wrong_outputs_are_refused(tmp_path, outputs):
+    with pytest.raises(InputError, match="output"):
+        read_job(write_job(tmp_path, outputs=outputs))
+
+
+@pytest.mark.parametrize("frames", [[5, 5], [True], [10 ** 30], [-1], "0,1", [0.5]])
+def test_bad_frame_lists_are_refused(tmp_path, frames):
+    with pytest.raises(InputError, match="frames"):
+        read_job(write_job(tmp_path, frames=frames))
+
+
+def test_a_job_json_that_links_to_an_endless_device_is_not_read(tmp_path):
+    (tmp_path / "job.json").symlink_to("/dev/zero")
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="not a regular file"):
+        read_job(tmp_path)
+    assert time.perf_counter() - t0 < 5
+
+
+def test_a_huge_or_deeply_nested_job_json_is_refused(tmp_path):
+    (tmp_path / "job.json").write_text('{"version": 1, "pad": "' + "x" * (2 << 20) + '"}')
+    with pytest.raises(InputError, match="larger than"):
+        read_job(tmp_path)
+    (tmp_path / "job.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(InputError, match="nested|JSON"):
+        read_job(tmp_path)
+
+
+def test_a_bad_output_folder_fails_each_image_before_any_work(tmp_path):
+    images = []
+    for name in ("a", "b"):
+        tifffile.imwrite(tmp_path / f"{name}.tif", np.zeros((32, 32), np.uint16))
+        images.append(tmp_path / f"{name}.tif")
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    lines = []
+    t0 = time.perf_counter()
+    outcomes = segment_files(images, {"model": "no-such-model-needed"}, savedir=not_a_folder, report=lines.append)
+    assert [o.error is not None for o in outcomes] == [True, True]
+    assert all("is a file" in o.error for o in outcomes), lines
+    assert time.perf_counter() - t0 < 5  # refused before the network ran
+
+
+def test_an_empty_image_says_it_is_empty():
+    from trackpose import segment
+    with pytest.raises(InputError, match="empty"):
+        segment(np.zeros((0, 64), np.float32), diameter=30)
+
+
+# ------------------------------------------------------------------------------------------------ processes
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux) to find the worker processes")
+def test_workers_die_with_a_killed_job_process(tmp_path, model_file):
+    frames = np.random.default_rng(0).integers(0, 1000, (4, 64, 64)).astype(np.uint16)
+    folder = make_job(tmp_path / "job", frames, model_file, workers=2)
+    p = subprocess.Popen([sys.executable, "-m", "trackpose", "job", str(folder)], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=ENV)
+    deadline = time.time() + 120
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = [c for c in _children(p.pid) if "spawn" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")
+                   or "multiprocessing" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+    assert len(workers) >= 2, "the job did not start its worker processes"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    survivors = [w for w in workers if _alive(w)]
+    for w in survivors:
+        os.kill(w, signal.SIGKILL)
+    assert not survivors, "worker processes outlived their killed parent"
+
+
+@pytest.mark.slow
+def test_serve_survives_a_hostile_request_line():
+    p = subprocess.Popen([sys.executable, "-m", "trackpose", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, env=ENV)
+    try:
+        assert json.loads(p.stdout.readline())["event"] == "ready"
+        p.stdin.write("[" * 3000 + "\n")
+        p.stdin.write("x" * (200 * 1024) + "\n")
+        p.stdin.write('{"cmd": "ping"}\n')
+        p.stdin.flush()
+        events = [json.loads(p.stdout.readline()) for _ in range(3)]
+        assert [e["event"] for e in events] == ["error", "error", "pong"], events
+        assert events[0]["kind"] == "protocol" and "longer than" in events[1]["message"]
+    finally:
+        p.stdin.close()
+        p.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_served_job_reports_and_cleans_up(tmp_path, model_file):
+    frames = np.random.default_rng(1).integers(0, 1000, (6, 256, 256)).astype(np.uint16)
+    folder = make_job(tmp_path / "job", frames, model_file)
+    p = subprocess.Popen([sys.executable, "-m", "trackpose", "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, env=ENV)
+    assert json.loads(p.stdout.readline())["event"] == "ready"
+    p.stdin.write(json.dumps({"cmd": "run", "job": str(folder)}) + "\n")
+    p.stdin.flush()
+    while True:  # wait until the job has started
+        event = json.loads(p.stdout.readline())
+        if event["event"] in ("progress", "log") and list(folder.glob(".partial-*")):
+            break
+        assert event["event"] not in ("done", "error"), event
+    p.send_signal(signal.SIGTERM)
+    rest = [json.loads(line) for line in p.stdout.read().splitlines()]
+    p.wait(timeout=60)
+    assert rest and rest[-1]["event"] == "error" and rest[-1]["kind"] == "cancelled", rest
+    assert not list(folder.glob(".partial-*")) and not (folder / "shapes.json").exists()
