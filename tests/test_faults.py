@@ -120,26 +120,32 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux) to find the worker processes")
 def test_workers_die_with_a_killed_job_process(tmp_path, model_file):
-    frames = np.random.default_rng(0).integers(0, 1000, (4, 64, 64)).astype(np.uint16)
+    frames = np.random.default_rng(0).integers(0, 1000, (8, 384, 384)).astype(np.uint16)
     folder = make_job(tmp_path / "job", frames, model_file, workers=2)
     p = subprocess.Popen([sys.executable, "-m", "trackpose", "job", str(folder)], stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, env=ENV)
-    deadline = time.time() + 120
-    workers = []
-    while time.time() < deadline and len(workers) < 2:
-        time.sleep(0.5)
-        workers = [c for c in _children(p.pid) if "spawn" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")
-                   or "multiprocessing" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
-    assert len(workers) >= 2, "the job did not start its worker processes"
+    for line in p.stdout:  # the workers are running (each has done its set-up) once the first frame is done
+        if json.loads(line)["event"] == "progress":
+            break
+    workers = [c for c in _children(p.pid) if "spawn_main" in _cmdline(c)]
+    assert len(workers) == 2, [_cmdline(c) for c in _children(p.pid)]
     p.send_signal(signal.SIGKILL)
     p.wait()
-    deadline = time.time() + 10
+    deadline = time.time() + 15
     while time.time() < deadline and any(_alive(w) for w in workers):
         time.sleep(0.2)
     survivors = [w for w in workers if _alive(w)]
     for w in survivors:
         os.kill(w, signal.SIGKILL)
     assert not survivors, "worker processes outlived their killed parent"
+    assert not list(folder.glob("shapes.json")) and not list(folder.glob("labels.tif"))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace").replace("\0", " ")
+    except OSError:
+        return ""
 
 
 @pytest.mark.slow
