@@ -10,11 +10,13 @@ import java.awt.BorderLayout;
 import java.awt.Color;
 import java.awt.Cursor;
 import java.awt.Desktop;
+import java.awt.Dimension;
 import java.awt.Font;
 import java.awt.GraphicsEnvironment;
 import java.awt.GridBagConstraints;
 import java.awt.GridBagLayout;
 import java.awt.Insets;
+import java.awt.Rectangle;
 import java.awt.event.MouseAdapter;
 import java.awt.event.MouseEvent;
 import java.net.URI;
@@ -39,6 +41,9 @@ import javax.swing.JRadioButton;
 import javax.swing.JScrollPane;
 import javax.swing.JSpinner;
 import javax.swing.JTextField;
+import javax.swing.JViewport;
+import javax.swing.Scrollable;
+import javax.swing.SwingConstants;
 import javax.swing.SpinnerNumberModel;
 import javax.swing.SwingWorker;
 import org.trackpose.bridge.DetectorKeys;
@@ -50,6 +55,11 @@ import org.trackpose.bridge.PythonEnvironment;
  * The detector's settings as Swing widgets, one per key of {@link DetectorKeys}, in TrackMate's layout: title and
  * documentation link, model, Python environment (with a Check button), segmentation options, 3D options (Z stacks
  * only), execution, and TrackMate's detection preview at the bottom.
+ *
+ * <p>Laid out for TrackMate's wizard, which opens 350 px wide: one column, each label above its field (or a check
+ * box with its own text), hints in the labels and tooltips, fields and sliders that take the column's width and
+ * shrink with it; the form follows the width of its scroll pane, so nothing is cut at the side and the panel still
+ * reads well when the window is widened.
  *
  * <p>No logic lives here: keys, defaults and ranges come from the core, {@code MODE_3D} follows the image (a Z
  * stack is always segmented as a volume, in 3D or 2D + Z), validation is the factory's {@code checkSettings}. Keys
@@ -63,22 +73,22 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
 
     final ImageFacts facts;
     private Map<String, Object> shown = DetectorKeys.defaults();
-    private final JPanel form = new JPanel(new GridBagLayout());
+    private final JPanel form = new WidthTrackingForm();
     private int row;
 
     // model
-    final JRadioButton builtInModel = new JRadioButton("Built-in / Cellpose name");
+    final JRadioButton builtInModel = new JRadioButton("Built-in or Cellpose model");
     final JRadioButton customModel = new JRadioButton("Custom model file");
     final JComboBox<String> modelName = new JComboBox<>(BUILT_IN_MODELS.toArray(new String[0]));
-    final JTextField modelFile = new JTextField(18);
+    final JTextField modelFile = new JTextField(10);
     final JComponent modelNameRow;
     final JComponent modelFileRow;
 
     // python environment
     final JComboBox<String> envKind = new JComboBox<>(new String[] {ENV_CONDA, ENV_VENV, ENV_PYTHON});
-    final JTextField condaEnv = new JTextField(12);
-    final JTextField envPath = new JTextField(18);
-    final JTextField condaExecutable = new JTextField(18);
+    final JTextField condaEnv = new JTextField(10);
+    final JTextField envPath = new JTextField(10);
+    final JTextField condaExecutable = new JTextField(10);
     final JButton checkEnv = new JButton("Check");
     final JLabel envStatus = new JLabel(" ");
     private final JLabel envPathLabel = new JLabel();
@@ -93,10 +103,10 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
     final JCheckBox estimateDiameter = new JCheckBox("estimate");
     final SliderField flowThreshold = slider(KEY_FLOW_THRESHOLD);
     final SliderField cellProbThreshold = slider(KEY_CELL_PROB_THRESHOLD);
-    final JCheckBox resample = new JCheckBox();
+    final JCheckBox resample = new JCheckBox("Resample (dynamics at image size)");
     final JSpinner niter = new JSpinner(new SpinnerNumberModel(0, 0, 100000, 50));
     final JSpinner minSize = new JSpinner(new SpinnerNumberModel(15, -1, Integer.MAX_VALUE, 5));
-    final JCheckBox simplifyContours = new JCheckBox();
+    final JCheckBox simplifyContours = new JCheckBox("Simplify contours");
     final JComponent simplifyRow;
 
     // 3D
@@ -111,10 +121,10 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
     final JComponent anisotropyRow;
 
     // execution
-    final JCheckBox useGpu = new JCheckBox();
-    final JCheckBox bfloat16 = new JCheckBox();
+    final JCheckBox useGpu = new JCheckBox("Use GPU");
+    final JCheckBox bfloat16 = new JCheckBox("Network in bfloat16");
     final JSpinner workers = new JSpinner(new SpinnerNumberModel(1, 1, 256, 1));
-    final JCheckBox keepTempFolder = new JCheckBox();
+    final JCheckBox keepTempFolder = new JCheckBox("Keep temp folder");
 
     /**
      * @param settings TrackMate's settings (its source image gives channels, Z slices and calibration); may be null
@@ -136,7 +146,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         ButtonGroup modelGroup = new ButtonGroup();
         modelGroup.add(builtInModel);
         modelGroup.add(customModel);
-        JPanel modelChoice = new JPanel(new java.awt.GridLayout(1, 2));
+        JPanel modelChoice = new JPanel(new java.awt.GridLayout(2, 1));
         modelChoice.add(builtInModel);
         modelChoice.add(customModel);
         fullRow(modelChoice);
@@ -154,37 +164,43 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         envKind.setToolTipText("conda: a conda/mamba environment by name; venv: a virtual environment folder; "
                 + "python: a python executable");
         addRow("Kind:", envKind);
-        condaEnvRow = addRow("Conda environment:", condaEnv);
+        condaEnvRow = addRow("Conda environment (name or prefix):", condaEnv);
         JButton browseEnv = new JButton("Browse");
         browseEnv.addActionListener(e -> browse(envPath, ENV_VENV.equals(envKind.getSelectedItem())
                 ? JFileChooser.DIRECTORIES_ONLY : JFileChooser.FILES_ONLY));
         envPathRow = addRow(envPathLabel, withButton(envPath, browseEnv));
         condaExecutable.setToolTipText("Leave empty to find conda, mamba or micromamba automatically");
-        condaExecutableRow = addRow("Conda executable:", condaExecutable);
+        condaExecutableRow = addRow("Conda executable (empty = find it):", condaExecutable);
         checkEnv.setToolTipText("Runs 'python -m trackpose --version' in this environment");
         checkEnv.addActionListener(e -> checkEnvironment());
-        addRow(checkEnv, envStatus);
+        JPanel check = new JPanel(new BorderLayout(6, 0));
+        check.add(checkEnv, BorderLayout.WEST);
+        check.add(envStatus, BorderLayout.CENTER);
+        fullRow(check);
         envKind.addActionListener(e -> refreshVisibility());
 
         section("Segmentation");
         targetChannel = new JSpinner(new SpinnerNumberModel(0, 0, facts.nChannels, 1));
         secondChannel = new JSpinner(new SpinnerNumberModel(0, 0, facts.nChannels, 1));
-        addRow("Channel to segment:", hint(targetChannel, "0 = gray"));
-        addRow("Optional second channel:", hint(secondChannel, "nuclei; 0 = none"));
-        JPanel diameterPanel = new JPanel(new BorderLayout(4, 0));
-        diameterPanel.add(diameter, BorderLayout.CENTER);
-        JPanel diameterEast = new JPanel(new BorderLayout(4, 0));
-        diameterEast.add(new JLabel(facts.unit), BorderLayout.WEST);
-        diameterEast.add(estimateDiameter, BorderLayout.EAST);
-        diameterPanel.add(diameterEast, BorderLayout.EAST);
+        addRow("Channel to segment (0 = gray):", hint(targetChannel, "0 = gray: the image as one gray channel"));
+        addRow("Optional second channel (0 = none):", hint(secondChannel, "nuclei channel for cytoplasm models; "
+                + "0 = none"));
+        JPanel diameterPanel = new JPanel(new java.awt.FlowLayout(java.awt.FlowLayout.LEFT, 4, 0));
+        diameterPanel.add(diameter);
+        diameterPanel.add(new JLabel(facts.unit));
+        diameterPanel.add(estimateDiameter);
+        estimateDiameter.setToolTipText("Let the model's size model estimate the diameter of each image");
         estimateDiameter.addActionListener(e -> diameter.setEnabled(!estimateDiameter.isSelected()));
         addRow("Cell diameter:", diameterPanel);
         addRow("Flow threshold:", flowThreshold);
         addRow("Cell probability threshold:", cellProbThreshold);
-        addRow("Resample:", resample);
-        addRow("Dynamics iterations:", hint(niter, "0 = default"));
-        addRow("Remove objects below:", hint(minSize, facts.is3D() ? "voxels" : "pixels"));
-        simplifyRow = addRow("Simplify contours:", simplifyContours);
+        resample.setToolTipText("Follow the flows at image size (cellpose's default); off: at network size, faster");
+        checkRow(resample);
+        addRow("Dynamics iterations (0 = default):", hint(niter, "0 = cellpose's default (200)"));
+        String unit = facts.is3D() ? "voxels" : "pixels";
+        addRow("Remove objects below (" + unit + "):", hint(minSize, "-1 keeps every object"));
+        simplifyContours.setToolTipText("Fewer outline vertices (TrackMate's simplification)");
+        simplifyRow = checkRow(simplifyContours);
 
         section("3D (Z stack)");
         int sectionStart = row;
@@ -198,23 +214,28 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         mode3D.addActionListener(e -> refreshVisibility());
         mode2DZ.addActionListener(e -> refreshVisibility());
         iouRow = addRow("IoU threshold:", iouThreshold);
-        anisotropyRow = addRow("Anisotropy (Z / XY):", hint(anisotropy, "from calibration: " + format(facts.anisotropy())));
-        addRow("Flow smoothing:", hint(flow3DSmooth, "pixels"));
-        addRow("Surface smoothing:", hint(smoothing, facts.unit + " (meshes)"));
+        anisotropyRow = addRow("Anisotropy, Z / XY (calibration: " + format(facts.anisotropy()) + "):",
+                hint(anisotropy, "Z step / pixel width; from the calibration: " + format(facts.anisotropy())));
+        addRow("Flow smoothing (pixels):", hint(flow3DSmooth, "Gaussian smoothing of the 3D flows, in pixels"));
+        addRow("Surface smoothing (" + facts.unit + "):", hint(smoothing, "smoothing of the meshes, in "
+                + facts.unit));
         hideRowsFrom(sectionStart - 1, !facts.is3D());
 
         section("Execution");
-        addRow("Use GPU:", useGpu);
-        addRow("Network in bfloat16:", hint(bfloat16, "faster on recent CPUs and GPUs"));
-        addRow("Parallel workers:", workers);
-        addRow("Keep temp folder:", keepTempFolder);
+        checkRow(useGpu);
+        bfloat16.setToolTipText("Faster on recent CPUs (AVX512-BF16, AMX) and GPUs; off: float32, cellpose's numbers");
+        checkRow(bfloat16);
+        addRow("Parallel workers:", hint(workers, "engine processes working on frames in parallel"));
+        keepTempFolder.setToolTipText("Keep the job folder (input, labels, shapes) after the run, for debugging");
+        checkRow(keepTempFolder);
 
         GridBagConstraints filler = new GridBagConstraints();
         filler.gridy = row++;
         filler.weighty = 1;
         form.add(new JLabel(), filler);
 
-        JScrollPane scroll = new JScrollPane(form, JScrollPane.VERTICAL_SCROLLBAR_AS_NEEDED,
+        // the form follows the viewport's width (WidthTrackingForm): no horizontal scrolling, nothing cut
+        JScrollPane scroll = new JScrollPane(form, JScrollPane.VERTICAL_SCROLLBAR_ALWAYS,
                 JScrollPane.HORIZONTAL_SCROLLBAR_NEVER);
         scroll.setBorder(null);
         scroll.getVerticalScrollBar().setUnitIncrement(16);
@@ -442,22 +463,40 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         return addRow(new JLabel(label), component);
     }
 
+    /** A label on its own line, the field below it at the column's width. */
     private JComponent addRow(JComponent label, JComponent component) {
         GridBagConstraints c = new GridBagConstraints();
         c.gridx = 0;
-        c.gridy = row;
-        c.anchor = GridBagConstraints.WEST;
-        c.insets = new Insets(2, 0, 2, 6);
-        form.add(label, c);
-        c = new GridBagConstraints();
-        c.gridx = 1;
         c.gridy = row++;
+        c.gridwidth = 2;
+        c.anchor = GridBagConstraints.WEST;
         c.fill = GridBagConstraints.HORIZONTAL;
         c.weightx = 1;
-        c.insets = new Insets(2, 0, 2, 0);
+        c.insets = new Insets(4, 0, 0, 0);
+        form.add(label, c);
+        c = new GridBagConstraints();
+        c.gridx = 0;
+        c.gridy = row++;
+        c.gridwidth = 2;
+        c.fill = GridBagConstraints.HORIZONTAL;
+        c.weightx = 1;
+        c.insets = new Insets(1, 0, 2, 0);
         form.add(component, c);
         labels.put(component, label);
         return component;
+    }
+
+    /** A check box that carries its own text, on one line; an empty placeholder stands for its label. */
+    private JComponent checkRow(JCheckBox box) {
+        GridBagConstraints c = new GridBagConstraints();
+        c.gridx = 0;
+        c.gridy = row++;
+        c.gridwidth = 2;
+        c.anchor = GridBagConstraints.WEST;
+        c.insets = new Insets(2, 0, 2, 0);
+        form.add(box, c);
+        labels.put(box, new JLabel());
+        return box;
     }
 
     /** Hides (for 2D images) every component placed from grid row {@code fromRow} up to the current row. */
@@ -478,13 +517,52 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         return p;
     }
 
+    /** A narrow field at the left of its line, its hint as the tooltip (the label above says the short form). */
     private static JComponent hint(JComponent field, String hint) {
+        field.setToolTipText(hint);
+        if (field instanceof JSpinner) {
+            ((JSpinner.DefaultEditor) ((JSpinner) field).getEditor()).getTextField().setToolTipText(hint);
+        }
         JPanel p = new JPanel(new BorderLayout(6, 0));
-        p.add(field, BorderLayout.CENTER);
-        JLabel l = new JLabel(hint);
-        l.setFont(l.getFont().deriveFont(Font.ITALIC));
-        p.add(l, BorderLayout.EAST);
+        p.add(field, BorderLayout.WEST);
         return p;
+    }
+
+    /**
+     * The form inside the scroll pane: as wide as the viewport (never wider, so the wizard's 350 px show every
+     * field whole), as tall as it needs (scrolls vertically).
+     */
+    private static final class WidthTrackingForm extends JPanel implements Scrollable {
+        private static final long serialVersionUID = 1L;
+
+        WidthTrackingForm() {
+            super(new GridBagLayout());
+        }
+
+        @Override
+        public Dimension getPreferredScrollableViewportSize() {
+            return getPreferredSize();
+        }
+
+        @Override
+        public int getScrollableUnitIncrement(Rectangle visible, int orientation, int direction) {
+            return 16;
+        }
+
+        @Override
+        public int getScrollableBlockIncrement(Rectangle visible, int orientation, int direction) {
+            return orientation == SwingConstants.VERTICAL ? visible.height : visible.width;
+        }
+
+        @Override
+        public boolean getScrollableTracksViewportWidth() {
+            return true;
+        }
+
+        @Override
+        public boolean getScrollableTracksViewportHeight() {
+            return getParent() instanceof JViewport && getParent().getHeight() > getPreferredSize().height;
+        }
     }
 
     private static SliderField slider(String key) {

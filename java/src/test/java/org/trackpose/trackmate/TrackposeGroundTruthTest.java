@@ -43,7 +43,7 @@ class TrackposeGroundTruthTest {
     private static final double PW = 0.5; // micron per pixel in X and Y
 
     /** One object of the ground truth: centre in pixels of the whole image, radius in pixels. */
-    private static final class Blob {
+    static final class Blob {
         final double x;
         final double y;
         final double z;
@@ -88,7 +88,7 @@ class TrackposeGroundTruthTest {
      * Bright blobs (value 1000 inside, anti-aliased edge by 4 x 4 x 4 supersampling) on a background of 100 with
      * Gaussian noise (sigma 15, fixed seed).
      */
-    private static FloatProcessor plane(int w, int h, List<Blob> blobs, int z, Random noise) {
+    static FloatProcessor plane(int w, int h, List<Blob> blobs, int z, Random noise) {
         FloatProcessor fp = new FloatProcessor(w, h);
         for (int y = 0; y < h; y++) {
             for (int x = 0; x < w; x++) {
