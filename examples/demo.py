@@ -1,9 +1,10 @@
 """The main job, end to end, with the built-in model and data the demo makes itself.
 
 1. Generates a fluorescence-like image of nuclei with its ground truth (trackpose.synth, fixed seed).
-2. Segments it with `trackpose segment` (the command line), as a user would, and scores it with `trackpose eval`.
-3. Runs one bridge job on a 3-frame movie exactly as the TrackMate detector does (`trackpose job DIR`) and prints
-   the events and detected objects per frame.
+2. Segments it with `trackpose segment` (the command line), as a user would, and scores it with `trackpose eval`;
+   draws the outlines over the image, coloured by match to the truth (found green, false red, missed blue).
+3. Runs one bridge job on a 3-frame movie exactly as the TrackMate detector does (`trackpose job DIR`), prints
+   the events and detected objects per frame, and draws a montage of the frames with their outlines.
 
 Outputs go to the folder given (default: ./trackpose-demo).
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from trackpose import io, synth
+from trackpose import io, overlay, synth
 
 
 def run(*args) -> subprocess.CompletedProcess:
@@ -41,6 +42,11 @@ def main(out: Path) -> None:
     print(p.stdout.strip())
     p = run("eval", out / "masks", truth)
     print(p.stdout.strip())
+    found, _ = io.read_image(out / "masks" / "nuclei_cp_masks.tif")
+    picture = io.write_png(out / "nuclei_overlay.png", overlay.outline_overlay(scaled, found, truth=masks))
+    matched, missed = overlay.match_classes(found, masks)
+    print(f"picture: {picture} (green: {len(matched)} found, red: {int(found.max()) - len(matched)} false, "
+          f"blue: {len(missed)} missed)")
 
     job = out / "job"
     job.mkdir(exist_ok=True)
@@ -59,7 +65,10 @@ def main(out: Path) -> None:
         print(f"  frame {frame['frame']}: {len(frame['objects'])} objects"
               + (f"; first at ({first['centroid'][0]:.1f}, {first['centroid'][1]:.1f}) px, "
                  f"area {first['area']} px, {len(first['polygon'])}-vertex outline" if first else ""))
-    print(f"done: outputs in {out}")
+    labels, _ = io.read_image(job / "labels.tif")
+    montage = io.write_png(out / "job_frames.png", overlay.stack_overlay(movie, labels))
+    print(f"picture: {montage} (the job's {len(movie)} frames with their outlines)")
+    print(f"done: outputs in {out}; pictures: {picture.name}, {montage.name}")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,8 @@ def check_destination(folder: Path) -> None:
 
 
 def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png: bool = False,
-                 save_flows: bool = False, progress: Optional[Callable[[int, int], None]] = None) -> FileOutcome:
+                 save_flows: bool = False, progress: Optional[Callable[[int, int], None]] = None,
+                 save_overlay: bool = False) -> FileOutcome:
     """Segment one image file and write its label image; raises TrackposeError on failure."""
     t0 = time.perf_counter()
     image, meta = io.read_image(path)
@@ -148,6 +149,8 @@ def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png
                           axes="C" + ("Z" if r.flows.ndim == 4 else "") + "YX")
             io.write_tiff(output_path(path, savedir, f"{tag}_cellprob"), r.cellprob, meta,
                           axes=("Z" if r.cellprob.ndim == 3 else "") + "YX")
+    if save_overlay:
+        _write_overlay(output_path(path, savedir, "_cp_overlay", ".png"), image, masks, meta, has_time)
     n = int(max(r.n_objects for r in results))
     return FileOutcome(path=path, output=out, n_objects=n, seconds=time.perf_counter() - t0,
                        result=results[0] if not has_time else results)
@@ -155,7 +158,8 @@ def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png
 
 def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path] = None, png: bool = False,
                   save_flows: bool = False, report: Callable[[str], None] = print,
-                  progress_stream=None, progress_emit: Callable = None) -> list[FileOutcome]:
+                  progress_stream=None, progress_emit: Callable = None,
+                  save_overlay: bool = False) -> list[FileOutcome]:
     """Segment many files; each failure is reported and the rest still run."""
     outcomes = []
     bar = Progress(len(paths), label="images ", stream=progress_stream, emit=progress_emit) if len(paths) > 1 \
@@ -164,7 +168,7 @@ def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path]
         tile_bar = None if bar else Progress(1, label="tiles ", stream=progress_stream, emit=progress_emit)
         try:
             outcome = segment_file(Path(path), settings, savedir=savedir, png=png, save_flows=save_flows,
-                                   progress=tile_bar.update if tile_bar else None)
+                                   progress=tile_bar.update if tile_bar else None, save_overlay=save_overlay)
             report(f"{path}: {outcome.n_objects} objects{_diameter_text(outcome)} -> {outcome.output} "
                    f"({outcome.seconds:.1f} s)")
         except TrackposeError as exc:
@@ -181,6 +185,19 @@ def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path]
         if bar:
             bar.update(k + 1)
     return outcomes
+
+
+def _write_overlay(out: Path, image: np.ndarray, masks: np.ndarray, meta: io.ImageMeta, has_time: bool) -> None:
+    """``<stem>_cp_overlay.png``: the image in gray with the outlines found (planes or frames as a montage)."""
+    from . import overlay
+    channel_axis, z_axis, _ = axes_arguments(meta)
+    gray = np.asarray(image, np.float32)
+    if channel_axis is not None:  # channels are averaged for the picture
+        gray = gray.mean(axis=channel_axis + (1 if has_time else 0))
+    if has_time and masks.ndim == 4:  # a movie of stacks: the middle plane of each frame
+        middle = masks.shape[1] // 2
+        gray, masks = gray[:, middle], masks[:, middle]
+    io.write_png(out, overlay.stack_overlay(gray, masks))
 
 
 def _diameter_text(outcome: FileOutcome) -> str:
