@@ -39,7 +39,7 @@ IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".npy")
 CANONICAL_AXES = "TZCYXS"
 
 #: Name endings of files that are outputs, not images (cellpose semantics; see ``find_images``).
-OUTPUT_SUFFIXES = ("_masks", "_cp_masks", "_flows", "_cp_output", "_seg",
+OUTPUT_SUFFIXES = ("_masks", "_cp_masks", "_cp_overlay", "_flows", "_cp_output", "_seg",
                    "_flows_0", "_flows_1", "_flows_2", "_cellprob")
 
 #: Largest label id a float32 label image stores exactly (ImageJ has no 32-bit integer type).
