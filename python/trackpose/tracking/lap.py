@@ -1,0 +1,278 @@
+"""TrackMate's LAP tracker (``SparseLAPTracker``, Jaqaman et al. 2008), same keys, defaults and edges.
+
+Two steps, as TrackMate 8 runs them (``tracking/jaqaman/``):
+
+1. **Frame to frame.** For each pair of consecutive frames that hold spots (not necessarily 1 apart), candidate
+   links are pairs with cost < LINKING_MAX_DISTANCE²; one LAP per pair, with the alternative (no-link) cost
+   ALTERNATIVE_LINKING_COST_FACTOR x the largest candidate cost.
+2. **Segments.** The linked chains with >= 2 spots are segments (a spot left alone in step 1 stays alone). One LAP
+   over all candidate gap closings (end -> start, 1 <= frame gap <= MAX_FRAME_GAP), merges (end -> a middle spot,
+   1 frame later) and splits (a middle spot -> start, 1 frame later), each kept when cost <= its max distance²; the
+   alternative cost is the factor x the CUTOFF_PERCENTILE of all candidate costs.
+
+A cost is the squared distance (0 becomes the smallest normal double), times (1 + sum_f 1.5 w_f |a-b| / ((a+b)/2))²
+with feature penalties; the max-distance tests apply to that cost. Edge weight = the link's cost.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+import math
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ..errors import InputError
+from .lapjv import augmented_matrix, solve_jv, solve_scipy
+from .spots import Spots
+
+__all__ = ["LAPSettings", "lap_track", "Edges", "TRACKER_KEYS"]
+
+_MIN_NORMAL = float(np.finfo(np.float64).tiny)  # Java's Double.MIN_NORMAL
+
+# snake_case field -> TrackMate key (tracking/TrackerKeys.java)
+TRACKER_KEYS = {
+    "linking_max_distance": "LINKING_MAX_DISTANCE",
+    "linking_feature_penalties": "LINKING_FEATURE_PENALTIES",
+    "allow_gap_closing": "ALLOW_GAP_CLOSING",
+    "gap_closing_max_distance": "GAP_CLOSING_MAX_DISTANCE",
+    "max_frame_gap": "MAX_FRAME_GAP",
+    "gap_closing_feature_penalties": "GAP_CLOSING_FEATURE_PENALTIES",
+    "allow_track_splitting": "ALLOW_TRACK_SPLITTING",
+    "splitting_max_distance": "SPLITTING_MAX_DISTANCE",
+    "splitting_feature_penalties": "SPLITTING_FEATURE_PENALTIES",
+    "allow_track_merging": "ALLOW_TRACK_MERGING",
+    "merging_max_distance": "MERGING_MAX_DISTANCE",
+    "merging_feature_penalties": "MERGING_FEATURE_PENALTIES",
+    "alternative_linking_cost_factor": "ALTERNATIVE_LINKING_COST_FACTOR",
+    "cutoff_percentile": "CUTOFF_PERCENTILE",
+}
+
+
+@dataclass
+class LAPSettings:
+    """LAP tracker settings: TrackMate's keys in snake case, TrackMate's defaults; distances in physical units."""
+
+    linking_max_distance: float = 15.0
+    linking_feature_penalties: dict = field(default_factory=dict)
+    allow_gap_closing: bool = True
+    gap_closing_max_distance: float = 15.0
+    max_frame_gap: int = 2
+    gap_closing_feature_penalties: dict = field(default_factory=dict)
+    allow_track_splitting: bool = False
+    splitting_max_distance: float = 15.0
+    splitting_feature_penalties: dict = field(default_factory=dict)
+    allow_track_merging: bool = False
+    merging_max_distance: float = 15.0
+    merging_feature_penalties: dict = field(default_factory=dict)
+    alternative_linking_cost_factor: float = 1.05
+    cutoff_percentile: float = 0.9
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> "LAPSettings":
+        for f in fields(self):
+            value = getattr(self, f.name)
+            option = "--" + f.name.replace("_", "-")
+            if f.name.endswith("_penalties"):
+                if not isinstance(value, dict):
+                    raise InputError(f"{option} must map feature names to weights, got {value!r}")
+                for k, w in value.items():
+                    if not isinstance(k, str) or not math.isfinite(float(w)) or float(w) < 0:
+                        raise InputError(f"{option}: weight of {k!r} must be a finite number >= 0, got {w!r}")
+            elif f.name.startswith("allow_"):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise InputError(f"{option} must be true or false, got {value!r}")
+            elif f.name == "max_frame_gap":
+                if isinstance(value, bool) or int(value) != value or value < 1:
+                    raise InputError(f"{option} must be an integer >= 1 (frames), got {value!r}")
+                self.max_frame_gap = int(value)
+            elif f.name.endswith("max_distance"):
+                if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                    raise InputError(f"{option} must be a finite distance > 0 (calibrated units), got {value!r}")
+            elif f.name == "alternative_linking_cost_factor":
+                if not (math.isfinite(value) and value > 0):
+                    raise InputError(f"{option} must be > 0 (TrackMate uses 1.05), got {value!r}")
+            elif f.name == "cutoff_percentile":
+                if not (0 <= value <= 1):
+                    raise InputError(f"{option} must be in 0..1 (TrackMate uses 0.9), got {value!r}")
+        return self
+
+    def to_trackmate(self) -> dict:
+        """``{TRACKMATE_KEY: value}`` (with BLOCKING_VALUE, which TrackMate requires and ignores)."""
+        out = {TRACKER_KEYS[k]: v for k, v in asdict(self).items()}
+        out["BLOCKING_VALUE"] = float("inf")
+        return out
+
+    @classmethod
+    def from_trackmate(cls, settings: dict) -> "LAPSettings":
+        inverse = {v: k for k, v in TRACKER_KEYS.items()}
+        unknown = set(settings) - set(inverse) - {"BLOCKING_VALUE"}
+        if unknown:
+            raise InputError(f"unknown LAP tracker keys: {', '.join(sorted(unknown))}")
+        return cls(**{inverse[k]: v for k, v in settings.items() if k in inverse})
+
+
+@dataclass
+class Edges:
+    """Links between spots: ``source`` (earlier frame) and ``target`` row indices, ``cost`` = TrackMate's weight."""
+
+    source: np.ndarray
+    target: np.ndarray
+    cost: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def pairs(self) -> set:
+        return set(zip(self.source.tolist(), self.target.tolist()))
+
+
+def _costs(spots: Spots, src, tgt, penalties: dict) -> np.ndarray:
+    """TrackMate's linking cost of the pairs (src[k], tgt[k]), with the same floating-point operations."""
+    a, b = spots.position[src], spots.position[tgt]
+    d = a - b
+    cost = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] + d[:, 2] * d[:, 2]
+    cost = np.where(cost == 0, _MIN_NORMAL, cost)
+    if penalties:
+        penalty = np.ones(len(src))
+        for name, weight in penalties.items():
+            values = spots.feature(name)
+            fa, fb = values[src], values[tgt]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ndiff = np.where(fa == -fb, 0.0, np.abs(fa - fb) / ((fa + fb) / 2))
+            term = (float(weight) * 1.5) * ndiff
+            penalty = np.where(np.isnan(ndiff), penalty, penalty + term)
+        cost = cost * penalty * penalty
+    return cost
+
+
+def _pairs_within(spots: Spots, sources: np.ndarray, targets: np.ndarray, max_distance: float):
+    """Candidate (source, target) pairs closer than max_distance (a superset of cost <= max_distance²)."""
+    if len(sources) == 0 or len(targets) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    radius = max_distance * (1 + 1e-9) + 1e-12
+    tree_s = cKDTree(spots.position[sources])
+    tree_t = cKDTree(spots.position[targets])
+    found = tree_s.query_ball_tree(tree_t, radius)
+    counts = np.fromiter((len(f) for f in found), np.int64, len(found))
+    i = np.repeat(np.arange(len(sources)), counts)
+    j = np.fromiter((k for f in found for k in f), np.int64, int(counts.sum()))
+    return sources[i], targets[j]
+
+
+def _java_percentile(values: np.ndarray, p: float) -> float:
+    """imglib2 ``Util.percentile``: the sorted value at Math.round((n - 1) p)."""
+    n = len(values)
+    pos = min(n - 1, max(0, int(math.floor((n - 1) * p + 0.5))))
+    return float(np.partition(values, pos)[pos])
+
+
+def _solve(src, tgt, cost, alternative: float, solver: str):
+    """One TrackMate LAP (``JaqamanLinker``): rows/cols = unique spots by ID; returns the chosen (src, tgt, cost)."""
+    rows, r = np.unique(src, return_inverse=True)
+    cols, c = np.unique(tgt, return_inverse=True)
+    cc, kk, start, n = augmented_matrix(r, c, cost, len(rows), len(cols), alternative)
+    assign = (solve_jv if solver == "jv" else solve_scipy)(cc, kk, start, n)
+    chosen = np.nonzero((assign[: len(rows)] >= 0) & (assign[: len(rows)] < len(cols)))[0]
+    keys = r * len(cols) + c
+    order = np.argsort(keys, kind="stable")
+    out_cost = cost[order[np.searchsorted(keys[order], chosen * len(cols) + assign[chosen])]]
+    return rows[chosen], cols[assign[chosen]], out_cost
+
+
+def _frame_to_frame(spots: Spots, s: LAPSettings, solver: str, progress=None):
+    frames = np.unique(spots.frame)
+    by_frame = {int(f): np.nonzero(spots.frame == f)[0] for f in frames}
+    threshold = s.linking_max_distance * s.linking_max_distance
+    out = []
+    for k, (f0, f1) in enumerate(zip(frames[:-1], frames[1:])):
+        src, tgt = _pairs_within(spots, by_frame[int(f0)], by_frame[int(f1)], s.linking_max_distance)
+        cost = _costs(spots, src, tgt, s.linking_feature_penalties)
+        keep = cost < threshold
+        src, tgt, cost = src[keep], tgt[keep], cost[keep]
+        if len(cost):
+            out.append(_solve(src, tgt, cost, s.alternative_linking_cost_factor * float(cost.max()), solver))
+        if progress:
+            progress(k + 1, len(frames) - 1)
+    return _concat(out)
+
+
+def _concat(parts) -> Edges:
+    if not parts:
+        return Edges(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return Edges(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+
+
+def _segments(n: int, edges: Edges):
+    """Starts, ends and middle spots of the step-1 chains with >= 2 spots."""
+    nxt = np.full(n, -1, np.int64)
+    prv = np.full(n, -1, np.int64)
+    nxt[edges.source] = edges.target
+    prv[edges.target] = edges.source
+    starts = np.nonzero((prv < 0) & (nxt >= 0))[0]
+    ends = np.nonzero((nxt < 0) & (prv >= 0))[0]
+    middles = np.nonzero((prv >= 0) & (nxt >= 0))[0]
+    return starts, ends, middles
+
+
+def _gated(spots: Spots, sources, targets, dframe, max_distance: float, penalties: dict):
+    """Candidates from sources to targets ``dframe`` (a set of allowed frame differences) later, cost <= D²."""
+    src, tgt = _pairs_within(spots, sources, targets, max_distance)
+    gap = spots.frame[tgt] - spots.frame[src]
+    keep = np.isin(gap, list(dframe))
+    src, tgt = src[keep], tgt[keep]
+    cost = _costs(spots, src, tgt, penalties)
+    keep = cost <= max_distance * max_distance
+    return src[keep], tgt[keep], cost[keep]
+
+
+def _segment_step(spots: Spots, step1: Edges, s: LAPSettings, solver: str):
+    if not (s.allow_gap_closing or s.allow_track_splitting or s.allow_track_merging):
+        return _concat([])
+    starts, ends, middles = _segments(len(spots), step1)
+    parts = []
+    if s.allow_gap_closing:
+        parts.append(_gated(spots, ends, starts, range(1, s.max_frame_gap + 1), s.gap_closing_max_distance,
+                            s.gap_closing_feature_penalties))
+    if s.allow_track_merging:
+        parts.append(_gated(spots, ends, middles, (1,), s.merging_max_distance, s.merging_feature_penalties))
+    if s.allow_track_splitting:
+        parts.append(_gated(spots, middles, starts, (1,), s.splitting_max_distance, s.splitting_feature_penalties))
+    cand = _concat(parts)
+    if len(cand) == 0:
+        return cand
+    p = s.cutoff_percentile
+    base = float(cand.cost.max()) if p == 1 else _java_percentile(cand.cost, p)
+    return _concat([_solve(cand.source, cand.target, cand.cost, s.alternative_linking_cost_factor * base, solver)])
+
+
+def lap_track(spots: Spots, settings: LAPSettings | None = None, *, solver: str = "jv", progress=None,
+              **overrides) -> Edges:
+    """Link spots as TrackMate's LAP tracker does; returns the edges (source = earlier frame).
+
+    Parameters
+    ----------
+    spots : Spots
+        Row order = spot ID order (decides ties as in TrackMate).
+    settings : LAPSettings, optional
+        Default: TrackMate's defaults; ``overrides`` (snake-case keys, e.g. ``linking_max_distance=10``) replace
+        single values.
+    solver : "jv" or "scipy"
+        "jv": TrackMate's own Jonker-Volgenant (identical edges, ties included); "scipy": scipy's sparse LAPJV
+        (an assignment of the same total cost; ties may be broken differently).
+    progress : callable(done, total), optional
+        Called after each frame pair of step 1.
+    """
+    if solver not in ("jv", "scipy"):
+        raise InputError(f"solver must be 'jv' or 'scipy', got {solver!r}")
+    s = LAPSettings(**{**asdict(settings or LAPSettings()), **overrides})
+    for penalties in (s.linking_feature_penalties, s.gap_closing_feature_penalties,
+                      s.splitting_feature_penalties, s.merging_feature_penalties):
+        for name in penalties:
+            spots.feature(name)  # unknown feature -> InputError naming it
+    step1 = _frame_to_frame(spots, s, solver, progress)
+    step2 = _segment_step(spots, step1, s, solver)
+    edges = _concat([(step1.source, step1.target, step1.cost), (step2.source, step2.target, step2.cost)])
+    order = np.lexsort((edges.target, edges.source))
+    return Edges(edges.source[order], edges.target[order], edges.cost[order])

@@ -1,0 +1,199 @@
+"""Run the real TrackMate 8.1.6 (../shared/trackmate) through JPype, in its own process.
+
+    python tests/trackmate_oracle.py REQUEST.json RESULT.json
+
+REQUEST: {"action": "track", "tracker": "SPARSE_LAP_TRACKER" | "OVERLAP_TRACKER", "settings": {...},
+          "spots": {"frame": [...], "x": [...], "y": [...], "z": [...], "radius": [...], "quality": [...],
+                    "features": {NAME: [...]}, "rois": [[x0, y0, x1, y1, ...] relative to the spot, or null]}}
+   or    {"action": "read_xml", "path": "..."}
+   or    {"action": "batch", "requests": [...]}  -> {"results": [...]} (one JVM for all)
+RESULT (track): {"edges": [[source_row, target_row, weight], ...], "seconds": s}  (rows = request order)
+RESULT (read_xml): {"ok": bool, "error": str, "spots": {ID: {feature: value, "roi": [...]}} , "edges": [[s, t,
+       cost]], "tracks": {TRACK_ID: [spot IDs]}, "filtered": [...], "tracker": {...}, "detector": {...}}
+
+Tests and benchmarks call ``run(request)``, which starts this script with the project's Python; JPype then never
+shares a process (or a JVM) with other tests.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRACKMATE = Path(os.environ.get("TRACKPOSE_TRACKMATE_M2", ROOT.parent / "shared" / "trackmate" / "m2"))
+M2 = Path(os.environ.get("TRACKPOSE_M2", Path.home() / ".m2" / "repository"))
+POM = TRACKMATE / "sc" / "fiji" / "TrackMate" / "8.1.6-tmbuild" / "TrackMate-8.1.6-tmbuild.pom"
+
+
+def classpath() -> list[str]:
+    """TrackMate's jar, its subset jars, and its Central dependencies from ~/.m2 (as its pom lists them)."""
+    import re
+    if not POM.exists():
+        raise FileNotFoundError(f"no TrackMate build at {TRACKMATE}")
+    jars = sorted(str(p) for p in TRACKMATE.rglob("*.jar"))
+    for g, a, v in re.findall(r"<groupId>([^<]+)</groupId><artifactId>([^<]+)</artifactId><version>([^<]+)</version>",
+                              POM.read_text()):
+        if g.startswith("tmbuild"):
+            continue
+        jar = M2 / g.replace(".", "/") / a / v / f"{a}-{v}.jar"
+        if jar.exists():
+            jars.append(str(jar))
+    return jars
+
+
+def available() -> str | None:
+    """None when the oracle can run here, else why not."""
+    try:
+        import jpype  # noqa: F401
+    except ImportError:
+        return "jpype is not installed"
+    try:
+        cp = classpath()
+    except FileNotFoundError as e:
+        return str(e)
+    if not any("jgrapht" in j for j in cp):
+        return f"TrackMate's dependencies are not in {M2}"
+    return None
+
+
+def run(request: dict, timeout: float = 300) -> dict:
+    """Run one request in a fresh process; raises RuntimeError with TrackMate's message on failure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
+        req.write_text(json.dumps(request))
+        proc = subprocess.run([sys.executable, __file__, str(req), str(res)], capture_output=True, text=True,
+                              timeout=timeout)
+        if proc.returncode != 0 or not res.exists():
+            raise RuntimeError(f"TrackMate oracle failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return json.loads(res.read_text())
+
+
+# ---- inside the oracle process -------------------------------------------------------------------------------
+
+def _java_settings(settings: dict):
+    from jpype import JClass
+    HashMap, Double, Integer, Boolean = (JClass(n) for n in ("java.util.HashMap", "java.lang.Double",
+                                                             "java.lang.Integer", "java.lang.Boolean"))
+    out = HashMap()
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            m = HashMap()
+            for k, v in value.items():
+                m.put(k, Double(float(v)))
+            out.put(key, m)
+        elif isinstance(value, bool):
+            out.put(key, Boolean(value))
+        elif key == "MAX_FRAME_GAP":
+            out.put(key, Integer(int(value)))
+        elif isinstance(value, (int, float)):
+            out.put(key, Double(float(value)))
+        else:
+            out.put(key, value)
+    return out
+
+
+def _track(request: dict) -> dict:
+    from jpype import JClass, JArray, JDouble
+    Spot = JClass("fiji.plugin.trackmate.Spot")
+    SpotRoi = JClass("fiji.plugin.trackmate.SpotRoi")
+    SpotCollection = JClass("fiji.plugin.trackmate.SpotCollection")
+    Integer = JClass("java.lang.Integer")
+    Double = JClass("java.lang.Double")
+    s = request["spots"]
+    n = len(s["frame"])
+    spots = SpotCollection()
+    made = []
+    rois = s.get("rois") or [None] * n
+    for k in range(n):
+        spot = Spot(float(s["x"][k]), float(s["y"][k]), float(s["z"][k]), float(s["radius"][k]),
+                    float(s["quality"][k]))
+        for name, values in (s.get("features") or {}).items():
+            spot.putFeature(name, Double(float(values[k])))
+        if rois[k] is not None:
+            xs, ys = rois[k][0::2], rois[k][1::2]
+            spot.setRoi(SpotRoi(JArray(JDouble)(xs), JArray(JDouble)(ys)))
+        spots.add(spot, Integer(int(s["frame"][k])))
+        made.append(spot)
+    row = {int(sp.ID()): k for k, sp in enumerate(made)}
+    tracker_name = request["tracker"]
+    settings = _java_settings(request["settings"])
+    if tracker_name == "SPARSE_LAP_TRACKER":
+        factory = JClass("fiji.plugin.trackmate.tracking.jaqaman.SparseLAPTrackerFactory")()
+    else:
+        factory = JClass("fiji.plugin.trackmate.tracking.overlap.OverlapTrackerFactory")()
+    tracker = factory.create(spots, settings)
+    tracker.setNumThreads(1)
+    t0 = time.perf_counter()
+    if not tracker.checkInput() or not tracker.process():
+        raise RuntimeError(str(tracker.getErrorMessage()))
+    seconds = time.perf_counter() - t0
+    graph = tracker.getResult()
+    edges = []
+    for e in graph.edgeSet():
+        a, b = graph.getEdgeSource(e), graph.getEdgeTarget(e)
+        ra, rb = row[int(a.ID())], row[int(b.ID())]
+        if s["frame"][ra] > s["frame"][rb]:
+            ra, rb = rb, ra
+        edges.append([ra, rb, float(graph.getEdgeWeight(e))])
+    return {"edges": sorted(edges), "seconds": seconds}
+
+
+def _read_xml(request: dict) -> dict:
+    from jpype import JClass
+    File = JClass("java.io.File")
+    reader = JClass("fiji.plugin.trackmate.io.TmXmlReader")(File(request["path"]))
+    out = {"ok": bool(reader.isReadingOk()), "error": str(reader.getErrorMessage())}
+    model = reader.getModel()
+    out["ok"] = out["ok"] and bool(reader.isReadingOk())
+    out["error"] = str(reader.getErrorMessage())
+    out["spatial_units"] = str(model.getSpaceUnits())
+    out["time_units"] = str(model.getTimeUnits())
+    spots = {}
+    for spot in model.getSpots().iterable(False):
+        feats = {str(k): float(v) for k, v in spot.getFeatures().items()}
+        roi = spot.getRoi()
+        if roi is not None:
+            feats["roi"] = [v for pair in zip(roi.x, roi.y) for v in (float(pair[0]), float(pair[1]))]
+        spots[int(spot.ID())] = feats
+    out["spots"] = spots
+    tm = model.getTrackModel()
+    edges = []
+    for e in tm.edgeSet():
+        edges.append([int(tm.getEdgeSource(e).ID()), int(tm.getEdgeTarget(e).ID()), float(tm.getEdgeWeight(e))])
+    out["edges"] = sorted(edges)
+    out["tracks"] = {int(t): sorted(int(s.ID()) for s in tm.trackSpots(t)) for t in tm.trackIDs(False)}
+    out["filtered"] = sorted(int(t) for t in tm.trackIDs(True))
+    out["track_names"] = {int(t): str(tm.name(t)) for t in tm.trackIDs(False)}
+    try:
+        settings = reader.readSettings(None)
+        out["tracker"] = {str(k): str(v) for k, v in settings.trackerSettings.items()} \
+            if settings.trackerSettings is not None else None
+        out["tracker_factory"] = str(settings.trackerFactory.getKey()) if settings.trackerFactory else None
+        out["detector"] = {str(k): str(v) for k, v in settings.detectorSettings.items()} \
+            if settings.detectorSettings is not None else None
+        out["image"] = {"width": int(settings.width) if hasattr(settings, "width") else None}
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        out["settings_error"] = repr(e)
+    return out
+
+
+def _main(req_path: str, res_path: str) -> int:
+    import jpype
+    request = json.loads(Path(req_path).read_text())
+    jpype.startJVM("-Djava.awt.headless=true", classpath=classpath(), convertStrings=False)
+    one = {"track": _track, "read_xml": _read_xml}
+    if request["action"] == "batch":
+        result = {"results": [one[r["action"]](r) for r in request["requests"]]}
+    else:
+        result = one[request["action"]](request)
+    Path(res_path).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(*sys.argv[1:3]))
