@@ -89,14 +89,14 @@ def test_3d_and_stitched_masks_match_cellpose(builtin_and_cellpose, mode):
 
 
 def test_memory_check_allows_the_tutorial_volume_and_refuses_what_cannot_fit(monkeypatch):
-    from trackpose import segmentation
+    from trackpose import memory
     gib = 2 ** 30
-    monkeypatch.setattr(segmentation, "_available_memory", lambda: 22 * gib)  # a 24 GB machine, little else running
-    segmentation._check_memory(86, 1024, 1024, 1.0, 1.0)  # the TrackMate-Cellpose tutorial's 3D volume fits
-    segmentation._check_memory(86, 1024, 1024, 0.5, 2.0)
+    monkeypatch.setattr(memory, "available_memory", lambda: 22 * gib)  # a 24 GB machine, little else running
+    memory.check_memory(86, 1024, 1024, 1.0, 1.0)  # the TrackMate-Cellpose tutorial's 3D volume fits
+    memory.check_memory(86, 1024, 1024, 0.5, 2.0)
     with pytest.raises(InputError, match=r"needs about 23\.\d GiB .* smaller anisotropy"):
-        segmentation._check_memory(86, 1024, 1024, 1.0, 4.0)  # Z upsampled 4x for the network
-    monkeypatch.setattr(segmentation, "_available_memory", lambda: gib // 5)
+        memory.check_memory(86, 1024, 1024, 1.0, 4.0)  # Z upsampled 4x for the network
+    monkeypatch.setattr(memory, "available_memory", lambda: gib // 5)
     with pytest.raises(InputError, match=r"volume \(20 x 512 x 512\) needs about 0\.3 GiB of memory but 0\.2 GiB"):
         trackpose.segment(np.zeros((20, 512, 512), np.float32), do_3d=True, z_axis=0, diameter=30)
 
@@ -136,12 +136,12 @@ print(status("VmHWM") - before + y.nbytes, int(masks.max()))
 
 @pytest.mark.slow
 def test_memory_model_covers_the_measured_3d_dynamics_peak():
-    # the model _check_memory uses must not undercount what the 3D mask reconstruction really holds at its peak
+    # the model check_memory uses must not undercount what the 3D mask reconstruction really holds at its peak
     # (measured as resident memory in a fresh process) nor overcount it grossly
     import os
     import subprocess
     import sys
-    from trackpose import segmentation
+    from trackpose import memory
     if not os.path.exists("/proc/self/clear_refs"):
         pytest.skip("needs Linux /proc to measure peak resident memory")
     shape = (40, 192, 192)
@@ -150,5 +150,5 @@ def test_memory_model_covers_the_measured_3d_dynamics_peak():
     assert proc.returncode == 0, proc.stderr
     peak, n_masks = map(int, proc.stdout.split())
     assert n_masks >= 40  # the dynamics really ran and found the cells
-    modelled = segmentation._memory_needed(*shape, 1.0, 1.0)
+    modelled = memory.memory_needed(*shape, 1.0, 1.0)
     assert 0.6 * modelled <= peak <= modelled, (peak / np.prod(shape), modelled / np.prod(shape))

@@ -185,3 +185,35 @@ def test_sigterm_during_a_served_job_reports_and_cleans_up(tmp_path, model_file)
     p.wait(timeout=60)
     assert rest and rest[-1]["event"] == "error" and rest[-1]["kind"] == "cancelled", rest
     assert not list(folder.glob(".partial-*")) and not (folder / "shapes.json").exists()
+
+
+def test_a_decompression_bomb_is_refused_from_the_header(tmp_path, monkeypatch):
+    from trackpose import io
+    path = tmp_path / "bomb.tif"
+    tifffile.imwrite(path, np.zeros((2048, 2048), np.uint8), compression="zlib")  # ~1000:1
+    assert path.stat().st_size * 200 < 2048 * 2048
+    monkeypatch.setattr(io, "MAX_COMPRESSION_RATIO", 200)
+    monkeypatch.setattr(io, "BOMB_MIN_BYTES", 2 ** 20)
+    with pytest.raises(InputError, match="decompression bomb"):
+        io.read_image(path)
+
+
+def test_pixels_that_cannot_fit_are_refused_before_decoding(tmp_path, monkeypatch):
+    from trackpose import io, memory
+    path = tmp_path / "big.tif"
+    tifffile.imwrite(path, np.zeros((1024, 512), np.uint16))  # 1 MiB
+    monkeypatch.setattr(memory, "available_memory", lambda: 2 ** 20)  # 1 MiB free: 0.5 MiB may be decoded
+    with pytest.raises(InputError, match=r"GiB of pixels but 0\.0 GiB of memory"):
+        io.read_image(path)
+
+
+def test_segment_checks_memory_before_copying_the_image(monkeypatch):
+    """A 20000 x 20000 image without a diameter was copied to float32 and run through the estimation network
+    before any check; now the check comes first (the model is never needed)."""
+    from trackpose import memory, segment
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2 ** 30)
+    big = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(20000, 20000), strides=(0, 0))
+    t0 = time.perf_counter()
+    with pytest.raises(InputError, match="needs about .* GiB of memory but 8.0 GiB"):
+        segment(big)
+    assert time.perf_counter() - t0 < 30

@@ -121,8 +121,8 @@ def test_constant_image_gives_no_objects_not_an_error(model_file):
 
 
 def test_image_too_large_for_memory_is_refused_before_work(model_file, monkeypatch):
-    from trackpose import segmentation
-    monkeypatch.setattr(segmentation, "_available_memory", lambda: 10 * 2 ** 20)  # 10 MiB free
+    from trackpose import memory
+    monkeypatch.setattr(memory, "available_memory", lambda: 10 * 2 ** 20)  # 10 MiB free
     with pytest.raises(InputError, match="GiB of memory"):
         trackpose.segment(np.zeros((512, 512), np.float32), model=model_file)
 

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .memory import check_decoded_size
 from .labels import as_label_image
 
 logger = logging.getLogger(__name__)
@@ -209,6 +210,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageMeta]:
                 raise InputError(f"{path}: the TIFF holds no image series. Export the image again.")
             series = tif.series[0]
             _check_tiff_extent(tif, series, path)
+            _check_decoded_size(tif, series, path)
             image = series.asarray()
             axes = series.axes
             meta = _tiff_meta(tif, path)
@@ -249,6 +251,27 @@ def _check_tiff_extent(tif, series, path: Path) -> None:
     if end > size:
         raise InputError(f"{path}: truncated: the image data should end at byte {end} but the file has only "
                          f"{size} bytes. Copy or export the file again.")
+
+
+#: decoded / stored bytes above which a compressed TIFF is a decompression bomb (deflate tops out near 1,000:1;
+#: a larger ratio needs tiles that point at the same bytes, or a damaged file)
+MAX_COMPRESSION_RATIO = 5000
+#: decoded sizes below this are never called a bomb (small all-zero images compress very well)
+BOMB_MIN_BYTES = 256 * 2 ** 20
+
+
+def _check_decoded_size(tif, series, path: Path) -> None:
+    """From the header, before decoding: refuse a decompression bomb, and pixels that cannot fit in memory."""
+    nbytes = int(series.nbytes)
+    try:
+        stored = os.fstat(tif.filehandle.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        stored = None
+    if stored and nbytes > BOMB_MIN_BYTES and nbytes > MAX_COMPRESSION_RATIO * stored:
+        raise InputError(f"{path}: declares {nbytes / 2**30:.1f} GiB of pixels in a {stored / 2**10:.0f} KiB file "
+                         f"(more than {MAX_COMPRESSION_RATIO}:1); refusing to decode a probable decompression bomb "
+                         "or damaged file. Export the image again.")
+    check_decoded_size(nbytes, str(path))
 
 
 def _to_canonical(image: np.ndarray, axes: str, path) -> tuple[np.ndarray, str]:

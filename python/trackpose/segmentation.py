@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
@@ -18,6 +17,7 @@ import numpy as np
 
 from . import dynamics, settings, transforms
 from .errors import InputError
+from .memory import check_memory
 from .inference import run_network
 from .models import Model, load_model
 from .settings import DEFAULTS as D
@@ -183,6 +183,8 @@ def segment(image: np.ndarray,
     """
     timings = {}
     t0 = time.perf_counter()
+    if np.asarray(image).size == 0:
+        raise InputError(f"the image is empty (shape {np.shape(image)}): there is nothing to segment")
     options = dict(diameter=diameter, flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
                    resample=resample, niter=niter, min_size=min_size, max_size=max_size,
                    max_size_fraction=max_size_fraction, do_3d=do_3d, stitch_threshold=stitch_threshold,
@@ -224,6 +226,10 @@ def segment(image: np.ndarray,
     timings["load"] = time.perf_counter() - t0
 
     volume = bool(do_3d or stitch_threshold > 0)
+    # before the first copy of the image: its pixels at the scale the network first sees them (the diameter's,
+    # or 1 while the diameter is estimated); checked again below once the diameter is known
+    pixels = np.asarray(image).size // max(1, np.shape(image)[channel_axis] if channel_axis is not None else 1)
+    check_memory(1, 1, pixels, first.diam_mean / diameter if diameter else 1.0, None)
     t = time.perf_counter()
     planes = transforms.to_planes(image, channels, channel_axis=channel_axis, z_axis=z_axis, nchan=first.nchan,
                                   volume=volume)
@@ -261,7 +267,7 @@ def segment(image: np.ndarray,
     if int(ly * rescale) < 1 or int(lx * rescale) < 1:
         raise InputError(f"diameter {diameter_used} px shrinks a {ly} x {lx} image to nothing; give the object "
                          "diameter in pixels")
-    _check_memory(nz, ly, lx, rescale, (anisotropy or 1.0) if do_3d else None)
+    check_memory(nz, ly, lx, rescale, (anisotropy or 1.0) if do_3d else None)
     n_iter = int(niter) if niter else int(200 if not resample else 200 / rescale)
     net_kw = dict(bsize=bsize, tile_overlap=tile_overlap, augment=augment, batch_size=batch_size, tiling=tiling,
                   bfloat16=bool(bfloat16), progress=progress)
@@ -372,59 +378,6 @@ def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float
     return masks
 
 
-def _available_memory() -> Optional[int]:
-    """Bytes the system can give without swapping: MemAvailable (free + reclaimable cache), else free pages."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not POSIX: no check
-        return None
-
-
-def _memory_needed(nz: int, ly: int, lx: int, rescale: float, anisotropy: Optional[float]) -> int:
-    """Peak working memory (bytes, beyond the loaded model and libraries) of segmenting a (nz, ly, lx) image.
-
-    ``anisotropy`` None: 2D planes; else the 3D mode, whose network runs on a volume of S voxels (Z scaled by
-    anisotropy x rescale, Y and X by rescale) and whose dynamics run on N = nz * ly * lx voxels (S when not
-    resampled, the larger is taken). Bytes per voxel, measured with benchmarks/bench_3d_large.py (86 x 1024 x
-    1024, docs/benchmarks.md) and rounded up:
-
-    * 3D network stage: planes at image size (8 N) + per S voxel 44 bytes (resized input 8, the summed output 16,
-      one orientation's output and sliced input 20) + the output resampled to image size (16 N) when S != N;
-    * 3D dynamics stage: the network output (16) + ~54 bytes per voxel at most (cell mask, int32 pixel indices,
-      step field, start and end positions, histogram, bin labels, masks; all voxels in cells as the worst case).
-
-    The two stages do not overlap (the planes are freed before the dynamics), so the peak is the larger.
-    """
-    n_image = float(nz) * ly * lx
-    if anisotropy:
-        n_scaled = float(int(nz * anisotropy * rescale)) * int(ly * rescale) * int(lx * rescale)
-        network = 8 * n_image + 44 * n_scaled + (16 * n_image if n_scaled != n_image else 0)
-        dynamics_ = 70 * max(n_image, n_scaled)
-        return int(max(network, dynamics_))
-    scaled = n_image * rescale * rescale
-    # float32 values per pixel at network scale: input (2) + network output (3); at image size: flows and cell
-    # probability (3) + dynamics and labels (~6)
-    return int(4 * (scaled * 5 + n_image * 9))
-
-
-def _check_memory(nz: int, ly: int, lx: int, rescale: float, anisotropy: Optional[float]) -> None:
-    """Refuse, before any work, an image whose working arrays (``_memory_needed``) cannot fit in free memory."""
-    needed = _memory_needed(nz, ly, lx, rescale, anisotropy)
-    free = _available_memory()
-    if free is not None and needed > free:
-        raise InputError(f"segmenting this {'volume' if anisotropy else 'image'} ({nz} x {ly} x {lx}) needs about "
-                         f"{needed / 2**30:.1f} GiB of memory but {free / 2**30:.1f} GiB is available; crop or "
-                         "split the image (e.g. per Z range or tile), or give a larger diameter (less upscaling)"
-                         + (" or a smaller anisotropy" if anisotropy else ""))
-
-
 #: Orientations of the 3D mode: (name, axes of the (Z, Y, X) volume that index planes / rows / columns,
 #: which 3D flow component (0 = Z, 1 = Y, 2 = X) each of the network's two flow outputs adds to).
 _ORIENTATIONS = (("YX", (0, 1, 2), (1, 2)), ("ZX", (1, 0, 2), (0, 2)), ("ZY", (2, 0, 1), (0, 1)))
@@ -465,8 +418,15 @@ def _network_3d(models, planes: np.ndarray, rescale: float, anisotropy: float, r
         planes = _resize_volume(planes, target)
     y = np.zeros((4,) + target, np.float32)
     styles = None
-    for name, perm, components in _ORIENTATIONS:
+    progress = net_kw.get("progress")
+    for k, (name, perm, components) in enumerate(_ORIENTATIONS):
         sliced = np.ascontiguousarray(planes.transpose(perm + (3,)))
+        log.info("3D pass %d of %d: %s slices (%d of %d x %d)", k + 1, len(_ORIENTATIONS), name, sliced.shape[0],
+                 sliced.shape[1], sliced.shape[2])
+        if progress is not None:  # one bar over the three passes: percent of the whole 3D network stage
+            def one_pass(done, total, k=k):
+                progress(int(100 * k + 100 * done / max(total, 1)), 100 * len(_ORIENTATIONS))
+            net_kw = {**net_kw, "progress": one_pass}
         out, st = run_network(models, sliced, rescale=1.0, **net_kw)  # (n, 3, a, b) in the permuted frame
         inverse = np.argsort(perm)
         y[3] += out[:, 2].transpose(inverse)
