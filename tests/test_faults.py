@@ -217,3 +217,15 @@ def test_segment_checks_memory_before_copying_the_image(monkeypatch):
     with pytest.raises(InputError, match="needs about .* GiB of memory but 8.0 GiB"):
         segment(big)
     assert time.perf_counter() - t0 < 30
+
+
+def test_a_rerun_skips_images_whose_outputs_are_complete(tmp_path):
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((32, 32), np.uint16))
+    out = tmp_path / "out"
+    out.mkdir()
+    tifffile.imwrite(out / "a_cp_masks.tif", np.zeros((32, 32), np.uint16))
+    lines = []
+    outcomes = segment_files([tmp_path / "a.tif"], {"model": "never-loaded"}, savedir=out, report=lines.append,
+                             skip_existing=True)
+    assert outcomes[0].error is None and "skipped" in lines[0]
+    assert not list(out.glob(".*.tmp"))  # no half-written file left by earlier runs either

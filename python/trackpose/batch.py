@@ -159,12 +159,21 @@ def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png
 def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path] = None, png: bool = False,
                   save_flows: bool = False, report: Callable[[str], None] = print,
                   progress_stream=None, progress_emit: Callable = None,
-                  save_overlay: bool = False) -> list[FileOutcome]:
-    """Segment many files; each failure is reported and the rest still run."""
+                  save_overlay: bool = False, skip_existing: bool = False) -> list[FileOutcome]:
+    """Segment many files; each failure is reported and the rest still run. With ``skip_existing``, images whose
+    label image is already there are skipped: outputs are written to a temporary name and renamed when whole, so
+    an existing one is complete (a run that was interrupted resumes where it stopped)."""
     outcomes = []
     bar = Progress(len(paths), label="images ", stream=progress_stream, emit=progress_emit) if len(paths) > 1 \
         else None
     for k, path in enumerate(paths):
+        existing = output_path(Path(path), savedir, ext=".png" if png else ".tif")
+        if skip_existing and existing.is_file():
+            report(f"{path}: skipped, {existing} exists")
+            outcomes.append(FileOutcome(path=Path(path), output=existing))
+            if bar:
+                bar.update(k + 1)
+            continue
         tile_bar = None if bar else Progress(1, label="tiles ", stream=progress_stream, emit=progress_emit)
         try:
             outcome = segment_file(Path(path), settings, savedir=savedir, png=png, save_flows=save_flows,

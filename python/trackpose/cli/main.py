@@ -43,6 +43,9 @@ def _add_segment_parser(sub) -> None:
     g.add_argument("--savedir", type=Path, default=None, help="folder for outputs [default: next to each image]")
     g.add_argument("--save-png", action="store_true", help="write 16-bit PNG labels instead of TIFF (2D only)")
     g.add_argument("--save-flows", action="store_true", help="also write flows and cell probability as TIFF")
+    g.add_argument("--skip-existing", action="store_true", help="skip images whose label image is already in the "
+                   "output folder (outputs are renamed into place only when whole, so a run that was interrupted "
+                   "resumes where it stopped)")
     g.add_argument("--save-overlay", action="store_true", help="also write <name>_cp_overlay.png: the image with "
                    "the outlines found drawn over it (planes or frames as a montage)")
     p.set_defaults(func=_run_segment)
@@ -80,7 +83,8 @@ def _run_segment(args) -> int:
     settings["model"] = models if len(models) > 1 else models[0]
     paths = collect_images(args.images)
     outcomes = segment_files(paths, settings, savedir=args.savedir, png=args.save_png, save_flows=args.save_flows,
-                             report=lambda s: print(s, flush=True), save_overlay=args.save_overlay)
+                             report=lambda s: print(s, flush=True), save_overlay=args.save_overlay,
+                             skip_existing=args.skip_existing)
     failed = [o for o in outcomes if o.error]
     if failed:
         print(f"{len(failed)} of {len(outcomes)} image(s) failed: " + ", ".join(str(o.path) for o in failed),
