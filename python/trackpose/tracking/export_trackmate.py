@@ -1,0 +1,127 @@
+"""TrackMate XML (the file "File > Load a TrackMate file" opens), written to the reader's rules.
+
+Model with declared features, spots with ROI polygons (2D), tracks (connected components with >= 1 edge),
+filtered tracks, and Settings with ImageData pointing at the movie, the detector's and the tracker's settings.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+__all__ = ["write_trackmate_xml"]
+
+_SPOT_FEATURES = [("QUALITY", "Quality", "Quality", "QUALITY", False),
+                  ("POSITION_X", "X", "X", "POSITION", False), ("POSITION_Y", "Y", "Y", "POSITION", False),
+                  ("POSITION_Z", "Z", "Z", "POSITION", False), ("POSITION_T", "T", "T", "TIME", False),
+                  ("FRAME", "Frame", "Frame", "NONE", True), ("RADIUS", "Radius", "R", "LENGTH", False),
+                  ("VISIBILITY", "Visibility", "Visibility", "NONE", True)]
+_EXTRA = {"AREA": ("Area", "Area", "AREA", False)}
+_EDGE_FEATURES = [("SPOT_SOURCE_ID", "Source spot ID", "Source ID", "NONE", True),
+                  ("SPOT_TARGET_ID", "Target spot ID", "Target ID", "NONE", True),
+                  ("LINK_COST", "Edge cost", "Cost", "COST", False)]
+_TRACK_FEATURES = [("TRACK_INDEX", "Track index", "Index", "NONE", True),
+                   ("TRACK_ID", "Track ID", "ID", "NONE", True),
+                   ("NUMBER_SPOTS", "Number of spots in track", "N spots", "NONE", True),
+                   ("NUMBER_GAPS", "Number of gaps", "N gaps", "NONE", True),
+                   ("NUMBER_SPLITS", "Number of split events", "N splits", "NONE", True),
+                   ("NUMBER_MERGES", "Number of merge events", "N merges", "NONE", True)]
+
+
+def _num(v) -> str:
+    v = float(v)
+    return "Infinity" if v == float("inf") else repr(v)
+
+
+def _declare(features) -> str:
+    return "".join(f'<Feature feature="{f}" name="{n}" shortname="{s}" dimension="{d}" isint="{str(i).lower()}"/>'
+                   for f, n, s, d, i in features)
+
+
+def _settings_xml(name: str, settings: dict) -> str:
+    return f"<{name} " + " ".join(f"{k}={quoteattr(str(v))}" for k, v in settings.items()) + "/>"
+
+
+def _lap_tracker_xml(s: dict) -> str:
+    def pen(key):
+        values = s.get(key) or {}
+        return "<FeaturePenalties " + " ".join(f'{k}="{_num(v)}"' for k, v in values.items()) + "/>"
+    b = lambda v: str(bool(v)).lower()  # noqa: E731
+    return (f'<TrackerSettings TRACKER_NAME="SPARSE_LAP_TRACKER" CUTOFF_PERCENTILE="{_num(s["CUTOFF_PERCENTILE"])}" '
+            f'ALTERNATIVE_LINKING_COST_FACTOR="{_num(s["ALTERNATIVE_LINKING_COST_FACTOR"])}" BLOCKING_VALUE="Infinity">'
+            f'<Linking LINKING_MAX_DISTANCE="{_num(s["LINKING_MAX_DISTANCE"])}">{pen("LINKING_FEATURE_PENALTIES")}'
+            f'</Linking><GapClosing ALLOW_GAP_CLOSING="{b(s["ALLOW_GAP_CLOSING"])}" GAP_CLOSING_MAX_DISTANCE='
+            f'"{_num(s["GAP_CLOSING_MAX_DISTANCE"])}" MAX_FRAME_GAP="{int(s["MAX_FRAME_GAP"])}">'
+            f'{pen("GAP_CLOSING_FEATURE_PENALTIES")}</GapClosing><TrackSplitting ALLOW_TRACK_SPLITTING='
+            f'"{b(s["ALLOW_TRACK_SPLITTING"])}" SPLITTING_MAX_DISTANCE="{_num(s["SPLITTING_MAX_DISTANCE"])}">'
+            f'{pen("SPLITTING_FEATURE_PENALTIES")}</TrackSplitting><TrackMerging ALLOW_TRACK_MERGING='
+            f'"{b(s["ALLOW_TRACK_MERGING"])}" MERGING_MAX_DISTANCE="{_num(s["MERGING_MAX_DISTANCE"])}">'
+            f'{pen("MERGING_FEATURE_PENALTIES")}</TrackMerging></TrackerSettings>')
+
+
+def write_trackmate_xml(path, spots, edges, track_id, *, image: dict, tracker: str, tracker_settings: dict,
+                        detector: str, detector_settings: dict, spatial_units: str = "pixel",
+                        time_units: str = "frame", time_interval: float = 1.0, version: str = "8.1.6") -> Path:
+    """Write a TrackMate XML file.
+
+    ``image``: filename, folder, width, height, nslices, nframes, pixelwidth, pixelheight, voxeldepth,
+    timeinterval (TrackMate's ImageData). ``tracker``: "SPARSE_LAP_TRACKER" (settings in TrackMate keys) or
+    "OVERLAP_TRACKER". Spot IDs are the spot rows; TRACK_ID = ``track_id`` of the spots.
+    """
+    from .tables import track_statistics
+    path = Path(path)
+    extra = [f for f in sorted(spots.features) if f in _EXTRA]
+    spot_feats = _SPOT_FEATURES + [(f, *_EXTRA[f]) for f in extra]
+    out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<TrackMate version="{version}">',
+           "<Log>written by trackpose</Log>",
+           f"<Model spatialunits={quoteattr(spatial_units)} timeunits={quoteattr(time_units)}>",
+           "<FeatureDeclarations><SpotFeatures>" + _declare(spot_feats) + "</SpotFeatures><EdgeFeatures>"
+           + _declare(_EDGE_FEATURES) + "</EdgeFeatures><TrackFeatures>" + _declare(_TRACK_FEATURES)
+           + "</TrackFeatures></FeatureDeclarations>",
+           f'<AllSpots nspots="{len(spots)}">']
+    for frame in np.unique(spots.frame):
+        out.append(f'<SpotsInFrame frame="{int(frame)}">')
+        for k in np.flatnonzero(spots.frame == frame):
+            x, y, z = spots.position[k]
+            attrs = (f'ID="{k}" name="ID{k}" QUALITY="{_num(spots.quality[k])}" POSITION_X="{_num(x)}" '
+                     f'POSITION_Y="{_num(y)}" POSITION_Z="{_num(z)}" POSITION_T="{_num(frame * time_interval)}" '
+                     f'FRAME="{int(frame)}" RADIUS="{_num(spots.radius[k])}" VISIBILITY="1"'
+                     + "".join(f' {f}="{_num(spots.features[f][k])}"' for f in extra))
+            roi = None if spots.polygons is None else spots.polygons[k]
+            if roi is not None and len(roi) >= 3:
+                out.append(f'<Spot {attrs} ROI_N_POINTS="{len(roi)}">'
+                           + " ".join(_num(v) for v in np.asarray(roi).ravel()) + "</Spot>")
+            else:
+                out.append(f"<Spot {attrs}/>")
+        out.append("</SpotsInFrame>")
+    out.append("</AllSpots><AllTracks>")
+    stats = {r["TRACK_ID"]: r for r in track_statistics(spots, edges, track_id)}
+    linked = sorted({int(track_id[s]) for s in edges.source.tolist()})
+    edge_track = track_id[edges.source] if len(edges) else np.zeros(0, np.int64)
+    for index, tid in enumerate(linked):
+        r = stats[tid]
+        out.append(f'<Track name="Track_{tid}" TRACK_INDEX="{index}" TRACK_ID="{tid}" '
+                   f'NUMBER_SPOTS="{r["NUMBER_SPOTS"]}" NUMBER_GAPS="{r["NUMBER_GAPS"]}" '
+                   f'NUMBER_SPLITS="{r["NUMBER_SPLITS"]}" NUMBER_MERGES="{r["NUMBER_MERGES"]}">')
+        for e in np.flatnonzero(edge_track == tid):
+            out.append(f'<Edge SPOT_SOURCE_ID="{edges.source[e]}" SPOT_TARGET_ID="{edges.target[e]}" '
+                       f'LINK_COST="{_num(edges.cost[e])}"/>')
+        out.append("</Track>")
+    out.append("</AllTracks><FilteredTracks>" + "".join(f'<TrackID TRACK_ID="{t}"/>' for t in linked)
+               + "</FilteredTracks></Model>")
+    im = image
+    out.append("<Settings>" + _settings_xml("ImageData", im)
+               + f'<BasicSettings xstart="0" xend="{im["width"] - 1}" ystart="0" yend="{im["height"] - 1}" '
+                 f'zstart="0" zend="{im["nslices"] - 1}" tstart="0" tend="{im["nframes"] - 1}"/>'
+               + _settings_xml("DetectorSettings", {"DETECTOR_NAME": detector, **detector_settings})
+               + '<InitialSpotFilter feature="QUALITY" value="0.0" isabove="true"/><SpotFilterCollection/>'
+               + (_lap_tracker_xml(tracker_settings) if tracker == "SPARSE_LAP_TRACKER"
+                  else _settings_xml("TrackerSettings", {"TRACKER_NAME": tracker, **tracker_settings}))
+               + "<TrackFilterCollection/><AnalyzerCollection><SpotAnalyzers/><EdgeAnalyzers/><TrackAnalyzers/>"
+                 "</AnalyzerCollection></Settings>")
+    out.append('<GUIState state="ConfigureViews"/><DisplaySettings/></TrackMate>\n')
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text("\n".join(out), encoding="utf-8")
+    tmp.replace(path)
+    return path
