@@ -171,9 +171,10 @@ def _read_npy(path: Path) -> tuple[np.ndarray, ImageMeta]:
                              "export the image as TIFF.") from error
         raise InputError(f"{path}: not a readable .npy array ({error}); the file may be truncated. "
                          "Save it again with numpy.save.") from error
-    except (OSError, EOFError) as error:
-        raise InputError(f"{path}: cannot be read as a .npy array ({error}); the file may be truncated. "
-                         "Save it again with numpy.save.") from error
+    except Exception as error:  # numpy parses the header with ast.literal_eval: a damaged header raises
+        # SyntaxError, tokenize.TokenError, ... besides OSError and EOFError
+        raise InputError(f"{path}: cannot be read as a .npy array ({type(error).__name__}: {error}); the file "
+                         "may be truncated or damaged. Save it again with numpy.save.") from error
     if image.dtype.kind not in "buif" or image.ndim < 2:
         raise InputError(f"{path}: holds a {image.ndim}-D {image.dtype} array; an image needs at least 2 numeric "
                          "dimensions (Y, X).")
