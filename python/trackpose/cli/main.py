@@ -143,27 +143,26 @@ def _add_shapes_parser(sub) -> None:
 def _run_shapes(args) -> int:
     import json
     import numpy as np
-    from .. import io, shapes
-    from ..bridge import mesh_smoothing_iterations
+    from .. import contours, io, measure, meshes
     labels, meta = io.read_image(args.labels)
     if "C" in meta.axes or "S" in meta.axes or "T" in meta.axes:
         raise TrackposeError(f"{args.labels} has axes {meta.axes}; give one 2D or 3D label image")
     spacing = [meta.pixel_size_y or 1.0, meta.pixel_size_x or 1.0]
     if labels.ndim == 3:
         spacing = [meta.z_spacing or 1.0] + spacing
-    table = shapes.object_table(labels, spacing=spacing)
+    table = measure.object_table(labels, spacing=spacing)
     stem = io.image_stem(args.labels)
     if labels.ndim == 2:
-        outlines = shapes.contours(labels, simplify=args.simplify or None)
+        outlines = contours.contours(labels, simplify=args.simplify or None)
         for row in table:
             if row["label"] in outlines:
                 row["polygon"] = np.round(outlines[row["label"]], 4).tolist()
     elif args.meshes:
         folder = args.labels.parent / f"{stem}_meshes"
         folder.mkdir(exist_ok=True)
-        for label, (verts, faces) in shapes.meshes(labels, spacing=spacing, smooth_iterations=
-                                                    mesh_smoothing_iterations(args.smooth)).items():
-            shapes.write_ply(folder / f"{label}.ply", verts, faces)
+        for label, (verts, faces) in meshes.meshes(labels, spacing=spacing, smooth_iterations=
+                                                    meshes.mesh_smoothing_iterations(args.smooth)).items():
+            io.write_ply(folder / f"{label}.ply", verts, faces)
     out = args.labels.parent / f"{stem}_shapes.json"
     out.write_text(json.dumps({"unit": meta.unit, "spacing": spacing, "objects": table},
                               default=lambda v: v.item() if hasattr(v, "item") else str(v)))
@@ -224,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_parser(sub)
     from . import bridge, train
     bridge.add_parsers(sub)
+    from . import track
+    track.add_parsers(sub)
     train.add_parser(sub)
     for command in sub.choices.values():  # -v also after the command: `trackpose segment -v ...`
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,

@@ -1,0 +1,166 @@
+"""``trackpose track`` (segment and track a movie, or track label images) and ``trackpose eval-tracks``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_parsers"]
+
+_OUTPUTS = """outputs in --out DIR (written to a temporary folder, renamed when complete):
+  ctc/maskTTT.tif, ctc/res_track.txt  Cell Tracking Challenge result: one label per tracklet; a division, a gap
+                                      or a merge starts new labels whose parent (4th column) is the one before
+  NAME.xml                            TrackMate file (File > Load a TrackMate file): spots with outlines (2D),
+                                      tracks, the detector and tracker settings, the image it came from
+  spots.csv, edges.csv, tracks.csv    TrackMate's column names (POSITION_X ..., SPOT_SOURCE_ID ..., TRACK_ID ...)
+  NAME_tracked.tif                    label movie whose label is the track id (opens in Fiji and napari)
+NAME is the input's name. Distances are in the file's calibrated units."""
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "yes", "1", "on"):
+        return True
+    if text.lower() in ("false", "no", "0", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _penalties(text: str) -> dict:
+    """FEATURE=WEIGHT[,FEATURE=WEIGHT...]"""
+    out = {}
+    for part in filter(None, text.split(",")):
+        if "=" not in part:
+            raise argparse.ArgumentTypeError(f"expected FEATURE=WEIGHT, got {part!r}")
+        k, v = part.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"weight of {k!r} must be a number, got {v!r}") from None
+    return out
+
+
+def _add_track_parser(sub) -> None:
+    from ..settings import SETTINGS
+    from ..tracking.lap import LAPSettings
+    from .options import add_setting_option
+    p = sub.add_parser(
+        "track", help="segment and track a movie (or track label images); TrackMate XML, CTC and CSV outputs",
+        description="Find the objects of every frame of a movie (trackpose segment's options) or take them from "
+                    "label images (--labels), link them with TrackMate's LAP or overlap tracker, and write the "
+                    "tracks. INPUT is a TIFF with a T axis, or a folder of per-frame images sorted by name.",
+        epilog=_OUTPUTS, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", type=Path, metavar="INPUT", help="movie TIFF (T[Z]YX[C]) or folder of frames")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (must be new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--labels", action="store_true", help="INPUT holds label images (ids independent from frame "
+                   "to frame, 1..n in each); segmentation is skipped")
+    p.add_argument("--tracker", choices=["lap", "overlap", "overlap-voxels"], default="lap",
+                   help="lap: TrackMate's LAP tracker; overlap: TrackMate's overlap (IoU) tracker on outlines "
+                        "(2D); overlap-voxels: IoU of the label voxels (2D and 3D) [default: lap]")
+    d = LAPSettings()
+    g = p.add_argument_group("LAP tracker (TrackMate's keys; distances in calibrated units)")
+    g.add_argument("--linking-max-distance", type=float, default=d.linking_max_distance,
+                   help=f"max distance of a frame-to-frame link [default: {d.linking_max_distance}]")
+    g.add_argument("--allow-gap-closing", type=_bool, default=d.allow_gap_closing, metavar="true|false",
+                   help=f"link segments across missed frames [default: {str(d.allow_gap_closing).lower()}]")
+    g.add_argument("--gap-closing-max-distance", type=float, default=d.gap_closing_max_distance,
+                   help=f"[default: {d.gap_closing_max_distance}]")
+    g.add_argument("--max-frame-gap", type=int, default=d.max_frame_gap,
+                   help=f"largest frame difference a gap closing may bridge [default: {d.max_frame_gap}]")
+    g.add_argument("--allow-track-splitting", type=_bool, default=d.allow_track_splitting, metavar="true|false",
+                   help="divisions: a track may split in two [default: false]")
+    g.add_argument("--splitting-max-distance", type=float, default=d.splitting_max_distance,
+                   help=f"[default: {d.splitting_max_distance}]")
+    g.add_argument("--allow-track-merging", type=_bool, default=d.allow_track_merging, metavar="true|false",
+                   help="two tracks may merge into one [default: false]")
+    g.add_argument("--merging-max-distance", type=float, default=d.merging_max_distance,
+                   help=f"[default: {d.merging_max_distance}]")
+    for step in ("linking", "gap-closing", "splitting", "merging"):
+        g.add_argument(f"--{step}-feature-penalties", type=_penalties, default={}, metavar="FEATURE=W,...",
+                       help=f"feature penalties of {step.replace('-', ' ')} (QUALITY, RADIUS, AREA, ...)")
+    g.add_argument("--alternative-linking-cost-factor", type=float, default=d.alternative_linking_cost_factor,
+                   help=f"[default: {d.alternative_linking_cost_factor}]")
+    g.add_argument("--cutoff-percentile", type=float, default=d.cutoff_percentile,
+                   help=f"[default: {d.cutoff_percentile}]")
+    g = p.add_argument_group("overlap tracker (TrackMate's keys)")
+    g.add_argument("--iou-calculation", choices=["PRECISE", "FAST"], default="PRECISE",
+                   help="outline polygons or their bounding boxes [default: PRECISE]")
+    g.add_argument("--scale-factor", type=float, default=1.0, help="outlines scaled before the IoU [default: 1]")
+    g.add_argument("--min-iou", type=float, default=0.3, help="a link needs a larger IoU [default: 0.3]")
+    groups = {}
+    for s in SETTINGS:
+        if not s.cli or not s.segment:
+            continue
+        if s.group not in groups:
+            groups[s.group] = p.add_argument_group("segmentation: " + s.group)
+        add_setting_option(groups[s.group], s)
+    groups[next(iter(groups))].add_argument("--channel-axis", type=int, default=None, help=argparse.SUPPRESS)
+    groups[next(iter(groups))].add_argument("--z-axis", type=int, default=None, help=argparse.SUPPRESS)
+    groups[next(iter(groups))].add_argument("--device", default=None, help="torch device, e.g. cpu, cuda:1")
+    p.set_defaults(func=_run_track)
+
+
+def _lap_from_args(args) -> dict:
+    keys = ("linking_max_distance", "allow_gap_closing", "gap_closing_max_distance", "max_frame_gap",
+            "allow_track_splitting", "splitting_max_distance", "allow_track_merging", "merging_max_distance",
+            "linking_feature_penalties", "gap_closing_feature_penalties", "splitting_feature_penalties",
+            "merging_feature_penalties", "alternative_linking_cost_factor", "cutoff_percentile")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _report(stage, done, total):
+    print(f"{stage}: {done}" + (f"/{total}" if total else ""), file=sys.stderr, flush=True)
+
+
+def _run_track(args) -> int:
+    from ..tracking import LAPSettings, save_tracking, track_label_frames
+    from ..tracking.movie import open_movie
+    lap = LAPSettings(**_lap_from_args(args))  # range errors before any work
+    movie = open_movie(args.input, labels=args.labels)
+    overlap = {"IOU_CALCULATION": args.iou_calculation, "SCALE_FACTOR": args.scale_factor, "MIN_IOU": args.min_iou}
+    if args.labels:
+        frames = movie.frames()
+    else:
+        from .main import settings_from_args
+        from ..segmentation import segment
+        settings = settings_from_args(args)
+        settings.update(movie.segment_axes(settings))
+
+        def segmented():
+            for t, image in enumerate(movie.frames()):
+                masks = segment(image, **settings).masks
+                print(f"frame {t + 1}/{movie.n_frames}: {int(masks.max())} objects", flush=True)
+                yield masks
+        frames = segmented()
+    result = track_label_frames(frames, spacing=movie.spacing, tracker=args.tracker, lap=lap, overlap=overlap,
+                                time_interval=movie.time_interval,
+                                progress=_report if args.labels else None)
+    if not args.labels:
+        result.detector = "TRACKPOSE_DETECTOR"
+        result.detector_settings = {k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))}
+    out = save_tracking(result, args.out, movie.name, source=movie.source, unit=movie.unit,
+                        overwrite=args.overwrite)
+    n_tracks = len(set(result.track_id[result.edges.source].tolist())) if len(result.edges) else 0
+    print(f"{len(result.spots)} spots, {len(result.edges)} links, {n_tracks} tracks -> {out}")
+    return 0
+
+
+def _add_eval_parser(sub) -> None:
+    p = sub.add_parser("eval-tracks", help="CTC tracking measures (TRA, DET, LNK, SEG, division F1) of a result",
+                       description="Compare a CTC result folder (RESULT, e.g. DIR/ctc from trackpose track) with a "
+                                   "CTC ground-truth folder (TRA/man_track.txt, TRA/man_trackTTT.tif, optional "
+                                   "SEG/) through py-ctcmetrics (pip install 'trackpose[track]').")
+    p.add_argument("result", type=Path, metavar="RESULT")
+    p.add_argument("ground_truth", type=Path, metavar="GROUND_TRUTH")
+    p.set_defaults(func=_run_eval)
+
+
+def _run_eval(args) -> int:
+    from ..tracking.evaluate import evaluate_ctc, format_scores
+    print(format_scores(evaluate_ctc(args.result, args.ground_truth)))
+    return 0
+
+
+def add_parsers(sub) -> None:
+    _add_track_parser(sub)
+    _add_eval_parser(sub)

@@ -1,0 +1,141 @@
+"""trackpose track / eval-tracks and the exports, on synthetic movies with ground-truth tracks."""
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from trackpose import io, synth
+from trackpose.cli.main import main
+from trackpose.errors import InputError
+from trackpose.tracking import make_spots, track, overlap_track_labels, save_tracking
+from trackpose.tracking.evaluate import evaluate_ctc, write_ctc_ground_truth
+from trackpose.tracking.graph import tracklets
+from trackpose.tracking.lap import Edges
+
+
+def _relabel(frame):
+    ids = np.unique(frame)
+    ids = ids[ids > 0]
+    lut = np.zeros(int(frame.max()) + 1, np.int32)
+    lut[ids] = np.arange(1, len(ids) + 1)
+    return lut[frame]
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return synth.movie(n_frames=10, shape=(96, 96), seed=5, division_interval=6)
+
+
+def _gt_rows(m):
+    rows = []
+    for tid in np.unique(m.tracks["track_id"]):
+        r = m.tracks[m.tracks["track_id"] == tid]
+        rows.append((int(tid), int(r["frame"].min()), int(r["frame"].max()), int(r["parent"][0])))
+    return rows
+
+
+def test_track_api_on_labels_recovers_divisions(movie, tmp_path):
+    labels = np.stack([_relabel(f) for f in movie.labels])
+    result = track(labels=labels, lap=dict(linking_max_distance=8.0, allow_track_splitting=True,
+                                           splitting_max_distance=10.0, allow_gap_closing=False))
+    assert len(result.spots) == len(movie.tracks)
+    out = save_tracking(result, tmp_path / "out", "m")
+    gt = write_ctc_ground_truth(tmp_path / "gt", movie.labels, _gt_rows(movie))
+    scores = evaluate_ctc(out / "ctc", gt)
+    assert scores["Valid"] == 1
+    assert scores["TRA"] > 0.97 and scores["DET"] == pytest.approx(1.0)
+    assert movie.divisions()  # the movie divides, and some split edges were found
+    assert np.bincount(result.edges.source).max() == 2
+
+
+def test_outputs_and_tracked_movie(movie, tmp_path):
+    labels = np.stack([_relabel(f) for f in movie.labels])
+    src = tmp_path / "labels.tif"
+    io.write_labels(src, labels, io.ImageMeta(axes="TYX", pixel_size_x=0.5, pixel_size_y=0.5, unit="micron"))
+    assert main(["track", str(src), "--labels", "--out", str(tmp_path / "o"), "--linking-max-distance", "4",
+                 "--allow-track-splitting", "true", "--splitting-max-distance", "5"]) == 0
+    out = tmp_path / "o"
+    assert sorted(p.name for p in out.iterdir()) == ["ctc", "edges.csv", "labels.xml", "labels_tracked.tif",
+                                                     "spots.csv", "tracks.csv"]
+    assert len(list((out / "ctc").glob("mask*.tif"))) == 10
+    spots = list(csv.DictReader(open(out / "spots.csv")))
+    assert {"ID", "TRACK_ID", "POSITION_X", "POSITION_Y", "FRAME", "RADIUS", "QUALITY"} <= set(spots[0])
+    assert max(float(s["POSITION_X"]) for s in spots) < 48  # calibrated: 96 px x 0.5 micron
+    tracked = tifffile.imread(out / "labels_tracked.tif")
+    assert tracked.shape == labels.shape
+    for s in spots[:20]:  # each object's pixels carry its track id
+        t, lab = int(s["FRAME"]), int(s["OBJECT_LABEL"])
+        assert set(np.unique(tracked[t][labels[t] == lab])) == {int(s["TRACK_ID"])}
+    # nothing half-written: a second run into the same folder is refused, the folder untouched
+    assert main(["track", str(src), "--labels", "--out", str(out)]) != 0
+    assert not list(tmp_path.glob(".o.partial-*"))
+
+
+def test_ctc_tracklets_split_at_gaps_divisions_and_merges():
+    spots = make_spots([0, 1, 3, 2, 2, 0, 1], np.zeros((7, 2)))
+    # 0 -> 1 -> (gap) 2 ; 1 -> 3 and 1 -> 4 would be a division; here: 0->1, 1->3, 1->4, 3 ... and a merge 5,6
+    edges = Edges(np.array([0, 1, 1, 5, 6]), np.array([1, 3, 4, 6, 4]), np.array([1., 1., 2., 1., 1.5]))
+    label, rows = tracklets(spots, edges)
+    by = {r[0]: r for r in rows}
+    assert label[0] == label[1] and by[label[3]][3] == label[1]  # daughter's parent = the mother
+    assert label[4] != label[6] and by[label[4]][3] in (label[1], label[6])  # merge: new label, one parent
+    assert by[label[2]][1] == 3 and by[label[2]][3] == 0  # spot 2 alone
+
+
+def test_voxel_overlap_tracks_3d():
+    m = synth.movie(n_frames=5, shape=(16, 48, 48), n_cells=4, seed=2, division_interval=0)
+    labels = [_relabel(f) for f in m.labels]
+    result = track(labels=np.stack(labels), tracker="overlap-voxels")
+    assert len(result.edges) == len(m.tracks) - len(np.unique(m.tracks["track_id"]))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--linking-max-distance", "-1"], "linking-max-distance"),
+    (["--max-frame-gap", "0"], "max-frame-gap"),
+    (["--cutoff-percentile", "2"], "cutoff-percentile"),
+])
+def test_settings_out_of_range_exit_nonzero(tmp_path, capsys, args, message):
+    src = tmp_path / "l.tif"
+    io.write_labels(src, np.ones((2, 8, 8), np.int32), io.ImageMeta(axes="TYX"))
+    assert main(["track", str(src), "--labels", "--out", str(tmp_path / "o")] + args) != 0
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_input_errors(tmp_path, capsys):
+    empty = np.ones((3, 8, 8), np.int32)
+    empty[1] = 0
+    with pytest.raises(InputError, match="frame 1 has no objects"):
+        track(labels=empty)
+    gaps = np.ones((2, 8, 8), np.int32)
+    gaps[:, :4] = 3
+    with pytest.raises(InputError, match="not contiguous"):
+        track(labels=gaps)
+    zstack = tmp_path / "z.tif"
+    io.write_labels(zstack, np.ones((3, 8, 8), np.int32), io.ImageMeta(axes="ZYX"))
+    assert main(["track", str(zstack), "--labels", "--out", str(tmp_path / "o")]) != 0
+    assert "time or Z" in capsys.readouterr().err
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    io.write_labels(folder / "f1.tif", np.ones((8, 8), np.int32), io.ImageMeta(axes="YX", pixel_size_x=1,
+                                                                               pixel_size_y=1))
+    io.write_labels(folder / "f2.tif", np.ones((8, 8), np.int32), io.ImageMeta(axes="YX", pixel_size_x=2,
+                                                                               pixel_size_y=2))
+    assert main(["track", str(folder), "--labels", "--out", str(tmp_path / "o")]) != 0
+    assert "calibration" in capsys.readouterr().err
+
+
+def test_eval_tracks_command(movie, tmp_path, capsys):
+    gt = write_ctc_ground_truth(tmp_path / "gt", movie.labels, _gt_rows(movie))
+    # the ground truth scored against itself
+    res = tmp_path / "res"
+    res.mkdir()
+    for t, lab in enumerate(movie.labels):
+        tifffile.imwrite(res / f"mask{t:03d}.tif", lab.astype(np.uint16))
+    (res / "res_track.txt").write_text((gt / "TRA" / "man_track.txt").read_text())
+    assert main(["eval-tracks", str(res), str(gt)]) == 0
+    out = capsys.readouterr().out
+    assert "TRA    1.0000" in out and "BC(0)  1.0000" in out
