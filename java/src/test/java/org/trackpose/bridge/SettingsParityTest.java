@@ -32,7 +32,7 @@ import org.junit.jupiter.api.Test;
  * <p>For every entry with a {@code trackmate_key}, DetectorKeys must declare that key with the matching type, the
  * entry's {@code trackmate_default} as its default (TrackMate's panel value: equal to {@code default} except where
  * the engine documents why, e.g. CELL_DIAMETER in physical units) and the same inclusive bounds (null = unbounded;
- * an infinite Java bound is no bound). Every Java key must be some entry's {@code trackmate_key}, except the keys
+ * an infinite Java bound is no bound; an {@code exclusive_min} that is true cannot be matched). Every Java key must be some entry's {@code trackmate_key}, except the keys
  * listed in {@link #JAVA_SIDE}, which are the Java side's own business (how Python is found, the job folder, how
  * the model name is chosen). A {@code channels} entry maps to two Java keys: its trackmate_key (first channel) and
  * {@link DetectorKeys#KEY_OPTIONAL_CHANNEL_2} (second).
@@ -145,7 +145,7 @@ class SettingsParityTest {
     }
 
     private static void compare(String key, String pythonName, String type, Object expectedDefault, Object min,
-            Object max, Object choices, List<String> problems) {
+            Object max, Object exclusiveMin, Object choices, List<String> problems) {
         DetectorKeys.Setting s = DetectorKeys.setting(key);
         if (s == null) {
             problems.add(pythonName + ": the engine maps it to TrackMate key " + key + ", which DetectorKeys lacks");
@@ -157,6 +157,10 @@ class SettingsParityTest {
         if (expectedDefault == null || !same(expectedDefault, s.defaultValue)) {
             problems.add(key + ": Java default " + s.defaultValue + ", engine (" + pythonName + ") "
                     + expectedDefault);
+        }
+        if (Boolean.TRUE.equals(exclusiveMin)) {
+            problems.add(key + ": the engine's minimum for " + pythonName + " is exclusive; DetectorKeys' bounds are "
+                    + "inclusive");
         }
         Double jmin = bound(s.min);
         Double jmax = bound(s.max);
@@ -189,11 +193,13 @@ class SettingsParityTest {
                     continue;
                 }
                 List<?> pair = (List<?>) def;
-                compare(key.toString(), name, "int", pair.get(0), e.get("min"), e.get("max"), null, problems);
-                compare(DetectorKeys.KEY_OPTIONAL_CHANNEL_2, name, "int", pair.get(1), e.get("min"), e.get("max"),
+                compare(key.toString(), name, "int", pair.get(0), e.get("min"), e.get("max"), e.get("exclusive_min"),
                         null, problems);
+                compare(DetectorKeys.KEY_OPTIONAL_CHANNEL_2, name, "int", pair.get(1), e.get("min"), e.get("max"),
+                        e.get("exclusive_min"), null, problems);
             } else {
-                compare(key.toString(), name, type, def, e.get("min"), e.get("max"), e.get("choices"), problems);
+                compare(key.toString(), name, type, def, e.get("min"), e.get("max"), e.get("exclusive_min"),
+                        e.get("choices"), problems);
             }
         }
         assertTrue(problems.isEmpty(), "DetectorKeys and the engine's settings declaration disagree:\n  "

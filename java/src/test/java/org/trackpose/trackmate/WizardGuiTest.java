@@ -46,6 +46,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.trackpose.bridge.DetectorKeys;
 import org.trackpose.trackmate.TrackposeGroundTruthTest.Blob;
@@ -67,12 +68,23 @@ class WizardGuiTest {
     private static final List<Frame> opened = new ArrayList<>();
     private static final AtomicReference<Model> lastModel = new AtomicReference<>();
 
-    @BeforeAll
-    static void display() {
-        if ("skip".equals(System.getProperty("trackpose.gui"))) {
+    private static boolean skipped() {
+        return "skip".equals(System.getProperty("trackpose.gui"));
+    }
+
+    @BeforeEach
+    void notSkipped() {
+        if (skipped()) {
             System.err.println("\n*** WizardGuiTest SKIPPED (-Dtrackpose.gui=skip): the panel was NOT checked in "
                     + "TrackMate's wizard ***\n");
             Assumptions.abort("GUI test skipped on request (-Dtrackpose.gui=skip)");
+        }
+    }
+
+    @BeforeAll
+    static void display() {
+        if (skipped()) {
+            return;
         }
         String display = System.getenv("DISPLAY");
         assertTrue(display != null && !display.isEmpty() && !GraphicsEnvironment.isHeadless(),
@@ -88,6 +100,9 @@ class WizardGuiTest {
 
     @AfterEach
     void closeWindows() throws Exception {
+        if (skipped()) {
+            return;
+        }
         ImagePlus imp;
         while ((imp = WindowManager.getCurrentImage()) != null) {
             imp.changes = false;
