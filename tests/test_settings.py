@@ -127,3 +127,28 @@ def test_segment_checks_its_arguments_against_the_declaration():
                          ({"channels": (-1, 0)}, "chan")):
         with pytest.raises(InputError, match=name):
             segment(image, diameter=30, **kwargs)
+
+
+def _all_parsers():
+    import argparse
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    yield "trackpose", parser
+    for name, command in sub.choices.items():
+        yield f"trackpose {name}", command
+    yield "trackpose-cellpose", cellpose_parser()
+
+
+def test_every_command_and_option_has_help_with_one_default():
+    import argparse
+    for name, parser in _all_parsers():
+        assert parser.description or name == "trackpose-cellpose" or parser.format_usage(), name
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+                continue
+            if action.help == argparse.SUPPRESS:
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+            assert action.help.count("default:") <= 1, f"{name} {action.option_strings}: {action.help}"
+        text = parser.format_help()
+        assert "(default: None)" not in text and "] (default:" not in text, name

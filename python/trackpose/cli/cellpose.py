@@ -68,12 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpu_device", default="0", help="CUDA device number [default: 0]")
     p.add_argument("--z_axis", type=int, default=None, help="axis holding Z planes, if the file does not say")
     p.add_argument("--channel_axis", type=int, default=None, help="axis holding channels, if the file does not say")
-    p.add_argument("--save_png", action="store_true")
-    p.add_argument("--save_tif", action="store_true")
-    p.add_argument("--save_flows", action="store_true")
-    p.add_argument("--no_npy", action="store_true")
-    p.add_argument("--savedir", default=None)
-    p.add_argument("--verbose", action="store_true")
+    p.add_argument("--save_png", action="store_true", help="write <stem>_cp_masks.png (16-bit, 2D only)")
+    p.add_argument("--save_tif", action="store_true", help="write <stem>_cp_masks.tif (the default; wins over "
+                   "--save_png)")
+    p.add_argument("--save_flows", action="store_true", help="also write flows and cell probability as TIFF")
+    p.add_argument("--no_npy", action="store_true", help="do not write <stem>_seg.npy")
+    p.add_argument("--savedir", default=None, help="folder for outputs [default: next to each image]")
+    p.add_argument("--verbose", action="store_true", help="log each step with NN%% progress on stdout and in "
+                   "~/.cellpose/run.log, as cellpose does")
     for flag in IGNORED_FLAGS:
         p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
     for flag in TRAINING_FLAGS:
