@@ -105,6 +105,7 @@ class _StandIn:
 def run_stage(stage, workdir, shape, n_cells):
     workdir = Path(workdir)
     from trackpose import dynamics, segmentation
+    from trackpose.flows import FLOW_SCALE
     from trackpose.metrics import average_precision
     result = {"stage": stage}
     if stage == "labels":
@@ -133,7 +134,7 @@ def run_stage(stage, workdir, shape, n_cells):
         # the 3D network output segment() holds: (4, Z, Y, X) float32 = dZ, dY, dX (network scale), cellprob
         y = np.empty((4,) + labels.shape, np.float32)
         y[:3] = np.load(workdir / "flows.npy", mmap_mode="r")
-        y[:3] *= np.float32(dynamics.FLOW_SCALE)
+        y[:3] *= np.float32(FLOW_SCALE)
         np.copyto(y[3], np.where(labels > 0, np.float32(4.0), np.float32(-4.0)))
         del labels
         result["rss_inputs"] = _status_bytes("VmRSS")

@@ -40,6 +40,7 @@ from scipy import ndimage  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
 from trackpose import dynamics  # noqa: E402
+from trackpose.masks import fill_holes_and_remove_small_masks, flow_error, renumber  # noqa: E402
 
 
 def voronoi_cells(size, n_cells, seed=0):
@@ -60,7 +61,7 @@ def voronoi_cells(size, n_cells, seed=0):
             continue
         largest = pieces == 1 + np.bincount(pieces.ravel())[1:].argmax()
         out[box][largest] = lab
-    return dynamics.renumber(out)
+    return renumber(out)
 
 
 def matched_fraction(reference, other, threshold=0.5):
@@ -136,11 +137,11 @@ def run(size, n_cells):
     t_cp, ends_cp = timed(lambda: cp_dynamics.follow_flows(field, inds, 200, device=cpu), ARGS.repeats)
     rows.append(("  follow_flows (200 steps)", t_tp, t_cp, f"identical ends {np.mean(ends_tp == ends_cp):.4f}"))
 
-    t_tp, _ = timed(lambda: dynamics.flow_error(masks_tp0, dP), ARGS.repeats)
+    t_tp, _ = timed(lambda: flow_error(masks_tp0, dP), ARGS.repeats)
     t_cp, _ = timed(lambda: cp_metrics.flow_error(masks_tp0, dP, device=cpu), ARGS.repeats)
     rows.append(("  flow QC (flow_error)", t_tp, t_cp, None))
 
-    t_tp, _ = timed(lambda: dynamics.fill_holes_and_remove_small_masks(masks_tp0), ARGS.repeats)
+    t_tp, _ = timed(lambda: fill_holes_and_remove_small_masks(masks_tp0), ARGS.repeats)
     from cellpose import utils as cp_utils
     t_cp, _ = timed(lambda: cp_utils.fill_holes_and_remove_small_masks(masks_tp0.copy()), ARGS.repeats)
     rows.append(("  fill holes + min_size", t_tp, t_cp, None))

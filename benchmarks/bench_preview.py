@@ -41,7 +41,7 @@ def stage_breakdown(job: Path, repeats: int) -> None:
     """Times each stage of warm requests (run_job in this process, model cached) by wrapping the stage functions."""
     t0 = time.perf_counter()
     import torch  # noqa: F401
-    from trackpose import dynamics, inference, io, bridge as J, segmentation, shapes
+    from trackpose import bridge as J, contours, dynamics, inference, io, measure, segmentation
     start = time.perf_counter() - t0
     times = {}
 
@@ -61,8 +61,8 @@ def stage_breakdown(job: Path, repeats: int) -> None:
               (inference, "_forward", "network forward (all tiles)"),
               (segmentation, "run_network", "network stage total (normalise, resize, tiles, forward)"),
               (dynamics, "compute_masks", "flows -> masks (dynamics, flow check)"),
-              (J, "_write_outputs", "outputs total"), (shapes, "object_table", "  object table"),
-              (shapes, "contours", "  contours"), (io, "write_labels", "  labels.tif (write + fsync)")]
+              (J, "_write_outputs", "outputs total"), (measure, "object_table", "  object table"),
+              (contours, "contours", "  contours"), (io, "write_labels", "  labels.tif (write + fsync)")]
     for module, name, key in stages:
         timed(module, name, key)
     t = time.perf_counter()

@@ -36,7 +36,7 @@ for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA
 
 import numpy as np  # noqa: E402
 
-from trackpose import shapes  # noqa: E402
+from trackpose import contours, measure, meshes  # noqa: E402
 
 
 def ellipses_2d(size, n, seed=0):
@@ -92,16 +92,16 @@ def main():
     labels = ellipses_2d(ARGS.size, ARGS.objects)
     n2 = len(np.unique(labels)) - 1
     print(f"\n2D: {ARGS.size} x {ARGS.size}, {n2} objects")
-    first, best, polygons = timed(lambda: shapes.contours(labels))
+    first, best, polygons = timed(lambda: contours.contours(labels))
     report("contours (pixel-exact)", first, best, f"{sum(len(p) for p in polygons.values())} vertices")
-    first, best, simple = timed(lambda: shapes.contours(labels, simplify=0.5))
+    first, best, simple = timed(lambda: contours.contours(labels, simplify=0.5))
     report("contours (simplified 0.5 px)", first, best, f"{sum(len(p) for p in simple.values())} vertices")
-    first, best, _ = timed(lambda: shapes.object_table(labels))
+    first, best, _ = timed(lambda: measure.object_table(labels))
     report("object table", first, best)
     cellprob = np.random.default_rng(1).normal(0, 2, labels.shape).astype(np.float32)
-    first, best, _ = timed(lambda: shapes.object_table(labels, cellprob=cellprob))
+    first, best, _ = timed(lambda: measure.object_table(labels, cellprob=cellprob))
     report("object table with cellprob quality", first, best)
-    first, both, _ = timed(lambda: (shapes.contours(labels, simplify=0.5), shapes.object_table(labels)))
+    first, both, _ = timed(lambda: (contours.contours(labels, simplify=0.5), measure.object_table(labels)))
     report("contours (simplified) + object table", first, both)
     if not ARGS.no_cellpose:
         try:
@@ -118,17 +118,17 @@ def main():
     volume = ellipsoids_3d(tuple(ARGS.volume), ARGS.objects3d)
     n3 = len(np.unique(volume)) - 1
     print(f"\n3D: {' x '.join(map(str, ARGS.volume))}, {n3} objects")
-    first, best, plain = timed(lambda: shapes.meshes(volume))
+    first, best, plain = timed(lambda: meshes.meshes(volume))
     report("meshes", first, best, f"{sum(len(f) for _, f in plain.values())} triangles")
-    first, best, smooth = timed(lambda: shapes.meshes(volume, smooth_iterations=10))
+    first, best, smooth = timed(lambda: meshes.meshes(volume, smooth_iterations=10))
     report("meshes, 10 Taubin rounds", first, best)
-    first, best, small = timed(lambda: shapes.meshes(volume, decimate=0.25))
+    first, best, small = timed(lambda: meshes.meshes(volume, decimate=0.25))
     report("meshes, decimated to 25%", first, best, f"{sum(len(f) for _, f in small.values())} triangles")
-    first, best, _ = timed(lambda: shapes.object_table(volume, spacing=(2.0, 0.5, 0.5)))
+    first, best, _ = timed(lambda: measure.object_table(volume, spacing=(2.0, 0.5, 0.5)))
     report("object table", first, best)
     counts = np.bincount(volume.ravel())
     for name, result in (("plain", plain), ("smoothed", smooth), ("decimated", small)):
-        errors = [abs(shapes.mesh_volume(*result[k]) / counts[k] - 1) for k in result]
+        errors = [abs(meshes.mesh_volume(*result[k]) / counts[k] - 1) for k in result]
         print(f"mesh volume vs voxel count, {name:<9}: median error {np.median(errors):.2%}, "
               f"max {np.max(errors):.2%} (objects cut by the volume's border included)")
 

@@ -6,7 +6,7 @@ This script is the exact recipe of the shipped size model (see docs/default-mode
     PYTHONPATH=python python examples/train_default_size_model.py --check-only # check the shipped file
 
 The size model maps the network's style vector to the objects' diameter (cellpose's ``SizeModel``,
-``trackpose.size.fit_size_model``): ridge regression of ``log(d) - log(diam_mean)`` on the styles of randomly
+``trackpose.size_estimation.fit_size_model``): ridge regression of ``log(d) - log(diam_mean)`` on the styles of randomly
 cropped and turned training images, its penalty chosen by 5-fold cross-validation. ``--samples`` keeps the
 (style, target) samples in an .npz file. The images come from ``trackpose.synth.nuclei_image`` and
 ``cells_image`` with seeds spawned from 301, disjoint from the model's training (101-107), validation (201-202)
@@ -29,7 +29,9 @@ import torch
 
 import trackpose
 from trackpose import synth
-from trackpose.size import estimate_diameter, fit_from_samples, load_size_model, size_samples
+from trackpose.diameter import estimate_diameter
+from trackpose.size_estimation import size_samples
+from trackpose.size_model import fit_from_samples, load_size_model
 
 #: Training images: N_IMAGES of 256 x 256 pixels from seed SEED, half nuclei, half cells (half of those with a
 #: nuclear channel); each image's objects are drawn in a range (c / sqrt(w), c sqrt(w)) around a centre diameter c

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from trackpose import io, shapes
+from trackpose import io
 from helpers import render, touching_discs
 
 pytestmark = pytest.mark.slow  # starts processes / trains
@@ -154,7 +154,7 @@ def test_3d_job_writes_meshes(tmp_path, model_file):
     assert doc["ndim"] == 3
     for o in doc["frames"][0]["objects"]:
         if "mesh" in o:
-            v, f = shapes.read_ply(folder / o["mesh"])
+            v, f = io.read_ply(folder / o["mesh"])
             assert len(f) > 0
 
 

@@ -115,9 +115,9 @@ def test_shapes_command(tmp_path):
                                                             pixel_size_y=1.0, unit="micron"))
     p = run("-m", "trackpose", "shapes", str(tmp_path / "vol.tif"), "--meshes")
     assert p.returncode == 0, p.stderr
-    from trackpose import shapes
-    v, f = shapes.read_ply(tmp_path / "vol_meshes" / "1.ply")
-    assert abs(shapes.mesh_volume(v, f) - 10 * 12 * 12 * 2.0) / (10 * 12 * 12 * 2.0) < 0.05
+    from trackpose import meshes
+    v, f = io.read_ply(tmp_path / "vol_meshes" / "1.ply")
+    assert abs(meshes.mesh_volume(v, f) - 10 * 12 * 12 * 2.0) / (10 * 12 * 12 * 2.0) < 0.05
 
 
 def test_tiling_flag_reaches_the_engine(images, tmp_path):

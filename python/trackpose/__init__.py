@@ -18,7 +18,7 @@ _LAZY = {
     "load_model": "models",
     "Model": "models",
     "DEFAULT_MODEL": "models",
-    "estimate_diameter": "size",
+    "estimate_diameter": "diameter",
 }
 
 __all__ = ["segment", "estimate_diameter", "load_model", "Model", "Result", "DEFAULT_MODEL", "TrackposeError",

@@ -312,7 +312,6 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
             cancel: Optional[threading.Event] = None) -> dict:
     """Run the job in ``folder``; returns {"objects": N, "frames": n}. Raises TrackposeError on failure, after
     removing every partial output."""
-    from . import shapes
     emit = emit or Emitter()
     folder = Path(folder)
     job = read_job(folder)
@@ -404,8 +403,7 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
                         fut.cancel()
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
-        total = _write_outputs(tmp, folder, labels, probs, frame_ids, meta, settings, job["outputs"], is_volume,
-                               shapes)
+        total = _write_outputs(tmp, folder, labels, probs, frame_ids, meta, settings, job["outputs"], is_volume)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -423,8 +421,8 @@ def _as_completed(futures, cancel):
         yield from done
 
 
-def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, settings, outputs, is_volume,
-                   shapes) -> int:
+def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, settings, outputs, is_volume) -> int:
+    from . import contours, measure, meshes
     stack = np.stack(labels)
     axes = "T" + ("Z" if is_volume else "") + "YX"
     frames_out = []
@@ -432,25 +430,25 @@ def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, sett
     spacing = (meta.pixel_size_x or 1.0, meta.pixel_size_y or 1.0, meta.z_spacing or 1.0)
     for i, t in enumerate(frame_ids):
         lab = labels[i]
-        table = shapes.object_table(lab, cellprob=probs[i])
+        table = measure.object_table(lab, cellprob=probs[i])
         objects = []
         if lab.ndim == 2:
-            polys = shapes.contours(lab, simplify=0.5 if settings["simplify_contours"] else None)
+            polys = contours.contours(lab, simplify=0.5 if settings["simplify_contours"] else None)
             for row in table:
                 poly = polys.get(row["label"])
                 if poly is None or len(poly) < 3:
                     continue
                 objects.append({**_public(row), "polygon": np.round(poly, 4).tolist()})
         else:
-            meshes = shapes.meshes(lab, spacing=(1.0, 1.0, 1.0), smooth_iterations=mesh_smoothing_iterations(
+            surfaces = meshes.meshes(lab, spacing=(1.0, 1.0, 1.0), smooth_iterations=meshes.mesh_smoothing_iterations(
                 settings["smoothing"])) if outputs.get("meshes") else {}
             for row in table:
                 obj = _public(row)
-                if row["label"] in meshes:
+                if row["label"] in surfaces:
                     rel = f"meshes/{t}_{row['label']}.ply"
                     with _writing(folder / rel):
                         (tmp / "meshes").mkdir(exist_ok=True)
-                        shapes.write_ply(tmp / rel, *meshes[row["label"]])
+                        io.write_ply(tmp / rel, *surfaces[row["label"]])
                     obj["mesh"] = rel
                 objects.append(obj)
         total += len(objects)
@@ -470,15 +468,6 @@ def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, sett
         os.replace(tmp / "labels.tif", folder / "labels.tif")
     os.replace(tmp / "shapes.json", folder / "shapes.json")
     return total
-
-
-def mesh_smoothing_iterations(sigma_px: float) -> int:
-    """Taubin iterations that smooth a marching-cubes mesh (edges ~1 px) at about ``sigma_px`` pixels.
-
-    A Laplacian step with weight 1/2 spreads a vertex like a random walk of variance ~1/2 px^2, so n steps act
-    like a Gaussian of variance n/2: n = 2 sigma^2 (0 = no smoothing).
-    """
-    return int(round(2.0 * sigma_px ** 2)) if sigma_px > 0 else 0
 
 
 def _public(row: dict) -> dict:
@@ -533,7 +522,7 @@ def warm_up() -> float:
     kernels of flows -> masks (loaded from numba's cache on first call, ~0.7 s), the flow check, the object table
     and the contours. The persistent worker does this while it waits for its first request, so that the first
     preview costs only what every later one does. Returns the seconds spent."""
-    from . import dynamics, shapes
+    from . import contours, dynamics, measure
     t0 = time.perf_counter()
     yy, xx = np.mgrid[:48, :48]
     masks = (((yy - 20) ** 2 + (xx - 18) ** 2) < 100).astype(np.int32)
@@ -541,8 +530,8 @@ def warm_up() -> float:
     dP = dynamics.masks_to_flows(masks)
     cellprob = np.where(masks > 0, 4.0, -4.0).astype(np.float32)
     labels = dynamics.compute_masks(dP, cellprob)
-    shapes.object_table(labels, cellprob=1 / (1 + np.exp(-cellprob)))
-    shapes.contours(labels, simplify=0.5)
+    measure.object_table(labels, cellprob=1 / (1 + np.exp(-cellprob)))
+    contours.contours(labels, simplify=0.5)
     return time.perf_counter() - t0
 
 

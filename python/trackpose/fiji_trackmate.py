@@ -30,7 +30,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from .java_client import FijiError, _calibration
+from .java_client import FijiError, calibration_values
 
 __all__ = ["run_trackmate", "check_fiji", "FijiInstall", "FijiError", "TRACKERS", "SPOT_DTYPE", "EDGE_DTYPE"]
 
@@ -323,7 +323,7 @@ def _open_image(image_or_path, axes: Optional[str], calibration):
         if imp is None:
             raise FijiError(f"Fiji cannot open {path} as an image (use a TIFF, or any format Fiji opens)")
         if calibration is not None:
-            x, y, z, unit = _calibration(calibration)
+            x, y, z, unit = calibration_values(calibration)
             cal = imp.getCalibration()
             cal.pixelWidth, cal.pixelHeight, cal.pixelDepth = x, y, z
             cal.setUnit(unit)

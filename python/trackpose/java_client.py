@@ -314,7 +314,9 @@ def _imagej_dtype(arr: np.ndarray) -> np.ndarray:
     return arr.astype(np.float32)
 
 
-def _calibration(calibration) -> Tuple[float, float, float, str]:
+def calibration_values(calibration) -> Tuple[float, float, float, str]:
+    """Pixel sizes ``(x, y, z, unit)`` of a calibration (None: 1 pixel; a dict with x, y, z, unit; or an ImageJ
+    ``Calibration``)."""
     if calibration is None:
         return 1.0, 1.0, 1.0, "pixel"
     if isinstance(calibration, dict):
@@ -370,7 +372,7 @@ def to_imageplus(image: np.ndarray, axes: Optional[str] = None, calibration=None
     imp.setDimensions(nc, nz, nt)
     if nt * nz * nc > 1:
         imp.setOpenAsHyperStack(True)
-    x, y, z, unit = _calibration(calibration)
+    x, y, z, unit = calibration_values(calibration)
     cal = imp.getCalibration()
     cal.pixelWidth = x
     cal.pixelHeight = y

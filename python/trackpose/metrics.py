@@ -33,14 +33,9 @@ DEFAULT_THRESHOLDS = (0.5, 0.75, 0.9)
 _DENSE_PAIR_LIMIT = 1 << 22
 
 
-def _as_labels(masks, name: str) -> np.ndarray:
-    """Check that ``masks`` is a label image (non-negative whole numbers) and return it as an int64 array."""
-    return as_label_image(masks, name=name, ndims=None).astype(np.int64, copy=False)
-
-
 def _check_pair(masks_true, masks_pred) -> tuple[np.ndarray, np.ndarray]:
-    masks_true = _as_labels(masks_true, "masks_true")
-    masks_pred = _as_labels(masks_pred, "masks_pred")
+    masks_true = as_label_image(masks_true, "masks_true", ndims=None, dtype=np.int64)
+    masks_pred = as_label_image(masks_pred, "masks_pred", ndims=None, dtype=np.int64)
     if masks_true.shape != masks_pred.shape:
         raise InputError(f"masks_true has shape {masks_true.shape} but masks_pred has shape {masks_pred.shape}; "
                          "they must cover the same pixels.")
@@ -298,7 +293,7 @@ def _read_label_file(path: Path) -> np.ndarray:
     if "S" in meta.axes or "C" in meta.axes:
         raise InputError(f"{path}: has colour or channel axes ({meta.axes}); a label image has one value per "
                          "pixel. Point to the label images, not the raw images.")
-    return _as_labels(image, str(path))
+    return as_label_image(image, str(path), ndims=None, dtype=np.int64)
 
 
 def evaluate_folders(pred_dir, gt_dir, thresholds=DEFAULT_THRESHOLDS) -> dict:

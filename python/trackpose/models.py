@@ -107,12 +107,12 @@ class Model:
 
     @property
     def size_model(self):
-        """The :class:`trackpose.size.SizeModel` of this model (style -> diameter), or None when it has none.
+        """The :class:`trackpose.size_model.SizeModel` of this model (style -> diameter), or None when it has none.
 
         Raises ModelError when the size file exists but is not a valid size model.
         """
         if self._size_model is None and self.size_path is not None:
-            from .size import load_size_model
+            from .size_model import load_size_model
             self._size_model = load_size_model(self.size_path)
             if abs(self._size_model.diam_mean - self.diam_mean) > 1e-3:
                 log.warning("size model %s was fitted at diam_mean %.1f but model %s works at %.1f",
@@ -257,7 +257,7 @@ def load_model(name_or_path: Union[str, os.PathLike, "Model"] = DEFAULT_MODEL,
         file_diam_labels = diam_mean
     dev = select_device(device, gpu=gpu)
     net = net.to(dev).eval()
-    from .size import size_model_path
+    from .size_model import size_model_path
     size_path = size_model_path(path, cellpose_builtin=builtin)
     size_path = size_path if size_path.is_file() else None
     log.info("loaded model %s from %s (diam_mean %.1f, diam_labels %.1f) on %s",

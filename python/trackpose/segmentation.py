@@ -19,6 +19,7 @@ from . import dynamics, settings, transforms
 from .errors import InputError
 from .memory import check_memory
 from .inference import run_network
+from .masks import fill_holes_and_remove_small_masks, remove_edge_masks
 from .models import Model, load_model
 from .settings import DEFAULTS as D
 
@@ -218,7 +219,7 @@ def segment(image: np.ndarray,
             log.warning("bfloat16: %s; float32 (bfloat16 off) is faster here", problem)
     size_model = first.size_model if diameter in (None, 0) else None
     if diameter == 0 and size_model is None:
-        from .size import size_model_path
+        from .size_model import size_model_path
         looked = size_model_path(first.path, first.builtin) if first.path is not None else None
         raise InputError(f"diameter=0 asks for automatic estimation, which needs a size model; model {first.name} "
                          f"has none{f' (no file {looked})' if looked else ''}. Give the typical cell diameter in "
@@ -248,7 +249,7 @@ def segment(image: np.ndarray,
 
     estimate = None
     if size_model is not None:
-        from .size import estimate_from_planes
+        from .size_estimation import estimate_from_planes
         t = time.perf_counter()
         estimate = estimate_from_planes(
             models, size_model, planes[planes.shape[0] // 2],
@@ -306,16 +307,16 @@ def segment(image: np.ndarray,
                                        min_size=plane_min, max_size=plane_max, max_size_fraction=max_size_fraction)
             if m.shape != (ly, lx):  # resample off: masks were found at network scale
                 m = transforms.resize_planes(m[None], ly, lx, nearest=True)[0]
-                m = dynamics.fill_holes_and_remove_small_masks(m, min_size=plane_min, max_size=plane_max)
+                m = fill_holes_and_remove_small_masks(m, min_size=plane_min, max_size=plane_max)
             if exclude_on_edges and not stitching:
-                m = dynamics.remove_edge_masks(m)
+                m = remove_edge_masks(m)
             masks[z] = m
         if stitching:
             from .stitch import stitch_masks
             masks = stitch_masks(masks, stitch_threshold=stitch_threshold)
-            masks = dynamics.fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
+            masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
             if exclude_on_edges:
-                masks = dynamics.remove_edge_masks(masks)
+                masks = remove_edge_masks(masks)
         flows, cellprob = np.moveaxis(y[:, :2], 1, 0), y[:, 2]
         if nz == 1:
             masks, flows, cellprob, styles = masks[0], flows[:, 0], cellprob[0], styles[0]
@@ -372,9 +373,9 @@ def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float
                                    max_size_fraction=max_size_fraction)
     if masks.shape != tuple(shape):
         masks = _resize_labels_3d(masks, tuple(shape))
-        masks = dynamics.fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
+        masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
     if exclude_on_edges:
-        masks = dynamics.remove_edge_masks(masks)
+        masks = remove_edge_masks(masks)
     return masks
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from trackpose.errors import InputError
-from trackpose.shapes import _kernel_labels, as_label_image
+from trackpose.labels import as_label_image, compact_labels
 
 __all__ = ["stitch_masks", "DEFAULT_STITCH_THRESHOLD"]
 
@@ -57,7 +57,7 @@ def stitch_masks(masks, stitch_threshold=DEFAULT_STITCH_THRESHOLD):
     InputError
         ``masks`` is not a 3D label array, or ``stitch_threshold`` is negative or not a number.
     """
-    labels, _ = _kernel_labels(as_label_image(masks, name="masks", ndims=(3,)))  # huge ids renumbered in order
+    labels, _ = compact_labels(as_label_image(masks, name="masks", ndims=(3,)))  # huge ids renumbered in order
     try:
         threshold = float(stitch_threshold)
     except (TypeError, ValueError):

@@ -35,8 +35,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import dynamics, io, transforms
+from . import io, transforms
+from .flows import FLOW_SCALE, masks_to_flows
+from .masks import renumber
 from .errors import InputError, TrackposeError
+from .labels import as_label_image
 from .models import Model, load_model, save_model, select_device
 from .net import CPnet, make_style
 
@@ -49,8 +52,6 @@ DEFAULT_WEIGHT_DECAY = 1e-5
 DEFAULT_MOMENTUM = 0.9
 DEFAULT_WARMUP_EPOCHS = 10
 DEFAULT_MIN_TRAIN_MASKS = 5
-#: Network scale of the flow targets (the network predicts 5 x unit flows).
-FLOW_SCALE = 5.0
 #: Side of the native-scale crops of the style-size loss: one inference tile, as the size model sees images.
 STYLE_CROP = 224
 
@@ -89,29 +90,9 @@ class TrainingPair:
 def mask_diameter(masks: np.ndarray) -> float:
     """Typical object diameter of a label image in pixels (:func:`trackpose.estimate_diameter`), 0 when there
     are no objects."""
-    from .size import estimate_diameter
+    from .diameter import estimate_diameter
     d = estimate_diameter(masks)
     return d if np.isfinite(d) else 0.0
-
-
-def _as_label_image(masks, name: str) -> tuple[Optional[np.ndarray], Optional[str]]:
-    """(int32 labels, None) or (None, reason it cannot be used)."""
-    m = np.asarray(masks)
-    if m.dtype == bool:
-        m = m.astype(np.int32)
-    if not (np.issubdtype(m.dtype, np.integer) or np.issubdtype(m.dtype, np.floating)):
-        return None, f"masks have dtype {m.dtype}, not an integer label image"
-    if np.issubdtype(m.dtype, np.floating):
-        if not np.isfinite(m).all() or not np.array_equal(m, np.round(m)):
-            return None, "masks are not an integer label image (they hold fractions, NaN or Inf)"
-    m = np.squeeze(m)
-    if m.ndim != 2:
-        return None, f"masks must be a 2D label image, got shape {np.shape(masks)}"
-    if m.size and m.min() < 0:
-        return None, f"masks hold negative label ids (min {m.min()})"
-    if m.size and m.max() >= 2 ** 31:
-        return None, "masks hold label ids too large for int32"
-    return m.astype(np.int32), None
 
 
 def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], channels: Optional[Sequence[int]] = None,
@@ -150,7 +131,10 @@ def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cha
     names = list(names) if names is not None else [f"{what} image {i}" for i in range(len(images))]
     pairs = []
     for image, mask, name in zip(images, masks, names):
-        labels, reason = _as_label_image(mask, name)
+        try:
+            labels, reason = as_label_image(np.squeeze(np.asarray(mask)), "masks", ndims=(2,), dtype=np.int32), None
+        except InputError as exc:
+            labels, reason = None, str(exc)
         planes = None
         if reason is None:
             try:
@@ -163,7 +147,7 @@ def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cha
         if reason is None and planes.shape[1:3] != labels.shape:
             reason = f"image is {planes.shape[1]} x {planes.shape[2]} pixels but its masks are {labels.shape}"
         if reason is None:
-            labels = dynamics.renumber(labels)
+            labels = renumber(labels)
             n_objects = int(labels.max())
             if n_objects == 0:
                 reason = "masks contain no objects"
@@ -175,7 +159,7 @@ def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cha
         if normalize:
             transforms.normalize(planes, per_plane=True)
         image_chw = np.ascontiguousarray(np.moveaxis(planes[0], -1, 0), dtype=np.float32)
-        flows = dynamics.masks_to_flows(labels)
+        flows = masks_to_flows(labels)
         pairs.append(TrainingPair(image_chw, labels, flows, mask_diameter(labels), name))
     return pairs
 
@@ -321,7 +305,7 @@ def thin_strips(pairs: Sequence[TrainingPair], rng: np.random.Generator, bsize: 
         keep[top:h - bottom] = True
         cut = warped[b] * keep
         image = x[b] * torch.from_numpy(keep)
-        flows = torch.from_numpy(dynamics.masks_to_flows(cut))
+        flows = torch.from_numpy(masks_to_flows(cut))
         window = slice(margin, margin + bsize)
         image, flows, fg = image[:, :, window], flows[:, :, window], torch.from_numpy(cut[:, window] > 0).float()
         if vertical:  # a reflection about the diagonal: transpose the planes and swap the flow components
@@ -489,7 +473,7 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         After the last epoch, re-estimate the batch-norm statistics over this many augmented batches
         (:func:`recalibrate_batchnorm`) before the final save; 0 = off (cellpose). Worth it for short runs.
     size_model_epochs : int
-        After training, fit the size model (:func:`trackpose.size.fit_size_model`, this many passes over the
+        After training, fit the size model (:func:`trackpose.size_estimation.fit_size_model`, this many passes over the
         training images) and save it as ``<save_path>_size.npy``, so that ``diameter=0`` works with the new
         model; 0 = skip.
     thin_fraction : float
@@ -668,7 +652,8 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         log.info("batch-norm statistics re-estimated over %d batches; saved %s", recalibrate_batches, save_path)
     size_path = None
     if size_model_epochs > 0:
-        from .size import fit_size_model, size_model_path
+        from .size_estimation import fit_size_model
+        from .size_model import size_model_path
         net.eval()
         final = Model(net=net, diam_mean=diam_mean, diam_labels=diam_labels, name=save_path.name, path=save_path,
                       device=dev)

@@ -180,7 +180,7 @@ def _add_estimate_parser(sub) -> None:
 
 
 def _run_estimate(args) -> int:
-    from ..size import diameter_from_file
+    from ..diameter import diameter_from_file
     diameter, count = diameter_from_file(args.shapes)
     print(f"{diameter:.2f} px  (median of {count} shape{'s' if count != 1 else ''} in {args.shapes.name})")
     return 0

@@ -1,14 +1,11 @@
-"""Diameter estimation: measuring labels and drawn ImageJ shapes, size models (safe loading, cellpose's file layout
-and results), the built-in size model on images of known object size, and diameter=0 end to end."""
+"""Size models: safe loading, cellpose's file layout and results, fitting, the built-in size model on images of
+known object size, and diameter=0 end to end."""
 import functools
-import io as _io
 import json
 import math
 import os
-import struct
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,138 +14,22 @@ import tifffile
 import torch
 
 import trackpose
-from trackpose import size, synth, train
+from trackpose import synth, train
+from trackpose.size_estimation import fit_size_model, size_samples
+from trackpose.size_model import RIDGE_GRID, STYLE_SIZE, SizeModel, choose_l2, load_size_model, size_model_path
 from trackpose.errors import InputError, ModelError
-from helpers import random_cpnet, render, touching_discs
+from helpers import render, touching_discs
+
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT / "python"), TRACKPOSE_OFFLINE="1")
 
 
-def discs(radii, shape=(200, 200)):
-    """Separate discs of the given radii on a grid (ground truth of known size)."""
-    masks = np.zeros(shape, np.int32)
-    yy, xx = np.mgrid[:shape[0], :shape[1]]
-    for i, r in enumerate(radii):
-        cy, cx = 30 + 60 * (i // 3), 30 + 60 * (i % 3)
-        masks[(yy - cy) ** 2 + (xx - cx) ** 2 <= r * r] = i + 1
-    return masks
-
-
-# ------------------------------------------------------------------------------------ measuring labels
-
-def test_estimate_diameter_of_discs_is_their_diameter():
-    assert trackpose.estimate_diameter(discs([10, 10, 10])) == pytest.approx(20, rel=0.02)
-    # the median object decides, not the mean: two small discs and one large
-    assert trackpose.estimate_diameter(discs([6, 8, 25])) == pytest.approx(16, rel=0.03)
-    assert math.isnan(trackpose.estimate_diameter(np.zeros((20, 20), np.int32)))
-    assert train.mask_diameter(np.zeros((20, 20), np.int32)) == 0.0
-    assert train.mask_diameter(discs([10])) == trackpose.estimate_diameter(discs([10]))
-
-
-def test_3d_diameter_is_the_xy_diameter_of_the_largest_section_whatever_the_z_spacing():
-    zz, yy, xx = np.mgrid[:41, :60, :60]
-    ball = ((zz - 20) ** 2 + (yy - 30) ** 2 + (xx - 30) ** 2 <= 12 ** 2).astype(np.int32)
-    assert trackpose.estimate_diameter(ball) == pytest.approx(24, rel=0.02)
-    # the same ball sampled every 4th plane (coarser Z): same XY diameter
-    assert trackpose.estimate_diameter(ball[::4]) == pytest.approx(24, rel=0.02)
-    with pytest.raises(InputError):
-        trackpose.estimate_diameter(np.full((4, 4), 0.5))
-
-
-# ---------------------------------------------------------------------------- ImageJ ROIs, byte by byte
-
-def roi_bytes(kind, x=None, y=None, bounds=None, sub_pixel=False, version=228):
-    """An ImageJ .roi file as ImageJ writes it (big-endian header of 64 bytes, then coordinates)."""
-    codes = {"polygon": 0, "rectangle": 1, "oval": 2, "line": 3, "freehand": 7, "traced": 8, "point": 10}
-    header = bytearray(64)
-    header[0:4] = b"Iout"
-    struct.pack_into(">h", header, 4, version)
-    header[6] = codes[kind]
-    if x is not None:
-        x, y = np.asarray(x, float), np.asarray(y, float)
-        left, top = int(np.floor(x.min())), int(np.floor(y.min()))
-        right, bottom = int(np.ceil(x.max())), int(np.ceil(y.max()))
-        n = len(x)
-    else:
-        top, left, bottom, right = bounds
-        n = 0
-    struct.pack_into(">hhhhH", header, 8, top, left, bottom, right, n)
-    if sub_pixel:
-        struct.pack_into(">h", header, 50, 128)
-    body = b""
-    if n:
-        body = struct.pack(f">{n}h", *np.round(x - left).astype(int)) + struct.pack(f">{n}h",
-                                                                                    *np.round(y - top).astype(int))
-        if sub_pixel:
-            body += struct.pack(f">{n}f", *x) + struct.pack(f">{n}f", *y)
-    return bytes(header) + body
-
-
-def circle(radius, n=200, cx=50.0, cy=60.0):
-    t = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    return cx + radius * np.cos(t), cy + radius * np.sin(t)
-
-
-def roi_zip(path, rois):
-    with zipfile.ZipFile(path, "w") as z:
-        for i, data in enumerate(rois):
-            z.writestr(f"{i:04d}-0000.roi", data)
-    return path
-
-
-def test_roi_shapes_have_their_geometric_areas():
-    x, y = circle(10)
-    assert size.read_roi(roi_bytes("polygon", x, y, sub_pixel=True)).area == pytest.approx(np.pi * 100, rel=0.01)
-    # integer coordinates only (no sub-pixel option): rounded vertices, still close
-    assert size.read_roi(roi_bytes("freehand", x, y)).area == pytest.approx(np.pi * 100, rel=0.03)
-    square_x, square_y = [10, 30, 30, 10], [5, 5, 25, 25]
-    assert size.read_roi(roi_bytes("traced", square_x, square_y)).area == 400
-    assert size.read_roi(roi_bytes("rectangle", bounds=(5, 10, 15, 50))).area == 400  # 40 x 10
-    assert size.read_roi(roi_bytes("oval", bounds=(0, 0, 20, 20))).area == pytest.approx(np.pi * 100)
-    with pytest.raises(InputError, match="no area"):
-        size.read_roi(roi_bytes("line", [0, 10], [0, 10]))
-    with pytest.raises(InputError, match="Iout"):
-        size.read_roi(b"PK" + bytes(100))
-
-
-def test_roi_set_diameter_is_the_median_equivalent_diameter(tmp_path):
-    rois = [roi_bytes("polygon", *circle(r), sub_pixel=True) for r in (8, 10, 12)]
-    rois.append(roi_bytes("oval", bounds=(0, 0, 20, 20)))          # diameter 20
-    rois.append(roi_bytes("point", [5], [5]))                     # no area: skipped
-    path = roi_zip(tmp_path / "RoiSet.zip", rois)
-    diameter, count = size.diameter_from_file(path)
-    assert count == 4 and diameter == pytest.approx(20, rel=0.01)   # median of 16, 20, 20, 24
-    single = tmp_path / "one.roi"
-    single.write_bytes(rois[0])
-    assert size.diameter_from_file(single)[0] == pytest.approx(16, rel=0.01)
-    with pytest.raises(InputError, match="encloses an area"):
-        size.diameter_from_file(roi_zip(tmp_path / "lines.zip", [roi_bytes("line", [0, 9], [0, 9])]))
-
-
-def test_estimate_diameter_command_reads_roi_sets_and_label_images(tmp_path):
-    path = roi_zip(tmp_path / "RoiSet.zip", [roi_bytes("polygon", *circle(10), sub_pixel=True)] * 3)
-    labels = tmp_path / "labels.tif"
-    tifffile.imwrite(labels, discs([7, 7, 7]).astype(np.uint16))
-    for target, expected in ((path, 20.0), (labels, 14.0)):
-        p = subprocess.run([sys.executable, "-m", "trackpose", "estimate-diameter", str(target)],
-                           capture_output=True, text=True, env=ENV, timeout=300)
-        assert p.returncode == 0, p.stderr
-        assert float(p.stdout.split()[0]) == pytest.approx(expected, rel=0.03)
-    empty = tmp_path / "empty.tif"
-    tifffile.imwrite(empty, np.zeros((20, 20), np.uint16))
-    p = subprocess.run([sys.executable, "-m", "trackpose", "estimate-diameter", str(empty)],
-                       capture_output=True, text=True, env=ENV, timeout=300)
-    assert p.returncode == 1 and "no objects" in p.stderr
-
-
-# ------------------------------------------------------------------------------------------ size files
-
 def test_size_file_round_trip_and_formula(tmp_path):
     rng = np.random.default_rng(0)
-    model = size.SizeModel(A=rng.normal(0, 1, 256), smean=rng.normal(0, 0.05, 256), ymean=-0.2, diam_mean=30.0)
+    model = SizeModel(A=rng.normal(0, 1, 256), smean=rng.normal(0, 0.05, 256), ymean=-0.2, diam_mean=30.0)
     path = model.save(tmp_path / "m_size.npy")
-    loaded = size.load_size_model(path)
+    loaded = load_size_model(path)
     style = rng.normal(0, 0.06, 256)
     expected = math.exp(model.A @ (style - model.smean) + math.log(30) - 0.2)
     assert loaded.predict(style) == pytest.approx(max(5.0, expected), rel=1e-9)
@@ -157,9 +38,9 @@ def test_size_file_round_trip_and_formula(tmp_path):
     params = np.load(path, allow_pickle=True).item()
     assert set(params) == {"A", "smean", "ymean", "diam_mean"} and np.array_equal(params["A"], model.A)
     # very small predictions are clamped to 5 px; non-finite ones fall back to diam_mean
-    tiny = size.SizeModel(A=np.zeros(256), smean=np.zeros(256), ymean=-10.0, diam_mean=30.0)
+    tiny = SizeModel(A=np.zeros(256), smean=np.zeros(256), ymean=-10.0, diam_mean=30.0)
     assert tiny.predict(style) == 5.0
-    huge = size.SizeModel(A=np.zeros(256), smean=np.zeros(256), ymean=1e4, diam_mean=30.0)
+    huge = SizeModel(A=np.zeros(256), smean=np.zeros(256), ymean=1e4, diam_mean=30.0)
     assert huge.predict(style) == 30.0
 
 
@@ -179,28 +60,28 @@ def test_malicious_or_wrong_size_files_are_refused_without_running_anything(tmp_
     np.save(evil, {"A": np.zeros(256), "smean": np.zeros(256), "ymean": _Payload(marker), "diam_mean": 30.0},
             allow_pickle=True)
     with pytest.raises(ModelError, match="os.system|posix.system|refusing"):
-        size.load_size_model(evil)
+        load_size_model(evil)
     assert not marker.exists()
     wrong = tmp_path / "wrong_size.npy"
     np.save(wrong, {"A": np.zeros(128), "smean": np.zeros(256), "ymean": 0.0, "diam_mean": 30.0})
     with pytest.raises(ModelError, match="A must be 256"):
-        size.load_size_model(wrong)
+        load_size_model(wrong)
     nan = tmp_path / "nan_size.npy"
     np.save(nan, {"A": np.zeros(256), "smean": np.full(256, np.nan), "ymean": 0.0, "diam_mean": 30.0})
     with pytest.raises(ModelError, match="NaN"):
-        size.load_size_model(nan)
+        load_size_model(nan)
     missing = tmp_path / "missing_size.npy"
     np.save(missing, {"A": np.zeros(256), "smean": np.zeros(256)})
     with pytest.raises(ModelError, match="lacks ymean, diam_mean"):
-        size.load_size_model(missing)
+        load_size_model(missing)
     plain = tmp_path / "plain_size.npy"
     np.save(plain, np.zeros(256))
     with pytest.raises(ModelError, match="not a dict"):
-        size.load_size_model(plain)
+        load_size_model(plain)
     garbage = tmp_path / "garbage_size.npy"
     garbage.write_bytes(b"\x93NUMPY garbage")
     with pytest.raises(ModelError, match="garbage_size.npy"):
-        size.load_size_model(garbage)
+        load_size_model(garbage)
 
 
 def test_invalid_size_file_next_to_a_model_fails_on_use(tmp_path, model_file):
@@ -235,7 +116,7 @@ def oracle_model(tmp_path_factory):
     state["diam_labels"] = state["diam_mean"].clone()
     path = tmp_path_factory.mktemp("oracle") / "oracle_cp"
     torch.save(state, path)
-    size.size_model_path(path).write_bytes(builtin.size_path.read_bytes())
+    size_model_path(path).write_bytes(builtin.size_path.read_bytes())
     return path
 
 
@@ -244,7 +125,7 @@ def test_cellpose_reads_our_size_file_and_estimates_the_same_diameter(oracle_mod
     image, _ = synth.nuclei_image((224, 224), seed=9501, diameter_range=(14, 20))
     result = trackpose.segment(image, model=oracle_model, diameter=0)
     cp_model = models.CellposeModel(pretrained_model=str(oracle_model))
-    sz = models.SizeModel(cp_model, pretrained_size=str(size.size_model_path(oracle_model)))
+    sz = models.SizeModel(cp_model, pretrained_size=str(size_model_path(oracle_model)))
     diam, diam_style = sz.eval(image, channels=[0, 0])
     assert float(diam_style) == pytest.approx(result.diameter_style, rel=1e-3)
     assert result.diameter == pytest.approx(float(diam), rel=0.01)
@@ -286,8 +167,8 @@ def test_builtin_size_model_style_estimate_is_within_20_percent(kind, diameter, 
 def test_fit_size_model_is_deterministic_and_learns_scale():
     pairs = list(synth.dataset(3, "nuclei", seed=77, shape=(96, 96), diameter_range=(8, 14)))
     images, masks = [p[0] for p in pairs], [p[1] for p in pairs]
-    one = size.fit_size_model(trackpose.DEFAULT_MODEL, images, masks, n_epochs=2, seed=3, bsize=96)
-    two = size.fit_size_model(trackpose.DEFAULT_MODEL, images, masks, n_epochs=2, seed=3, bsize=96)
+    one = fit_size_model(trackpose.DEFAULT_MODEL, images, masks, n_epochs=2, seed=3, bsize=96)
+    two = fit_size_model(trackpose.DEFAULT_MODEL, images, masks, n_epochs=2, seed=3, bsize=96)
     assert np.array_equal(one.A, two.A) and one.ymean == two.ymean and one.diam_mean == 30.0
     assert np.abs(one.A).max() > 0
 
@@ -295,9 +176,9 @@ def test_fit_size_model_is_deterministic_and_learns_scale():
 def test_size_samples_name_their_image():
     pairs = list(synth.dataset(3, "nuclei", seed=78, shape=(64, 64), diameter_range=(8, 12)))
     images, masks = [p[0] for p in pairs], [p[1] for p in pairs]
-    styles, targets, groups = size.size_samples(trackpose.DEFAULT_MODEL, images, masks, n_epochs=2, seed=1,
+    styles, targets, groups = size_samples(trackpose.DEFAULT_MODEL, images, masks, n_epochs=2, seed=1,
                                                 bsize=64)
-    assert styles.shape == (6, size.STYLE_SIZE) and targets.shape == groups.shape == (6,)
+    assert styles.shape == (6, STYLE_SIZE) and targets.shape == groups.shape == (6,)
     assert sorted(groups.tolist()) == [0, 0, 1, 1, 2, 2]
 
 
@@ -306,16 +187,16 @@ def test_cross_validation_keeps_an_image_s_samples_together():
     image see that the targets here are noise that no penalty predicts (the largest)."""
     rng = np.random.default_rng(0)
     n_images, copies = 40, 3
-    base = rng.normal(size=(n_images, size.STYLE_SIZE))
-    styles = np.repeat(base, copies, axis=0) + 1e-3 * rng.normal(size=(n_images * copies, size.STYLE_SIZE))
+    base = rng.normal(size=(n_images, STYLE_SIZE))
+    styles = np.repeat(base, copies, axis=0) + 1e-3 * rng.normal(size=(n_images * copies, STYLE_SIZE))
     targets = np.repeat(rng.normal(size=n_images), copies)
     groups = np.repeat(np.arange(n_images), copies)
     order = rng.permutation(len(targets))  # as size_samples visits them: images shuffled, epoch after epoch
     styles, targets, groups = styles[order], targets[order], groups[order]
-    assert size.choose_l2(styles, targets) <= 1e-3
-    assert size.choose_l2(styles, targets, groups=groups) == max(size.RIDGE_GRID)
+    assert choose_l2(styles, targets) <= 1e-3
+    assert choose_l2(styles, targets, groups=groups) == max(RIDGE_GRID)
     with pytest.raises(InputError, match="groups"):
-        size.choose_l2(styles, targets, groups=groups[:-1])
+        choose_l2(styles, targets, groups=groups[:-1])
 
 
 def test_train_writes_a_size_model_cellpose_can_read(tmp_path):

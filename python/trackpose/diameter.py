@@ -1,0 +1,89 @@
+"""Object size in pixels: the diameter of labelled objects or of shapes a user drew.
+
+- :func:`estimate_diameter` measures a label image (cellpose's definition: the median over objects of
+  ``sqrt(area) / (sqrt(pi) / 2)``, the diameter of a disc of the object's area);
+- :func:`diameter_from_file` measures shapes a user drew: a label image file, or an ImageJ ROI set
+  (``RoiSet.zip`` / ``.roi``, read by :mod:`trackpose.io.roi`).
+
+Estimating the diameter of an image from the network's style vector is the size model's job
+(:mod:`trackpose.size_model`, :mod:`trackpose.size_estimation`).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from .errors import InputError
+from .labels import as_label_image
+
+__all__ = ["estimate_diameter", "equivalent_diameter", "diameter_from_file"]
+
+_DISC = math.sqrt(math.pi) / 2  # sqrt(area) of a disc of diameter 1
+
+
+def estimate_diameter(masks: np.ndarray) -> float:
+    """Typical object diameter of a label image, in pixels.
+
+    Parameters
+    ----------
+    masks : (Y, X) or (Z, Y, X) integer array
+        Labels, 0 = background.
+
+    Returns
+    -------
+    float
+        2D: the median over objects of ``sqrt(area) / (sqrt(pi) / 2)`` (cellpose's ``utils.diameters``), i.e. the
+        median diameter of discs with the objects' areas. 3D: the same over each object's largest cross-section in
+        a Z plane (its "equator"), so that the result is an XY diameter in pixels, the quantity ``segment``'s
+        ``diameter`` means, whatever the Z spacing (cellpose applies its 2D formula to voxel counts, which gives
+        neither a diameter nor the same number for two Z spacings). NaN when there is no object.
+    """
+    labels = as_label_image(masks, "masks")
+    if labels.ndim == 2:
+        areas = np.bincount(labels.ravel().astype(np.int64))[1:]
+    else:
+        n = int(labels.max()) if labels.size else 0
+        areas = np.zeros(n, np.int64)
+        for plane in labels:
+            counts = np.bincount(plane.ravel().astype(np.int64), minlength=n + 1)[1:]
+            np.maximum(areas, counts, out=areas)
+    areas = areas[areas > 0]
+    if areas.size == 0:
+        return float("nan")
+    return float(np.median(np.sqrt(areas)) / _DISC)
+
+
+def equivalent_diameter(area: float) -> float:
+    """Diameter (pixels) of the disc whose area is ``area`` square pixels: ``2 * sqrt(area / pi)``."""
+    return 2.0 * math.sqrt(area / math.pi)
+
+
+def diameter_from_file(path: Union[str, os.PathLike]) -> tuple[float, int]:
+    """Typical diameter (pixels) of shapes a user drew: an ImageJ ROI set / ``.roi`` file, or a label image.
+
+    Returns
+    -------
+    diameter : float
+        Median over shapes of the equivalent diameter ``2 sqrt(area / pi)``; for label images
+        :func:`estimate_diameter`.
+    count : int
+        Number of shapes measured.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".zip", ".roi"):
+        from .io import read_roi_file
+        shapes = read_roi_file(path)
+        return float(np.median([equivalent_diameter(s.area) for s in shapes])), len(shapes)
+    from . import io
+    labels, meta = io.read_image(path)
+    if any(a in meta.axes for a in "CST"):
+        raise InputError(f"{path} has axes {meta.axes}; give one 2D or 3D label image (or an ImageJ RoiSet.zip)")
+    labels = as_label_image(labels, str(path))
+    count = len(np.unique(labels[labels > 0]))
+    if count == 0:
+        raise InputError(f"{path} holds no objects (all pixels are 0); draw or label at least one cell")
+    return estimate_diameter(labels), count

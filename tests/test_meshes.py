@@ -1,0 +1,106 @@
+"""3D meshes: marching cubes, watertight outward shells, smoothing, decimation, PLY files."""
+import numpy as np
+import pytest
+
+from trackpose import io, meshes
+from trackpose.errors import InputError
+from shape_helpers import assert_closed_oriented, ball
+
+
+def test_single_voxel_is_an_octahedron():
+    labels = np.zeros((3, 3, 3), np.int32)
+    labels[1, 1, 1] = 5
+    vertices, faces = meshes.meshes(labels)[5]
+    assert len(vertices) == 6 and len(faces) == 8
+    assert_closed_oriented(vertices, faces)
+    assert meshes.mesh_volume(vertices, faces) == pytest.approx(1 / 6)
+    np.testing.assert_allclose(vertices.mean(axis=0), [1.5, 1.5, 1.5])  # the voxel centre
+
+
+@pytest.mark.parametrize("radius", [5, 7.5, 11])
+def test_sphere_mesh_volume_watertight_outward(radius):
+    mask = ball((30, 30, 30), (14.6, 15.2, 14.9), radius)
+    vertices, faces = meshes.meshes(mask.astype(np.int32))[1]
+    assert_closed_oriented(vertices, faces)
+    assert abs(meshes.mesh_volume(vertices, faces) / mask.sum() - 1) < 0.05
+    centre = np.argwhere(mask).mean(axis=0)[::-1] + 0.5
+    np.testing.assert_allclose(vertices.mean(axis=0), centre, atol=0.3)
+
+
+def test_anisotropic_spacing_scales_the_mesh():
+    mask = ball((20, 24, 24), (9.5, 11.2, 12.3), 6).astype(np.int32)
+    vertices, faces = meshes.meshes(mask)[1]
+    scaled, scaled_faces = meshes.meshes(mask, spacing=(2.5, 1.0, 0.4))[1]  # (dz, dy, dx)
+    np.testing.assert_array_equal(faces, scaled_faces)
+    np.testing.assert_allclose(scaled, vertices * [0.4, 1.0, 2.5])  # vertices are (x, y, z)
+    assert meshes.mesh_volume(scaled, scaled_faces) == pytest.approx(meshes.mesh_volume(vertices, faces) * 1.0)
+    assert_closed_oriented(scaled, scaled_faces)
+
+
+def test_touching_objects_and_split_labels():
+    labels = np.zeros((12, 12, 20), np.int32)
+    labels[2:8, 2:8, 2:8] = 1
+    labels[2:8, 2:8, 8:14] = 2  # face to face with 1
+    labels[9:11, 9:11, 16:18] = 1  # a second piece of label 1
+    surfaces = meshes.meshes(labels)
+    assert sorted(surfaces) == [1, 2]
+    assert_closed_oriented(*surfaces[1], shells=2)
+    assert_closed_oriented(*surfaces[2])
+    # flat faces lie on the voxel faces; each of the 12 edges of the n^3 block is chamfered (a prism of
+    # cross-section 1/8 along the n - 1 voxels between corner voxel centres) and each corner loses 1/8 - 1/48
+    n = 6
+    assert meshes.mesh_volume(*surfaces[2]) == pytest.approx(n ** 3 - 12 * (n - 1) / 8 - 8 * (1 / 8 - 1 / 48))
+
+
+def test_smoothing_keeps_volume_and_rounds_the_sphere():
+    mask = ball((28, 28, 28), (13.5, 13.8, 14.1), 9).astype(np.int32)
+    vertices, faces = meshes.meshes(mask)[1]
+    smooth, smooth_faces = meshes.meshes(mask, smooth_iterations=10)[1]
+    np.testing.assert_array_equal(faces, smooth_faces)
+    assert abs(meshes.mesh_volume(smooth, faces) / mask.sum() - 1) < 0.03
+    centre = np.argwhere(mask).mean(axis=0)[::-1] + 0.5
+    spread = [np.std(np.linalg.norm(v - centre, axis=1)) for v in (vertices, smooth)]
+    assert spread[1] < 0.6 * spread[0]
+    assert_closed_oriented(smooth, faces)
+
+
+def test_decimation_keeps_a_closed_mesh():
+    mask = ball((30, 30, 30), (14.5, 15.0, 14.2), 10).astype(np.int32)
+    labels = mask.copy()
+    labels[25:28, 2:5, 2:5] = 2  # a small cube too
+    full = meshes.meshes(labels)
+    reduced = meshes.meshes(labels, smooth_iterations=5, decimate=0.2)
+    vertices, faces = reduced[1]
+    assert len(faces) <= 0.21 * len(full[1][1])
+    assert_closed_oriented(vertices, faces)
+    assert abs(meshes.mesh_volume(vertices, faces) / mask.sum() - 1) < 0.05
+    assert_closed_oriented(*reduced[2])
+
+
+def test_ply_round_trip(tmp_path):
+    mask = ball((16, 16, 16), (7.5, 7.5, 7.5), 5).astype(np.int32)
+    vertices, faces = meshes.meshes(mask, spacing=(2.0, 0.5, 0.5))[1]
+    path = tmp_path / "cell.ply"
+    io.write_ply(path, vertices, faces)
+    data = path.read_bytes()
+    assert data.startswith(b"ply\nformat binary_little_endian 1.0\n")
+    assert f"element vertex {len(vertices)}\n".encode() in data
+    read_vertices, read_faces = io.read_ply(path)
+    np.testing.assert_array_equal(read_vertices, vertices.astype(np.float32))
+    np.testing.assert_array_equal(read_faces, faces)
+    header = data[:data.index(b"end_header\n") + len(b"end_header\n")]
+    assert len(data) == len(header) + 12 * len(vertices) + 13 * len(faces)
+
+
+
+def test_bad_input_names_the_argument():
+    with pytest.raises(InputError, match="labels"):
+        meshes.meshes(np.zeros((3, 3), np.int32))
+    with pytest.raises(InputError, match="spacing"):
+        meshes.meshes(np.zeros((3, 3, 3), np.int32), spacing=(1, 1))
+    with pytest.raises(InputError, match="decimate"):
+        meshes.meshes(np.zeros((3, 3, 3), np.int32), decimate=2)
+    with pytest.raises(InputError, match="smooth_iterations"):
+        meshes.meshes(np.zeros((3, 3, 3), np.int32), smooth_iterations=1.5)
+    with pytest.raises(InputError, match="faces"):
+        io.write_ply("unused.ply", np.zeros((3, 3)), np.array([[0, 1, 3]]))
