@@ -19,9 +19,10 @@ _LAZY = {
     "Model": "models",
     "DEFAULT_MODEL": "models",
     "estimate_diameter": "diameter",
+    "track": "tracking",
 }
 
-__all__ = ["segment", "estimate_diameter", "load_model", "Model", "Result", "DEFAULT_MODEL", "TrackposeError",
+__all__ = ["segment", "track", "estimate_diameter", "load_model", "Model", "Result", "DEFAULT_MODEL", "TrackposeError",
            "InputError", "ModelError", "__version__"]
 
 

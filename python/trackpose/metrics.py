@@ -370,7 +370,7 @@ def format_report(result: dict) -> str:
     """A plain-text table of ``evaluate_folders``'s result: one line per image, then the means."""
     thresholds = result["thresholds"]
     names = [image["name"] for image in result["images"]]
-    width = max([len("image")] + [len(name) for name in names])
+    width = max([len("pooled")] + [len(name) for name in names])
     header = f"{'image':<{width}}  {'true':>6}  {'pred':>6}  " + "  ".join(f"AP@{t:<5.2f}" for t in thresholds)
     lines = [f"predictions {result['pred_naming']}.*  vs  ground truth {result['gt_naming']}.*", header,
              "-" * len(header)]
