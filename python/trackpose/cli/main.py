@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import TrackposeError
-from ..settings import DEFAULTS, SETTINGS
-from .options import add_setting_option
+from ..settings import SETTINGS
+from .options import add_setting_option, settings_from_args
 
 log = logging.getLogger("trackpose")
 
@@ -49,25 +49,6 @@ def _add_segment_parser(sub) -> None:
     g.add_argument("--save-overlay", action="store_true", help="also write <name>_cp_overlay.png: the image with "
                    "the outlines found drawn over it (planes or frames as a montage)")
     p.set_defaults(func=_run_segment)
-
-
-def settings_from_args(args) -> dict:
-    """``trackpose segment``'s options -> ``segment`` keyword arguments."""
-    out = {}
-    for s in SETTINGS:
-        if not s.cli or not s.segment:
-            continue
-        value = getattr(args, s.name)
-        if s.optional and value == 0 and s.name != "diameter":  # 0 = automatic
-            value = None
-        if s.kind == "pair" and value is not None:
-            value = s.check(value, s.cli)
-        out[s.name] = value
-    models = out.pop("model") or [DEFAULTS["model"]]
-    out["model"] = models if len(models) > 1 else models[0]
-    out["channels"] = (out.pop("chan"), out.pop("chan2"))
-    out.update(channel_axis=args.channel_axis, z_axis=args.z_axis, device=args.device)
-    return out
 
 
 def _run_segment(args) -> int:

@@ -6,7 +6,7 @@ import argparse
 from typing import Optional
 
 from ..errors import TrackposeError
-from ..settings import Setting
+from ..settings import DEFAULTS, SETTINGS, Setting
 
 _DECLARED = object()
 
@@ -61,3 +61,22 @@ def add_setting_option(group, s: Setting, flag: Optional[str] = None, default=_D
                            metavar=("LOW", "HIGH"), help=help_text)
     else:
         group.add_argument(flag, dest=s.name, type=_option_type(s, s.kind), default=default, help=help_text)
+
+
+def settings_from_args(args) -> dict:
+    """``trackpose segment``'s options -> ``segment`` keyword arguments."""
+    out = {}
+    for s in SETTINGS:
+        if not s.cli or not s.segment:
+            continue
+        value = getattr(args, s.name)
+        if s.optional and value == 0 and s.name != "diameter":  # 0 = automatic
+            value = None
+        if s.kind == "pair" and value is not None:
+            value = s.check(value, s.cli)
+        out[s.name] = value
+    models = out.pop("model") or [DEFAULTS["model"]]
+    out["model"] = models if len(models) > 1 else models[0]
+    out["channels"] = (out.pop("chan"), out.pop("chan2"))
+    out.update(channel_axis=args.channel_axis, z_axis=args.z_axis, device=args.device)
+    return out

@@ -121,7 +121,7 @@ def _run_track(args) -> int:
     if args.labels:
         frames = movie.frames()
     else:
-        from .main import settings_from_args
+        from .options import settings_from_args
         from ..segmentation import segment
         settings = settings_from_args(args)
         settings.update(movie.segment_axes(settings))
