@@ -48,6 +48,8 @@ def _add_segment_parser(sub) -> None:
                    "resumes where it stopped)")
     g.add_argument("--save-overlay", action="store_true", help="also write <name>_cp_overlay.png: the image with "
                    "the outlines found drawn over it (planes or frames as a montage)")
+    from ..distributed.command import add_options as add_distributed_options
+    add_distributed_options(p)
     p.set_defaults(func=_run_segment)
 
 
@@ -59,6 +61,9 @@ def _run_segment(args) -> int:
         settings.pop("channel_axis")
     if settings["z_axis"] is None:
         settings.pop("z_axis")
+    if args.cluster or args.block_size or args.zarr_out:
+        from ..distributed.command import run_segment
+        return run_segment(args, settings, args.images)
     names = settings["model"] if isinstance(settings["model"], list) else [settings["model"]]
     models = [load_model(m, device=args.device, gpu=args.gpu) for m in names]  # once for all images
     settings["model"] = models if len(models) > 1 else models[0]
