@@ -1,6 +1,6 @@
 """Train trackpose's built-in model ("trackpose_default") on synthetic nuclei and cells, on a CPU.
 
-This script is the exact recipe of the shipped model (see docs/default-model.md). Run from the repository root:
+This script is the exact recipe of the shipped model (see docs/model-card.md). Run from the repository root:
 
     NUMBA_NUM_THREADS=1 PYTHONPATH=python nohup python examples/train_default_model.py \
         --workdir /tmp/trackpose_default_training > /tmp/train_default.log 2>&1 &
@@ -14,15 +14,15 @@ does that unless asked). ``--no-export`` skips the export; ``--export-only`` exp
 interrupted run continues with ``--resume``.
 
 ``--stage 2`` continues from stage 1's export with small crowded cells added (``STAGE2_EXTRA``). It improves 2D
-accuracy but was not shipped: it made 3D mode fail on thin slices (docs/default-model.md, "Stage 2").
+accuracy but was not shipped: it made 3D mode fail on thin slices (docs/development-notes.md, "Stage 2").
 ``--stage 3`` is stage 2 with a quarter of the batches cropped to thin strips like 3D mode's XZ/YZ slices. It fixed
-3D mode but lost held-out 2D accuracy, so it was not shipped either (docs/default-model.md, "Stage 3"; its strips
+3D mode but lost held-out 2D accuracy, so it was not shipped either (docs/development-notes.md, "Stage 3"; its strips
 taught objects at zero padding to flow out of the image, fixed since).
 ``--stage 4`` continues from stage 2's export (``WORKDIR/stage2_export``) for a short run with
 half of the batches thin strips. ``--stage 5`` continues from stage 4's export (``WORKDIR/stage4_export``) with an
 auxiliary loss that teaches the style vector the objects' size (``style_size_weight``), for the size model.
 **The shipped model is stage 5's export**: stage 1, then 2, then 4, then 5, with the commands in
-docs/default-model.md, "Stage 5".
+docs/development-notes.md, "Stage 5".
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fit the size model of trackpose's built-in model (``trackpose_default_size.npy``) on synthetic images, on a CPU.
 
-This script is the exact recipe of the shipped size model (see docs/default-model.md). From the repository root:
+This script is the exact recipe of the shipped size model (see docs/model-card.md). From the repository root:
 
     PYTHONPATH=python python examples/train_default_size_model.py              # fit, write, check
     PYTHONPATH=python python examples/train_default_size_model.py --check-only # check the shipped file
@@ -43,7 +43,7 @@ WIDTHS = (1.1, 1.8)
 #: The generator makes every size natively, so only a mild resize jitter (0.9-1.1); resizing by 0.5-1.5 as cellpose
 #: does also changes the blur and noise texture that the style sees. Each sample is a whole 224-pixel tile
 #: (min_crop=1), as the style at inference averages whole tiles: smaller crops (0.7-1, the stage-1 recipe) gave
-#: slightly worse estimates on the development images (docs/default-model.md, "Size model").
+#: slightly worse estimates on the development images (docs/development-notes.md, "Size model").
 SETTINGS = dict(n_epochs=2, scale_range=0.2, min_crop=1.0, seed=0, bsize=224)
 #: Held-out check: (kind, seed, target diameter); objects drawn within +-10% of the target.
 CHECK = [(kind, 9101 + i, diameter) for i, (kind, diameter) in

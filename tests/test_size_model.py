@@ -156,7 +156,7 @@ def test_builtin_size_model_refined_estimate_is_within_10_percent(kind, diameter
 
 @pytest.mark.parametrize("kind, diameter, seed", SIZED_IMAGES)
 def test_builtin_size_model_style_estimate_is_within_20_percent(kind, diameter, seed):
-    """The issue's acceptance test, first half: within 20% from the style alone (docs/default-model.md, "Stage 5",
+    """The issue's acceptance test, first half: within 20% from the style alone (docs/development-notes.md, "Stage 5",
     lists the errors of the shipped model and of the candidates it was chosen from)."""
     truth, result = _estimate_sized_image(kind, diameter, seed)
     assert result.diameter_style == pytest.approx(truth, rel=0.20)

@@ -113,7 +113,7 @@ def _fingerprint(image):
       288.857056]),
 ])
 def test_existing_2d_generators_are_unchanged(make, kwargs, labels_digest, fingerprint):
-    # The built-in model's training recipe (docs/default-model.md) regenerates its data from these functions and
+    # The built-in model's training recipe (docs/model-card.md) regenerates its data from these functions and
     # seeds: any change to their pixels or labels silently changes that recipe. Labels must be identical; pixel
     # values are compared to 1e-5 relative so that another numpy/scipy build's rounding does not matter.
     image, labels = make((96, 128), **kwargs)

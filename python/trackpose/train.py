@@ -482,13 +482,13 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         makes them, the objects they cut flowing as at an image border), the shape of 3D mode's XZ and YZ slices
         through a stack of few planes; 0 = square crops only (cellpose). Strip batches train like the others
         (batch statistics; they move the running statistics too, which is what taught the network thin slices:
-        docs/default-model.md, "Stage 3" and "Stage 4").
+        docs/development-notes.md, "Stage 3" and "Stage 4").
     style_size_weight : float
         Weight of an auxiliary loss that teaches the style vector the objects' size (:func:`style_size_loss`):
         every step also encodes ``max(1, batch_size // 2)`` training images cropped to ``STYLE_CROP`` pixels at
         their own scale, as the size model sees images, and a linear head (discarded after training) regresses
         ``log(diameter / diam_mean)`` on their styles. The size model fitted afterwards is more accurate
-        (docs/default-model.md, "Stage 5"). 0 (default): cellpose's training. The history's ``loss`` stays the
+        (docs/development-notes.md, "Stage 5"). 0 (default): cellpose's training. The history's ``loss`` stays the
         segmentation loss; ``style_size_rmse`` is added.
     device, gpu :
         Torch device, or use a GPU when available.
