@@ -78,6 +78,8 @@ def main():
                 break
         if k in (0, args.requests // 2, args.requests - 1):
             rss.append(rss_mib(worker.pid))
+            print(f"request {k + 1}: worker resident memory {rss[-1]:.0f} MiB "
+                  f"({time.perf_counter() - t0:.0f} s so far)", flush=True)
     worker.stdin.write('{"cmd": "quit"}\n')
     worker.stdin.close()
     worker.wait(timeout=60)
