@@ -3,7 +3,7 @@
     python benchmarks/bench_tracking.py [--frames 100] [--spots 1000] [--ndim 2]
 
 TrackMate runs in its own process through JPype (tests/trackmate_oracle.py), single-threaded; its time is the
-tracker's process() only (no JVM start). Ours is lap_track after a warm-up (numba compiled).
+tracker's process() only (no JVM start). Ours is lap_track after a warm-up call.
 """
 import argparse
 import platform

@@ -2,12 +2,15 @@
 
     python tests/trackmate_oracle.py REQUEST.json RESULT.json
 
-REQUEST: {"action": "track", "tracker": "SPARSE_LAP_TRACKER" | "OVERLAP_TRACKER", "settings": {...},
+REQUEST: {"action": "track", "tracker": "SPARSE_LAP_TRACKER" | "OVERLAP_TRACKER" | "FRAME_TO_FRAME" | "SEGMENT",
+          "settings": {...}, "graph": [[source_row, target_row, weight], ...] (SEGMENT only),
           "spots": {"frame": [...], "x": [...], "y": [...], "z": [...], "radius": [...], "quality": [...],
                     "features": {NAME: [...]}, "rois": [[x0, y0, x1, y1, ...] relative to the spot, or null]}}
    or    {"action": "read_xml", "path": "..."}
    or    {"action": "batch", "requests": [...]}  -> {"results": [...]} (one JVM for all)
 RESULT (track): {"edges": [[source_row, target_row, weight], ...], "seconds": s}  (rows = request order)
+   FRAME_TO_FRAME runs step 1 of the LAP tracker alone (SparseLAPFrameToFrameTracker); SEGMENT runs step 2 alone
+   (SegmentTracker) on the step-1 links given in "graph" and returns only the links it adds.
 RESULT (read_xml): {"ok": bool, "error": str, "spots": {ID: {feature: value, "roi": [...]}} , "edges": [[s, t,
        cost]], "tracks": {TRACK_ID: [spot IDs]}, "filtered": [...], "tracker": {...}, "detector": {...}}
 
@@ -122,15 +125,29 @@ def _track(request: dict) -> dict:
     row = {int(sp.ID()): k for k, sp in enumerate(made)}
     tracker_name = request["tracker"]
     settings = _java_settings(request["settings"])
-    if tracker_name == "SPARSE_LAP_TRACKER":
-        factory = JClass("fiji.plugin.trackmate.tracking.jaqaman.SparseLAPTrackerFactory")()
+    given = set()
+    if tracker_name == "FRAME_TO_FRAME":  # the sub-map SparseLAPTracker gives it: the linking keys
+        settings = _java_settings({k: v for k, v in request["settings"].items()
+                                   if k.startswith("LINKING_") or k == "ALTERNATIVE_LINKING_COST_FACTOR"})
+        tracker = JClass("fiji.plugin.trackmate.tracking.jaqaman.SparseLAPFrameToFrameTracker")(spots, settings)
+    elif tracker_name == "SEGMENT":
+        graph = JClass("org.jgrapht.graph.SimpleWeightedGraph")(JClass("org.jgrapht.graph.DefaultWeightedEdge"))
+        for spot in made:
+            graph.addVertex(spot)
+        for a, b, w in request["graph"]:
+            graph.setEdgeWeight(graph.addEdge(made[a], made[b]), float(w))
+            given.add((int(a), int(b)))
+        settings = _java_settings({k: v for k, v in request["settings"].items()
+                                   if not k.startswith("LINKING_") and k != "BLOCKING_VALUE"})
+        tracker = JClass("fiji.plugin.trackmate.tracking.jaqaman.SegmentTracker")(graph, settings)
+    elif tracker_name == "SPARSE_LAP_TRACKER":
+        tracker = JClass("fiji.plugin.trackmate.tracking.jaqaman.SparseLAPTrackerFactory")().create(spots, settings)
     else:
-        factory = JClass("fiji.plugin.trackmate.tracking.overlap.OverlapTrackerFactory")()
-    tracker = factory.create(spots, settings)
+        tracker = JClass("fiji.plugin.trackmate.tracking.overlap.OverlapTrackerFactory")().create(spots, settings)
     tracker.setNumThreads(1)
     t0 = time.perf_counter()
     if not tracker.checkInput() or not tracker.process():
-        raise RuntimeError(str(tracker.getErrorMessage()))
+        raise RuntimeError(f"{tracker_name}: {tracker.getErrorMessage()}")
     seconds = time.perf_counter() - t0
     graph = tracker.getResult()
     edges = []
@@ -139,7 +156,8 @@ def _track(request: dict) -> dict:
         ra, rb = row[int(a.ID())], row[int(b.ID())]
         if s["frame"][ra] > s["frame"][rb]:
             ra, rb = rb, ra
-        edges.append([ra, rb, float(graph.getEdgeWeight(e))])
+        if (ra, rb) not in given:
+            edges.append([ra, rb, float(graph.getEdgeWeight(e))])
     return {"edges": sorted(edges), "seconds": seconds}
 
 

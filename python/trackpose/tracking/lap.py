@@ -12,6 +12,10 @@ Two steps, as TrackMate 8 runs them (``tracking/jaqaman/``):
 
 A cost is the squared distance (0 becomes the smallest normal double), times (1 + sum_f 1.5 w_f |a-b| / ((a+b)/2))²
 with feature penalties; the max-distance tests apply to that cost. Edge weight = the link's cost.
+
+Each LAP is TrackMate's augmented matrix solved by scipy's sparse Jonker-Volgenant (``assignment``). Where the
+optimum is unique the edges are TrackMate's; on exact ties (equidistant candidates) they may differ from
+TrackMate's while having the same number of links and the same total cost.
 """
 from __future__ import annotations
 
@@ -22,10 +26,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..errors import InputError
-from .lapjv import augmented_matrix, solve_jv, solve_scipy
+from .assignment import augmented_matrix, solve
 from .spots import Spots
 
-__all__ = ["LAPSettings", "lap_track", "Edges", "TRACKER_KEYS"]
+__all__ = ["LAPSettings", "lap_track", "link_frames", "link_segments", "Edges", "TRACKER_KEYS"]
 
 _MIN_NORMAL = float(np.finfo(np.float64).tiny)  # Java's Double.MIN_NORMAL
 
@@ -168,12 +172,12 @@ def _java_percentile(values: np.ndarray, p: float) -> float:
     return float(np.partition(values, pos)[pos])
 
 
-def _solve(src, tgt, cost, alternative: float, solver: str):
+def _solve(src, tgt, cost, alternative: float):
     """One TrackMate LAP (``JaqamanLinker``): rows/cols = unique spots by ID; returns the chosen (src, tgt, cost)."""
     rows, r = np.unique(src, return_inverse=True)
     cols, c = np.unique(tgt, return_inverse=True)
     cc, kk, start, n = augmented_matrix(r, c, cost, len(rows), len(cols), alternative)
-    assign = (solve_jv if solver == "jv" else solve_scipy)(cc, kk, start, n)
+    assign = solve(cc, kk, start, n)
     chosen = np.nonzero((assign[: len(rows)] >= 0) & (assign[: len(rows)] < len(cols)))[0]
     keys = r * len(cols) + c
     order = np.argsort(keys, kind="stable")
@@ -181,7 +185,8 @@ def _solve(src, tgt, cost, alternative: float, solver: str):
     return rows[chosen], cols[assign[chosen]], out_cost
 
 
-def _frame_to_frame(spots: Spots, s: LAPSettings, solver: str, progress=None):
+def link_frames(spots: Spots, s: LAPSettings, progress=None) -> Edges:
+    """Step 1 (TrackMate's ``SparseLAPFrameToFrameTracker``): one LAP per pair of consecutive frames."""
     frames = np.unique(spots.frame)
     by_frame = {int(f): np.nonzero(spots.frame == f)[0] for f in frames}
     threshold = s.linking_max_distance * s.linking_max_distance
@@ -192,7 +197,7 @@ def _frame_to_frame(spots: Spots, s: LAPSettings, solver: str, progress=None):
         keep = cost < threshold
         src, tgt, cost = src[keep], tgt[keep], cost[keep]
         if len(cost):
-            out.append(_solve(src, tgt, cost, s.alternative_linking_cost_factor * float(cost.max()), solver))
+            out.append(_solve(src, tgt, cost, s.alternative_linking_cost_factor * float(cost.max())))
         if progress:
             progress(k + 1, len(frames) - 1)
     return _concat(out)
@@ -227,7 +232,9 @@ def _gated(spots: Spots, sources, targets, dframe, max_distance: float, penaltie
     return src[keep], tgt[keep], cost[keep]
 
 
-def _segment_step(spots: Spots, step1: Edges, s: LAPSettings, solver: str):
+def link_segments(spots: Spots, step1: Edges, s: LAPSettings) -> Edges:
+    """Step 2 (TrackMate's ``SegmentTracker``): one LAP over the gap closings, merges and splits of the segments
+    that ``step1``'s links form; returns the new links only."""
     if not (s.allow_gap_closing or s.allow_track_splitting or s.allow_track_merging):
         return _concat([])
     starts, ends, middles = _segments(len(spots), step1)
@@ -244,35 +251,29 @@ def _segment_step(spots: Spots, step1: Edges, s: LAPSettings, solver: str):
         return cand
     p = s.cutoff_percentile
     base = float(cand.cost.max()) if p == 1 else _java_percentile(cand.cost, p)
-    return _concat([_solve(cand.source, cand.target, cand.cost, s.alternative_linking_cost_factor * base, solver)])
+    return _concat([_solve(cand.source, cand.target, cand.cost, s.alternative_linking_cost_factor * base)])
 
 
-def lap_track(spots: Spots, settings: LAPSettings | None = None, *, solver: str = "jv", progress=None,
-              **overrides) -> Edges:
+def lap_track(spots: Spots, settings: LAPSettings | None = None, *, progress=None, **overrides) -> Edges:
     """Link spots as TrackMate's LAP tracker does; returns the edges (source = earlier frame).
 
     Parameters
     ----------
     spots : Spots
-        Row order = spot ID order (decides ties as in TrackMate).
+        Row order = spot ID order (the row and column order of each LAP, as in TrackMate).
     settings : LAPSettings, optional
         Default: TrackMate's defaults; ``overrides`` (snake-case keys, e.g. ``linking_max_distance=10``) replace
         single values.
-    solver : "jv" or "scipy"
-        "jv": TrackMate's own Jonker-Volgenant (identical edges, ties included); "scipy": scipy's sparse LAPJV
-        (an assignment of the same total cost; ties may be broken differently).
     progress : callable(done, total), optional
         Called after each frame pair of step 1.
     """
-    if solver not in ("jv", "scipy"):
-        raise InputError(f"solver must be 'jv' or 'scipy', got {solver!r}")
     s = LAPSettings(**{**asdict(settings or LAPSettings()), **overrides})
     for penalties in (s.linking_feature_penalties, s.gap_closing_feature_penalties,
                       s.splitting_feature_penalties, s.merging_feature_penalties):
         for name in penalties:
             spots.feature(name)  # unknown feature -> InputError naming it
-    step1 = _frame_to_frame(spots, s, solver, progress)
-    step2 = _segment_step(spots, step1, s, solver)
+    step1 = link_frames(spots, s, progress)
+    step2 = link_segments(spots, step1, s)
     edges = _concat([(step1.source, step1.target, step1.cost), (step2.source, step2.target, step2.cost)])
     order = np.lexsort((edges.target, edges.source))
     return Edges(edges.source[order], edges.target[order], edges.cost[order])
