@@ -6,20 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import contours, measure
 from ..errors import InputError
 from .spots import Spots, make_spots
 
 __all__ = ["frame_spots", "concat_spots"]
-
-
-def _geometry_modules():
-    """The measure / contours functions (``shapes`` before the split into ``measure`` and ``contours``)."""
-    try:
-        from .. import contours, measure
-        return measure, contours
-    except ImportError:
-        from .. import shapes
-        return shapes, shapes
 
 
 def frame_spots(labels, frame: int, spacing=None, cellprob=None, outlines: bool = True) -> Spots:
@@ -32,7 +23,6 @@ def frame_spots(labels, frame: int, spacing=None, cellprob=None, outlines: bool 
         raise InputError(f"a label frame must be 2D or 3D, got shape {labels.shape}")
     ndim = labels.ndim
     spacing = np.ones(ndim) if spacing is None else np.asarray(spacing, np.float64)
-    measure, contours = _geometry_modules()
     table = measure.object_table(labels, spacing=spacing, cellprob=cellprob)
     if not table:
         return make_spots(np.zeros(0), np.zeros((0, 3)))
