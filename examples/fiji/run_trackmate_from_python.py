@@ -3,7 +3,7 @@
     python examples/fiji/run_trackmate_from_python.py /opt/Fiji.app movie.tif --diameter 12 [--tracker sparse_lap]
 
 Prints one line per track and writes <movie>-spots.csv and <movie>-links.csv next to the movie. Needs `pip install -e .[fiji]`
-(pyimagej), a Fiji with TrackMate 8 and target/trackpose-bridge-*.jar (from `mvn -B -Pfiji package`) in
+(pyimagej), a Fiji with TrackMate 8 and target/trackpose-bridge-*.jar (from `mvn -B package`, built against TrackMate 8.1.6) in
 Fiji.app/jars/, and a Java 21 (JAVA_HOME) for that Fiji. See docs/python-java.md#trackmate-in-a-local-fiji.
 """
 import argparse

@@ -365,7 +365,10 @@ class WizardGuiTest {
     }
 
     private static void screenshot(TrackposeConfigurationPanel panel, String name) throws Exception {
-        JFrame frame = onEdt(() -> (JFrame) SwingUtilities.getWindowAncestor(panel));
+        screenshot(onEdt(() -> SwingUtilities.getWindowAncestor(panel)), name);
+    }
+
+    private static void screenshot(java.awt.Window frame, String name) throws Exception {
         onEdt(() -> {
             frame.toFront();
             frame.repaint();
@@ -441,6 +444,16 @@ class WizardGuiTest {
             return null;
         });
         screenshot(panel, "trackmate-panel-2d.png");
+        // the image with the preview's outlines (TrackMate's overlay), magnified for the docs
+        ImagePlus shown = WindowManager.getCurrentImage();
+        assertNotNull(shown);
+        onEdt(() -> {
+            for (int i = 0; i < 3; i++) { // 100% -> 150% -> 200% -> 300%
+                shown.getCanvas().zoomIn(0, 0);
+            }
+            return null;
+        });
+        screenshot(shown.getWindow(), "trackmate-preview-2d.png");
     }
 
     @Test
