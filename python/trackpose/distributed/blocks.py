@@ -6,8 +6,8 @@ padded boxes share a slab of ``2 * overlap`` voxels whose middle plane is the bo
 An object no larger than the overlap that crosses that boundary lies whole inside both padded boxes, so both
 blocks see it; it becomes one object because its two labels overlap in the shared slab.
 
-Merging: nodes are (block, local label); two nodes are joined when their overlap in a shared slab covers at least
-``merge_fraction`` of the smaller of the two (counted inside the slab); connected components of that graph
+Merging: nodes are (block, local label); two nodes are joined when each is the other's largest overlap in a shared slab
+and that overlap covers at least ``merge_fraction`` of the smaller of the two (counted inside the slab); connected components of that graph
 (``scipy.sparse.csgraph.connected_components``, a union-find) are the objects. Each voxel takes the label of the
 block whose core holds it, mapped to its component's global id. Ids are 1..N in the order of each object's first
 node (block in C order, then local label): they depend on the data only, never on the order in which blocks
@@ -153,6 +153,20 @@ class GlobalIds:
     n_objects: int
 
 
+def _best(labels: np.ndarray, overlap: np.ndarray) -> np.ndarray:
+    """Rows holding each label's largest overlap (the first of ties)."""
+    order = np.lexsort((-overlap, labels))
+    best = np.zeros(len(labels), bool)
+    best[order[np.unique(labels[order], return_index=True)[1]]] = True
+    return best
+
+
+def _mutual_best(counts: np.ndarray) -> np.ndarray:
+    """Pairs where each label is the other's largest overlap: a label mis-segmented at a block's edge (two
+    objects as one) then joins one of them, never both."""
+    return _best(counts[:, 0], counts[:, 2]) & _best(counts[:, 1], counts[:, 2])
+
+
 def global_ids(n_labels: Sequence[int], core_labels: Sequence[Iterable[int]],
                pairs: Iterable[tuple[int, int, np.ndarray]],
                merge_fraction: float = DEFAULT_MERGE_FRACTION) -> GlobalIds:
@@ -175,7 +189,7 @@ def global_ids(n_labels: Sequence[int], core_labels: Sequence[Iterable[int]],
         if len(counts) == 0:
             continue
         counts = np.asarray(counts, np.int64)
-        keep = counts[:, 2] >= merge_fraction * np.minimum(counts[:, 3], counts[:, 4])
+        keep = (counts[:, 2] >= merge_fraction * np.minimum(counts[:, 3], counts[:, 4])) & _mutual_best(counts)
         rows.append(offsets[i] + counts[keep, 0])
         cols.append(offsets[j] + counts[keep, 1])
     rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
