@@ -139,3 +139,41 @@ def test_eval_tracks_command(movie, tmp_path, capsys):
     assert main(["eval-tracks", str(res), str(gt)]) == 0
     out = capsys.readouterr().out
     assert "TRA    1.0000" in out and "BC(0)  1.0000" in out
+
+
+@pytest.mark.slow
+def test_track_a_raw_movie_end_to_end(tmp_path, monkeypatch, capsys):
+    """trackpose track movie.tif --out DIR: the built-in model segments each frame, one frame at a time (no
+    earlier frame's network output is still alive when the next is segmented), then the LAP tracker links them;
+    the CTC folder passes py-ctcmetrics' validation and scores well against the synthetic truth."""
+    import gc
+    import weakref
+
+    import trackpose.segmentation as segmentation
+    m = synth.movie(n_frames=4, shape=(128, 128), seed=3, division_interval=0)
+    src = tmp_path / "movie.tif"
+    tifffile.imwrite(src, m.images, imagej=True, metadata={"axes": "TYX"})
+    real, alive = segmentation.segment, []
+
+    def segment(image, **kw):
+        gc.collect()
+        assert sum(r() is not None for r in alive) == 0, "an earlier frame's network outputs are still held"
+        assert np.shape(image) == (128, 128) and not isinstance(kw["model"], str)  # a frame; the model loaded once
+        result = real(image, **kw)
+        alive.append(weakref.ref(result.flows))
+        return result
+    monkeypatch.setattr(segmentation, "segment", segment)
+    assert main(["track", str(src), "--out", str(tmp_path / "out")]) == 0
+    assert len(alive) == 4
+    printed = capsys.readouterr().out
+    found = [int(line.split(": ")[1].split()[0]) for line in printed.splitlines() if line.startswith("frame ")]
+    truth = [len(np.unique(f)) - 1 for f in m.labels]
+    assert len(found) == 4 and all(abs(a - b) <= max(1, 0.1 * b) for a, b in zip(found, truth)), (found, truth)
+    out = tmp_path / "out"
+    assert {p.name for p in out.iterdir()} == {"ctc", "movie.xml", "movie_tracked.tif", "spots.csv", "edges.csv",
+                                               "tracks.csv"}
+    assert 'DETECTOR_NAME="TRACKPOSE_DETECTOR"' in (out / "movie.xml").read_text()
+    gt = write_ctc_ground_truth(tmp_path / "gt", m.labels, _gt_rows(m))
+    scores = evaluate_ctc(out / "ctc", gt)
+    assert scores["Valid"] == 1
+    assert scores["DET"] > 0.9 and scores["TRA"] > 0.9

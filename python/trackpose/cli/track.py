@@ -122,11 +122,16 @@ def _run_track(args) -> int:
         frames = movie.frames()
     else:
         from .options import settings_from_args
+        from ..models import load_model
         from ..segmentation import segment
         settings = settings_from_args(args)
         settings.update(movie.segment_axes(settings))
+        recorded = dict(settings)  # the model's name, not the loaded network, goes into the XML
+        names = settings["model"] if isinstance(settings["model"], list) else [settings["model"]]
+        models = [load_model(m, device=args.device, gpu=args.gpu) for m in names]  # once for all frames
+        settings["model"] = models if len(models) > 1 else models[0]
 
-        def segmented():
+        def segmented():  # one frame at a time: only its integer labels are kept
             for t, image in enumerate(movie.frames()):
                 masks = segment(image, **settings).masks
                 print(f"frame {t + 1}/{movie.n_frames}: {int(masks.max())} objects", flush=True)
@@ -137,7 +142,7 @@ def _run_track(args) -> int:
                                 progress=_report if args.labels else None)
     if not args.labels:
         result.detector = "TRACKPOSE_DETECTOR"
-        result.detector_settings = {k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))}
+        result.detector_settings = {k: v for k, v in recorded.items() if isinstance(v, (int, float, str, bool))}
     out = save_tracking(result, args.out, movie.name, source=movie.source, unit=movie.unit,
                         overwrite=args.overwrite)
     n_tracks = len(set(result.track_id[result.edges.source].tolist())) if len(result.edges) else 0
@@ -150,8 +155,11 @@ def _add_eval_parser(sub) -> None:
                        description="Compare a CTC result folder (RESULT, e.g. DIR/ctc from trackpose track) with a "
                                    "CTC ground-truth folder (TRA/man_track.txt, TRA/man_trackTTT.tif, optional "
                                    "SEG/) through py-ctcmetrics (pip install 'trackpose[track]').")
-    p.add_argument("result", type=Path, metavar="RESULT")
-    p.add_argument("ground_truth", type=Path, metavar="GROUND_TRUTH")
+    p.add_argument("result", type=Path, metavar="RESULT",
+                   help="CTC result folder holding res_track.txt and maskTTT.tif (DIR/ctc of trackpose track)")
+    p.add_argument("ground_truth", type=Path, metavar="GROUND_TRUTH",
+                   help="CTC ground-truth folder holding TRA/man_track.txt and TRA/man_trackTTT.tif (SEG/ "
+                        "optional: SEG is then measured too)")
     p.set_defaults(func=_run_eval)
 
 

@@ -157,10 +157,17 @@ def track(movie=None, *, labels=None, spacing=None, tracker: str = "lap", lap=No
     if labels is not None:
         return track_label_frames(iter(labels), spacing=spacing, tracker=tracker, lap=lap, overlap=overlap,
                                   time_interval=time_interval, progress=progress)
+    from ..models import DEFAULT_MODEL, load_model
     from ..segmentation import segment
     settings = dict(segment_settings or {})
+    settings.setdefault("model", DEFAULT_MODEL)
+    recorded = dict(settings)
+    model = settings["model"]
+    names = model if isinstance(model, (list, tuple)) else [model]
+    loaded = [load_model(m, device=settings.get("device"), gpu=settings.get("gpu", False)) for m in names]
+    settings["model"] = loaded if len(loaded) > 1 else loaded[0]  # loaded once for all frames
 
-    def frames():
+    def frames():  # one frame at a time: only its integer labels are kept
         for t in range(len(movie)):
             masks = segment(np.asarray(movie[t]), **settings).masks
             if progress:
@@ -169,7 +176,7 @@ def track(movie=None, *, labels=None, spacing=None, tracker: str = "lap", lap=No
     result = track_label_frames(frames(), spacing=spacing, tracker=tracker, lap=lap, overlap=overlap,
                                 time_interval=time_interval, progress=progress)
     result.detector = "TRACKPOSE_DETECTOR"
-    result.detector_settings = {k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))}
+    result.detector_settings = {k: v for k, v in recorded.items() if isinstance(v, (int, float, str, bool))}
     return result
 
 
