@@ -132,3 +132,11 @@ def test_compact_tiles_cover_the_axis_with_fewer_pixels(length):
 def test_unknown_tiling_is_an_error():
     with pytest.raises(InputError, match="tiling"):
         T.tile_starts(500, 224, 0.1, False, tiling="fast")
+
+
+def test_fixed_range_leaves_an_empty_channel_empty():
+    x = np.zeros((1, 8, 8, 2), np.float32)
+    x[0, ..., 0] = np.linspace(100, 200, 64).reshape(8, 8)
+    T.normalize(x, lowhigh=(100, 200))
+    assert x[..., 0].min() == 0 and x[..., 0].max() == 1
+    assert not x[..., 1].any()  # cellpose would make it -1.0 here

@@ -204,9 +204,14 @@ def normalize(x: np.ndarray, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
         low, high = (float(v) for v in lowhigh)
         if not high > low:
             raise InputError(f"normalisation range low={low}, high={high}: high must be greater than low")
-        x -= low
-        x /= high - low
-        good = np.ones(x.shape[-1], bool)
+        good = np.zeros(x.shape[-1], bool)
+        for c in range(x.shape[-1]):
+            ch = x[..., c]
+            if ch.size == 0 or np.ptp(ch) <= 0:  # an empty channel (no nuclear stain) stays empty; cellpose
+                continue                          # shifts it to -low / (high - low), which derails the network
+            ch -= low
+            ch /= high - low
+            good[c] = True
     else:
         groups = [x[z] for z in range(x.shape[0])] if per_plane else [x]
         good = np.zeros(x.shape[-1], bool)
