@@ -141,3 +141,17 @@ def test_estimate_diameter_command_reads_roi_sets_and_label_images(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ size files
+
+
+def test_roi_files_made_by_roifile_itself(tmp_path):
+    import roifile
+    from trackpose.io import read_roi_file
+    angle = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    polygon = roifile.ImagejRoi.frompoints(np.stack([50 + 10 * np.cos(angle), 60 + 10 * np.sin(angle)], 1))
+    oval = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.OVAL, left=5, top=7, right=25, bottom=37, name="oval")
+    rectangle = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, left=0, top=0, right=40, bottom=10, name="rect")
+    line = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.LINE, x1=0, y1=0, x2=9, y2=9, name="line")
+    path = tmp_path / "RoiSet.zip"
+    roifile.roiwrite(path, [polygon, oval, rectangle, line])
+    areas = sorted(shape.area for shape in read_roi_file(path))  # the line is skipped with a warning
+    assert areas == pytest.approx(sorted([np.pi * 100, np.pi * 20 * 30 / 4, 400]), rel=0.01)

@@ -338,3 +338,18 @@ def test_meta_from_bridge_calibration():
     assert meta.unit == "micron" and meta.anisotropy == pytest.approx(4.0)
     assert ImageMeta.from_calibration_dict(None, axes="YX").calibration_dict() == {
         "x": None, "y": None, "z": None, "unit": None}
+
+
+def test_png_labels_read_by_pillow_as_cellpose_tools_read_them(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    labels = np.arange(40 * 30, dtype=np.int32).reshape(40, 30) * 50  # ids up to 59950: needs 16 bits
+    path = write_png_labels(tmp_path / "cells_cp_masks.png", labels)
+    with Image.open(path) as image:
+        assert image.mode.startswith("I") and np.array_equal(np.asarray(image), labels)
+
+
+def test_truncated_png_is_a_clear_error(tmp_path):
+    content = encode_png(np.zeros((16, 16), np.uint8))
+    (tmp_path / "cut.png").write_bytes(content[:-20])
+    with pytest.raises(InputError, match="cut.png.*Export the image again"):
+        read_image(tmp_path / "cut.png")

@@ -1,6 +1,6 @@
 """ImageJ ROI files: the areas of the shapes a user drew (``RoiSet.zip`` from the ROI Manager, or one ``.roi``).
 
-Parsed here from ImageJ's binary ROI format; ``trackpose.diameter.diameter_from_file`` turns the areas into a
+Read with ``roifile`` (by the author of tifffile); ``trackpose.diameter.diameter_from_file`` turns the areas into a
 typical diameter.
 """
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +31,17 @@ class RoiShape:
     area: float
 
 
-_ROI_TYPES = {0: "polygon", 1: "rectangle", 2: "oval", 3: "line", 4: "freeline", 5: "polyline", 6: "noroi",
-              7: "freehand", 8: "traced", 9: "angle", 10: "point"}
 _AREA_POLYGONS = ("polygon", "freehand", "traced")
-_SUB_PIXEL_RESOLUTION = 128
-_HEADER_SIZE = 64
+
+
+def _roifile():
+    """The ``roifile`` module (optional: only ROI sets need it)."""
+    try:
+        import roifile
+    except ImportError:
+        raise InputError("reading ImageJ ROI files needs the roifile package: pip install 'trackpose[roi]' "
+                         "(or pip install roifile)") from None
+    return roifile
 
 
 def _polygon_area(x: np.ndarray, y: np.ndarray) -> float:
@@ -45,33 +50,29 @@ def _polygon_area(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def read_roi(data: bytes, name: str = "roi") -> RoiShape:
-    """Parse one ROI in ImageJ's binary ``.roi`` format and return its area.
+    """Parse one ROI in ImageJ's binary ``.roi`` format (with ``roifile``) and return its area.
 
-    The format (big-endian): ``"Iout"``, version (int16), type (byte at offset 6), top, left, bottom, right
-    (int16 at 8..15), number of coordinates (uint16 at 16), float bounds for sub-pixel rectangles and ovals (at
-    18..33), options (int16 at 50); from offset 64 the x then the y coordinates as int16 relative to left / top,
-    followed, when the option SUB_PIXEL_RESOLUTION (128) is set, by absolute float32 x then y coordinates.
-
-    Areas: polygon, freehand and traced by the shoelace formula on their vertices; rectangle ``w * h``; oval
-    ``pi w h / 4``. Lines, points and angles have no area and raise :class:`InputError`, as do composite
-    (shape) ROIs.
+    Areas: polygon, freehand and traced by the shoelace formula on their vertices (sub-pixel ones when stored);
+    rectangle ``w * h``; oval ``pi w h / 4`` (float bounds of sub-pixel rectangles and ovals when stored). Lines,
+    points and angles have no area and raise :class:`InputError`, as do composite (shape) ROIs.
     """
-    if len(data) < _HEADER_SIZE or data[:4] != b"Iout":
+    if len(data) < 64 or data[:4] != b"Iout":
         raise InputError(f"{name}: not an ImageJ ROI (no 'Iout' header)")
-    version, type_code = struct.unpack(">hB", data[4:7])
-    top, left, bottom, right = struct.unpack(">hhhh", data[8:16])
-    (n,) = struct.unpack(">H", data[16:18])
-    shape_roi_size = struct.unpack(">i", data[36:40])[0]
-    (options,) = struct.unpack(">h", data[50:52])
-    kind = _ROI_TYPES.get(type_code, f"type {type_code}")
-    if shape_roi_size > 0:
+    roifile = _roifile()
+    try:
+        roi = roifile.ImagejRoi.frombytes(data)
+    except Exception as error:  # roifile raises ValueError, struct.error, IndexError... on damaged files
+        raise InputError(f"{name}: damaged ImageJ ROI ({type(error).__name__}: {error})") from None
+    kind = roi.roitype.name.lower() if roi.roitype in roifile.ROI_TYPE else f"type {int(roi.roitype)}"
+    kind = {"rect": "rectangle"}.get(kind, kind)
+    if roi.shape_roi_size > 0 or roi.composite:
         raise InputError(f"{name}: composite (shape) ROIs are not supported; convert it to a polygon in ImageJ "
                          "(Edit > Selection > Convert to polygon... or draw it with a polygon/freehand tool)")
-    width, height = right - left, bottom - top
-    sub_pixel = bool(options & _SUB_PIXEL_RESOLUTION) and version >= 222
+    sub_pixel = bool(roi.options & roifile.ROI_OPTIONS.SUB_PIXEL_RESOLUTION) and roi.version >= 222
     if kind in ("rectangle", "oval"):
-        if sub_pixel:  # float bounds x, y, w, h at 18..33
-            _, _, width, height = struct.unpack(">ffff", data[18:34])
+        width, height = roi.right - roi.left, roi.bottom - roi.top
+        if sub_pixel and roi.subpixelrect is not None:
+            width, height = float(roi.subpixelrect[2]), float(roi.subpixelrect[3])
         if width <= 0 or height <= 0:
             raise InputError(f"{name}: empty {kind} ({width} x {height} pixels)")
         area = width * height if kind == "rectangle" else math.pi * width * height / 4
@@ -79,16 +80,11 @@ def read_roi(data: bytes, name: str = "roi") -> RoiShape:
     if kind not in _AREA_POLYGONS:
         raise InputError(f"{name}: a {kind} ROI has no area; draw cells with the oval, polygon, freehand or wand "
                          "tool")
-    end = _HEADER_SIZE + 4 * n
-    if n < 3 or len(data) < end:
+    n = int(roi.n_coordinates)
+    if n < 3 or len(data) < 64 + 4 * n:
         raise InputError(f"{name}: {kind} ROI with {n} coordinates is incomplete or too short to enclose an area")
-    if sub_pixel and len(data) >= end + 8 * n:
-        coords = np.frombuffer(data, ">f4", 2 * n, end).astype(np.float64)
-        x, y = coords[:n], coords[n:]
-    else:
-        coords = np.frombuffer(data, ">i2", 2 * n, _HEADER_SIZE).astype(np.float64)
-        x, y = coords[:n] + left, coords[n:] + top
-    return RoiShape(name, kind, _polygon_area(x, y))
+    coords = np.asarray(roi.coordinates(), np.float64)  # sub-pixel ones when stored, else left/top + integers
+    return RoiShape(name, kind, _polygon_area(coords[:, 0], coords[:, 1]))
 
 
 def read_roi_file(path: Union[str, os.PathLike]) -> list[RoiShape]:
