@@ -112,9 +112,10 @@ def test_command_lines_start_from_the_declared_defaults():
 
 def test_help_and_settings_answer_without_torch():
     code = ("import sys\nfrom trackpose.cli.main import main\n"
-            "for argv in (['--help'], ['segment', '--help'], ['settings', '--json']):\n"
+            "for argv in (['--help'], ['segment', '--help'], ['settings', '--json'], ['track', '--help']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+            "heavy = [m for m in ('torch', 'scipy', 'numba', 'dask') if m in sys.modules]\n"
+            "assert not heavy, f'{heavy} imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 

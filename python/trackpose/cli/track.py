@@ -41,7 +41,7 @@ def _penalties(text: str) -> dict:
 
 def _add_track_parser(sub) -> None:
     from ..settings import SETTINGS
-    from ..tracking.lap import LAPSettings
+    from ..tracking.lap_settings import LAPSettings
     from .options import add_setting_option
     p = sub.add_parser(
         "track", help="segment and track a movie (or track label images); TrackMate XML, CTC and CSV outputs",
