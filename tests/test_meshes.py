@@ -104,3 +104,25 @@ def test_bad_input_names_the_argument():
         meshes.meshes(np.zeros((3, 3, 3), np.int32), smooth_iterations=1.5)
     with pytest.raises(InputError, match="faces"):
         io.write_ply("unused.ply", np.zeros((3, 3)), np.array([[0, 1, 3]]))
+
+
+def test_ply_files_are_byte_for_byte_the_layout_the_java_reader_expects(tmp_path):
+    # java/.../bridge/PlyReader.java reads this header and these record sizes (12 bytes a vertex, 13 a face)
+    vertices, faces = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], float), np.array([[0, 1, 2]])
+    io.write_ply(tmp_path / "t.ply", vertices, faces)
+    data = (tmp_path / "t.ply").read_bytes()
+    header = (b"ply\nformat binary_little_endian 1.0\ncomment written by trackpose\nelement vertex 3\n"
+              b"property float x\nproperty float y\nproperty float z\nelement face 1\n"
+              b"property list uchar int vertex_indices\nend_header\n")
+    assert data == header + np.asarray(vertices, "<f4").tobytes() + b"\x03" + np.asarray(faces, "<i4").tobytes()
+
+
+def test_other_ply_files_give_clear_errors(tmp_path):
+    (tmp_path / "text.ply").write_text("not a mesh")
+    with pytest.raises(InputError, match="text.ply"):
+        io.read_ply(tmp_path / "text.ply")
+    ascii_ply = ("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nproperty float y\nproperty float z\n"
+                 "element face 1\nproperty list uchar int vertex_indices\nend_header\n0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n")
+    (tmp_path / "ascii.ply").write_text(ascii_ply)
+    with pytest.raises(InputError, match="binary little-endian"):
+        io.read_ply(tmp_path / "ascii.ply")

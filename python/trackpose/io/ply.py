@@ -1,20 +1,21 @@
 """PLY files of triangle meshes (binary little-endian), as the bridge writes them and the Java side reads them.
 
-Layout (java/.../bridge/PlyReader.java expects exactly this): ``element vertex`` with float32 properties
+Read and written with ``plyfile``. Layout (java/.../bridge/PlyReader.java expects exactly this, byte for byte what
+trackpose wrote before plyfile): ``comment written by trackpose``, ``element vertex`` with float32 properties
 ``x, y, z``, then ``element face`` with ``list uchar int vertex_indices`` (triangles).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+import plyfile
 
 from ..errors import InputError
 
 __all__ = ["write_ply", "read_ply"]
 
-_PLY_FACE = np.dtype([("n", "u1"), ("index", "<i4", (3,))])
+_VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4")])
+_FACE = np.dtype([("vertex_indices", "<i4", (3,))])
 
 
 def write_ply(path, vertices, faces) -> None:
@@ -36,16 +37,14 @@ def write_ply(path, vertices, faces) -> None:
         raise InputError(f"faces must have shape (F, 3), got {faces.shape}")
     if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
         raise InputError(f"faces index vertices 0..{len(vertices) - 1}, found {faces.min()}..{faces.max()}")
-    header = ("ply\nformat binary_little_endian 1.0\ncomment written by trackpose\n"
-              f"element vertex {len(vertices)}\nproperty float x\nproperty float y\nproperty float z\n"
-              f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n")
-    records = np.empty(len(faces), _PLY_FACE)
-    records["n"] = 3
-    records["index"] = faces
-    with open(path, "wb") as f:
-        f.write(header.encode("ascii"))
-        f.write(np.ascontiguousarray(vertices, dtype="<f4").tobytes())
-        f.write(records.tobytes())
+    vertex = np.empty(len(vertices), _VERTEX)
+    vertex["x"], vertex["y"], vertex["z"] = np.asarray(vertices, np.float32).T
+    face = np.empty(len(faces), _FACE)
+    face["vertex_indices"] = faces
+    elements = [plyfile.PlyElement.describe(vertex, "vertex"),
+                plyfile.PlyElement.describe(face, "face", len_types={"vertex_indices": "u1"},
+                                            val_types={"vertex_indices": "i4"})]
+    plyfile.PlyData(elements, text=False, byte_order="<", comments=["written by trackpose"]).write(str(path))
 
 
 def read_ply(path) -> tuple[np.ndarray, np.ndarray]:
@@ -53,22 +52,23 @@ def read_ply(path) -> tuple[np.ndarray, np.ndarray]:
 
     Returns (vertices float32 (V, 3), faces int32 (F, 3)).
     """
-    data = Path(path).read_bytes()
-    end = data.find(b"end_header\n")
-    if not data.startswith(b"ply\n") or end < 0:
-        raise InputError(f"path {path}: not a PLY file")
-    header = data[:end].decode("ascii").splitlines()
-    if "format binary_little_endian 1.0" not in header:
+    try:
+        data = plyfile.PlyData.read(str(path))
+    except Exception as error:  # plyfile raises PlyHeaderParseError, ValueError, ... on other files
+        raise InputError(f"path {path}: not a PLY file ({type(error).__name__}: {error})") from None
+    if data.text or data.byte_order != "<":
         raise InputError(f"path {path}: only binary little-endian PLY files are read")
-    expected = ["property float x", "property float y", "property float z",
-                "property list uchar int vertex_indices"]
-    if [line for line in header if line.startswith("property ")] != expected:
+    names = [element.name for element in data.elements]
+    vertex = data["vertex"] if "vertex" in names else None
+    face = data["face"] if "face" in names else None
+    properties = [] if vertex is None else [(p.name, p.val_dtype) for p in vertex.properties]
+    face_properties = [] if face is None else [(p.name, getattr(p, "len_dtype", None), p.val_dtype)
+                                               for p in face.properties]
+    if properties != [("x", "f4"), ("y", "f4"), ("z", "f4")] or face_properties != [("vertex_indices", "u1", "i4")]:
         raise InputError(f"path {path}: vertex and face properties differ from those write_ply writes")
-    counts = {line.split()[1]: int(line.split()[2]) for line in header if line.startswith("element ")}
-    body = end + len(b"end_header\n")
-    n_vertices, n_faces = counts.get("vertex", 0), counts.get("face", 0)
-    vertices = np.frombuffer(data, "<f4", n_vertices * 3, body).reshape(n_vertices, 3)
-    records = np.frombuffer(data, _PLY_FACE, n_faces, body + 12 * n_vertices)
-    if n_faces and np.any(records["n"] != 3):
+    vertices = np.stack([vertex["x"], vertex["y"], vertex["z"]], axis=1).astype(np.float32)
+    lists = face["vertex_indices"]
+    if len(lists) and any(len(indices) != 3 for indices in lists):
         raise InputError(f"path {path}: only triangle faces are read")
-    return vertices.copy(), records["index"].astype(np.int32)
+    faces = np.asarray(np.stack(lists), np.int32).reshape(-1, 3) if len(lists) else np.zeros((0, 3), np.int32)
+    return vertices, faces
