@@ -229,8 +229,8 @@ def segment(image: np.ndarray,
     volume = bool(do_3d or stitch_threshold > 0)
     # before the first copy of the image: its pixels at the scale the network first sees them (the diameter's,
     # or 1 while the diameter is estimated); checked again below once the diameter is known
-    pixels = np.asarray(image).size // max(1, np.shape(image)[channel_axis] if channel_axis is not None else 1)
-    check_memory(1, 1, pixels, first.diam_mean / diameter if diameter else 1.0, None)
+    check_memory(*_shape_guess(np.shape(image), channel_axis, z_axis, volume),
+                 first.diam_mean / diameter if diameter else 1.0, (anisotropy or 1.0) if do_3d else None)
     t = time.perf_counter()
     planes = transforms.to_planes(image, channels, channel_axis=channel_axis, z_axis=z_axis, nchan=first.nchan,
                                   volume=volume)
@@ -377,6 +377,25 @@ def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float
     if exclude_on_edges:
         masks = remove_edge_masks(masks)
     return masks
+
+
+def _shape_guess(shape: tuple, channel_axis: Optional[int], z_axis: Optional[int], volume: bool) -> tuple:
+    """(planes, rows, columns) of an image before its axes are sorted out, for the memory check made before the
+    first copy: the channel axis dropped (given, or a last/first axis of at most 4), the Z axis (given, else the
+    first) counted as planes."""
+    dims = list(shape)
+    if channel_axis is not None:
+        dims.pop(channel_axis % len(dims))
+        if z_axis is not None and z_axis % len(shape) > channel_axis % len(shape):
+            z_axis = z_axis % len(shape) - 1
+    elif len(dims) == 3 + volume and min(dims[-1], dims[0]) <= 4:
+        dims.pop(-1 if dims[-1] <= 4 else 0)
+    if len(dims) < 2:
+        return 1, 1, int(np.prod(dims)) if dims else 1
+    if z_axis is not None and len(dims) >= 3:
+        nz = dims.pop(z_axis % len(dims))
+        return int(nz * np.prod(dims[:-2])), int(dims[-2]), int(dims[-1])
+    return int(np.prod(dims[:-2])) if len(dims) > 2 else 1, int(dims[-2]), int(dims[-1])
 
 
 #: Orientations of the 3D mode: (name, axes of the (Z, Y, X) volume that index planes / rows / columns,
