@@ -91,7 +91,8 @@ def test_job_channels_and_unknown_keys(tmp_path):
 
 @pytest.mark.parametrize("argv", [["--min-size", "-5"], ["--max-size", "-5"], ["--flow3d-smooth", "nan"],
                                   ["--flow3d-smooth", "1e9"], ["--flow-threshold", "-1"], ["--niter", "2.5"],
-                                  ["--batch-size", "0"], ["--stitch-threshold", "1.5"], ["--gamma", "0"]])
+                                  ["--batch-size", "0"], ["--stitch-threshold", "1.5"], ["--gamma", "0"],
+                                  ["--cellprob-threshold", "-inf"], ["--cellprob-threshold", "-7"]])
 def test_segment_command_line_refuses_values_out_of_range(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(["segment", "x.tif", *argv])

@@ -5,6 +5,7 @@ Every failure prints one line saying what went wrong and what to do, and exits n
 from __future__ import annotations
 
 import argparse
+import re
 import logging
 import sys
 from pathlib import Path
@@ -15,6 +16,10 @@ from ..settings import SETTINGS
 from .options import add_setting_option, settings_from_args
 
 log = logging.getLogger("trackpose")
+
+#: values argparse must read as numbers, not options: -5, -.5, -1e9, -inf (then refused or accepted by the range
+#: check, with its message, instead of "expected one argument")
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
 
 def _add_segment_parser(sub) -> None:
@@ -215,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in sub.choices.values():  # -v also after the command: `trackpose segment -v ...`
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                              help="log each step")
+        command._negative_number_matcher = NEGATIVE_NUMBER
     return parser
 
 
