@@ -23,40 +23,53 @@ from .segmentation import segment
 log = logging.getLogger("trackpose")
 
 
-class Progress:
-    """A plain-text progress bar on a stream (stderr by default); ``NN%`` in every line, as cellpose prints.
+class _Lines:
+    """A file for tqdm that hands each refreshed bar, as one line, to a function (a logger: one log line per
+    update, as cellpose's tqdm lines appear in its log)."""
 
-    Writes at most every ``interval`` seconds plus the final line, so logs stay short.
+    def __init__(self, emit: Callable[[str], None]):
+        self.emit = emit
+
+    def write(self, text: str) -> None:
+        text = text.strip("\r\n")
+        if text:
+            self.emit(text)
+
+    def flush(self) -> None:
+        pass
+
+
+class Progress:
+    """A tqdm progress bar (``NN%|####      | done/total [elapsed<remaining]``, the lines TrackMate-Cellpose
+    parses for cellpose's progress) on a stream (stderr by default), or one line per update to ``emit``.
+
+    Updates at most every ``interval`` seconds plus the final one, so logs stay short.
     """
 
     def __init__(self, total: int, label: str = "", stream=None, interval: float = 0.5, emit: Callable = None):
-        self.total, self.label, self.interval = max(1, total), label, interval
-        self.stream = stream if stream is not None else sys.stderr
-        self.emit = emit
-        self.start = time.perf_counter()
-        self.last = -1.0
-        self.done = 0
+        from tqdm import tqdm
+        stream = stream if stream is not None else sys.stderr
+        tty = emit is None and hasattr(stream, "isatty") and stream.isatty()
+        if emit is not None:
+            out = _Lines(emit)
+        elif tty:
+            out = stream
+        else:  # a log file or pipe: one line per update instead of carriage returns
+            out = _Lines(lambda line: (stream.write(line + "\n"), stream.flush()))
+        self.bar = tqdm(total=max(1, total), desc=label.strip() or None, file=out, mininterval=interval,
+                        ascii=" #", leave=True,
+                        bar_format="{desc} {percentage:3.0f}%|{bar:20}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
 
     def update(self, done: int, total: Optional[int] = None) -> None:
-        if total:
-            self.total = max(1, total)
-        self.done = min(done, self.total)
-        now = time.perf_counter()
-        if self.done < self.total and now - self.last < self.interval:
+        if total and total != self.bar.total:
+            self.bar.total = max(1, total)
+        if self.bar.disable:
             return
-        self.last = now
-        frac = self.done / self.total
-        bar = "#" * int(20 * frac)
-        elapsed = now - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        line = f"{self.label}{int(100 * frac):3d}%|{bar:<20}| {self.done}/{self.total} [{elapsed:.1f}s<{eta:.1f}s]"
-        if self.emit is not None:
-            self.emit(line)
+        self.bar.n = min(done, self.bar.total)
+        if self.bar.n >= self.bar.total:
+            self.bar.close()  # draws the final state once
         else:
-            self.stream.write("\r" + line if self.stream.isatty() else line + "\n")
-            if self.done >= self.total and self.stream.isatty():
-                self.stream.write("\n")
-            self.stream.flush()
+            self.bar.update(0)  # tqdm redraws when mininterval has passed
 
 
 def axes_arguments(meta: io.ImageMeta) -> tuple[Optional[int], Optional[int], bool]:
