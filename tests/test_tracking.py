@@ -177,3 +177,25 @@ def test_track_a_raw_movie_end_to_end(tmp_path, monkeypatch, capsys):
     scores = evaluate_ctc(out / "ctc", gt)
     assert scores["Valid"] == 1
     assert scores["DET"] > 0.9 and scores["TRA"] > 0.9
+
+
+@pytest.mark.slow
+def test_track_a_movie_with_its_frames_segmented_on_dask(tmp_path):
+    """--cluster local: the frames are segmented by Dask workers, tracked here; the same spots as without Dask."""
+    pytest.importorskip("dask.distributed", reason="needs the distributed extra")
+    import subprocess
+    import sys
+    import tifffile
+    from trackpose import synth
+    movie = synth.movie(n_frames=3, shape=(128, 128), seed=3)
+    images = np.asarray(movie.images)
+    path = tmp_path / "movie.tif"
+    tifffile.imwrite(path, (images / images.max() * 4000).astype(np.uint16), imagej=True, metadata={"axes": "TYX"})
+    runs = {}
+    for name, extra in (("plain", []), ("dask", ["--cluster", "local", "--workers", "1", "--threads", "1"])):
+        p = subprocess.run([sys.executable, "-m", "trackpose", "track", str(path), "--out", str(tmp_path / name),
+                            *extra], capture_output=True, text=True, timeout=900)
+        assert p.returncode == 0, p.stderr
+        runs[name] = (tmp_path / name / "spots.csv").read_text()
+    assert runs["dask"] == runs["plain"]
+    assert not list(tmp_path.glob(".trackpose-frames-*"))  # the workers' frames are removed

@@ -97,6 +97,8 @@ def _add_track_parser(sub) -> None:
     groups[next(iter(groups))].add_argument("--channel-axis", type=int, default=None, help=argparse.SUPPRESS)
     groups[next(iter(groups))].add_argument("--z-axis", type=int, default=None, help=argparse.SUPPRESS)
     groups[next(iter(groups))].add_argument("--device", default=None, help="torch device, e.g. cpu, cuda:1")
+    from ..distributed.command import add_options as add_distributed_options
+    add_distributed_options(p, track=True)  # --cluster: frames segmented on Dask workers, then tracked here
     p.set_defaults(func=_run_track)
 
 
@@ -127,6 +129,8 @@ def _run_track(args) -> int:
         settings = settings_from_args(args)
         settings.update(movie.segment_axes(settings))
         recorded = dict(settings)  # the model's name, not the loaded network, goes into the XML
+        if args.cluster:  # the workers load the model
+            return _track_on_dask(args, recorded, lap, overlap, movie)
         names = settings["model"] if isinstance(settings["model"], list) else [settings["model"]]
         models = [load_model(m, device=args.device, gpu=args.gpu) for m in names]  # once for all frames
         settings["model"] = models if len(models) > 1 else models[0]
@@ -147,6 +151,48 @@ def _run_track(args) -> int:
                         overwrite=args.overwrite)
     n_tracks = len(set(result.track_id[result.edges.source].tolist())) if len(result.edges) else 0
     print(f"{len(result.spots)} spots, {len(result.edges)} links, {n_tracks} tracks -> {out}")
+    return 0
+
+
+def _track_on_dask(args, settings: dict, lap, overlap: dict, movie) -> int:
+    """--cluster: the frames are segmented on Dask workers (each loads the model once) and written as they finish
+    into a temporary folder next to --out; the label frames are then read back one at a time and tracked here."""
+    import shutil
+    import tempfile
+    try:
+        import dask  # noqa: F401
+    except ImportError as exc:
+        print(f"error: --cluster needs Dask ({exc.name} is missing): pip install 'trackpose[distributed]'",
+              file=sys.stderr)
+        return 2
+    from .. import io
+    from ..distributed import connect, segment_frames
+    from ..tracking import save_tracking, track_label_frames
+    if args.input.is_dir():
+        print("error: --cluster tracks a movie file (TIFF or Zarr with a T axis); for a folder of frames, "
+              "segment it with `trackpose segment FOLDER --cluster ...` and track the labels with --labels",
+              file=sys.stderr)
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".trackpose-frames-", dir=args.out.parent))
+    try:
+        with connect(args.cluster, n_workers=args.workers, threads=args.threads,
+                     memory_limit=args.worker_memory) as client:
+            print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr, flush=True)
+            segment_frames([args.input], {k: v for k, v in settings.items() if v is not None or k == "diameter"},
+                           savedir=work, client=client,
+                           progress=lambda done, total, stage: _report(stage, done, total))
+        files = sorted(next(work.glob("*_cp_masks.frames")).glob("t*.tif"))
+        result = track_label_frames((io.read_image(f)[0] for f in files), spacing=movie.spacing,
+                                    tracker=args.tracker, lap=lap, overlap=overlap,
+                                    time_interval=movie.time_interval, progress=_report)
+        result.detector = "TRACKPOSE_DETECTOR"
+        result.detector_settings = {k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))}
+        out = save_tracking(result, args.out, movie.name, source=movie.source, unit=movie.unit,
+                            overwrite=args.overwrite)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{len(result.spots)} spots, {len(result.edges)} links -> {out}")
     return 0
 
 
