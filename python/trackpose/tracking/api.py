@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..errors import InputError
+from .colony import check_colony_settings, colony_track
 from .graph import track_ids, tracklets
 from .lap import Edges, LAPSettings, lap_track
 from .objects import concat_spots, frame_spots
@@ -19,7 +20,7 @@ from .spots import Spots
 
 __all__ = ["Tracking", "track", "track_label_frames", "save_tracking", "TRACKERS"]
 
-TRACKERS = ("lap", "overlap", "overlap-voxels")
+TRACKERS = ("lap", "overlap", "overlap-voxels", "colony")
 
 
 @dataclass
@@ -84,7 +85,8 @@ def _lap_settings(lap) -> LAPSettings:
 
 
 def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "lap", lap=None, overlap=None,
-                       time_interval: float = 1.0, progress: Optional[Callable] = None) -> Tracking:
+                       time_interval: float = 1.0, progress: Optional[Callable] = None,
+                       colony: Optional[dict] = None) -> Tracking:
     """Track objects given as label images, one per frame (ids independent from frame to frame).
 
     Parameters
@@ -93,19 +95,23 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
         Frame t's objects are labelled 1..n_t.
     spacing : (dy, dx) or (dz, dy, dx), optional
         Pixel/voxel size in physical units; distances (``lap``) are in these units.
-    tracker : "lap", "overlap" or "overlap-voxels"
-        TrackMate's LAP tracker; TrackMate's overlap tracker on outlines (2D); overlap on the voxels (2D/3D).
+    tracker : "lap", "overlap", "overlap-voxels" or "colony"
+        TrackMate's LAP tracker; TrackMate's overlap tracker on outlines (2D); overlap on the voxels (2D/3D);
+        motion-compensated overlap with divisions for growing colonies (2D/3D, ``tracking.colony``).
     lap : LAPSettings or dict, optional
         snake-case fields or TrackMate keys; TrackMate's defaults otherwise.
     overlap : dict, optional
         IOU_CALCULATION ("PRECISE"/"FAST"), SCALE_FACTOR, MIN_IOU (TrackMate's keys; defaults 0.3 IoU).
     progress : callable(stage, done, total), optional
+    colony : dict, optional
+        The colony tracker's settings (``tracking.colony.COLONY_DEFAULTS`` keys).
     """
     if tracker not in TRACKERS:
         raise InputError(f"tracker must be one of {', '.join(TRACKERS)}, got {tracker!r}")
     settings_lap = _lap_settings(lap) if tracker == "lap" else None
     ov = {**OVERLAP_DEFAULTS, **(overlap or {})}
-    if tracker != "lap":
+    settings_colony = check_colony_settings(colony or {}) if tracker == "colony" else None
+    if tracker in ("overlap", "overlap-voxels"):
         check_overlap_settings(ov["IOU_CALCULATION"], float(ov["SCALE_FACTOR"]), float(ov["MIN_IOU"]))
     frames, parts = [], []
     for t, labels in enumerate(label_frames):
@@ -131,6 +137,9 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
             raise InputError("the outline overlap tracker is 2D (as TrackMate's); use --tracker overlap-voxels")
         edges = overlap_track(spots, ov["IOU_CALCULATION"], float(ov["SCALE_FACTOR"]), float(ov["MIN_IOU"]))
         tsettings, tname = ov, "OVERLAP_TRACKER"
+    elif tracker == "colony":
+        edges = colony_track(spots, frames, spacing, settings_colony)
+        tsettings, tname = settings_colony, "TRACKPOSE_COLONY_TRACKER"
     else:
         edges = overlap_track_labels(spots, enumerate(frames), float(ov["MIN_IOU"]))
         tsettings, tname = {**ov, "IOU_CALCULATION": "PRECISE"}, "OVERLAP_TRACKER"
@@ -140,7 +149,7 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
 
 def track(movie=None, *, labels=None, spacing=None, tracker: str = "lap", lap=None, overlap=None,
           time_interval: float = 1.0, segment_settings: Optional[dict] = None,
-          progress: Optional[Callable] = None) -> Tracking:
+          progress: Optional[Callable] = None, colony: Optional[dict] = None) -> Tracking:
     """Segment each frame of a movie with ``trackpose.segment`` (or take label images) and track the objects.
 
     Parameters
@@ -156,7 +165,7 @@ def track(movie=None, *, labels=None, spacing=None, tracker: str = "lap", lap=No
         raise InputError("give either movie or labels")
     if labels is not None:
         return track_label_frames(iter(labels), spacing=spacing, tracker=tracker, lap=lap, overlap=overlap,
-                                  time_interval=time_interval, progress=progress)
+                                  time_interval=time_interval, progress=progress, colony=colony)
     from ..models import DEFAULT_MODEL, load_model
     from ..segmentation import segment
     settings = dict(segment_settings or {})
@@ -174,7 +183,7 @@ def track(movie=None, *, labels=None, spacing=None, tracker: str = "lap", lap=No
                 progress("segmentation", t + 1, len(movie))
             yield masks
     result = track_label_frames(frames(), spacing=spacing, tracker=tracker, lap=lap, overlap=overlap,
-                                time_interval=time_interval, progress=progress)
+                                time_interval=time_interval, progress=progress, colony=colony)
     result.detector = "TRACKPOSE_DETECTOR"
     result.detector_settings = {k: v for k, v in recorded.items() if isinstance(v, (int, float, str, bool))}
     return result
