@@ -165,7 +165,7 @@ def _solve(n_a: int, n_b: int, links, divisions):
     x = res.x > 0.5
     chosen_links = [links[k] for k in np.flatnonzero(x[:nl])]
     chosen_div = [divisions[k] for k in np.flatnonzero(x[nl:nl + nd])]
-    return chosen_links, chosen_div
+    return chosen_links, chosen_div, float(cost @ x)
 
 
 def _refine(a: _Frame, b: _Frame, disp, links, divisions, neighbours: int) -> np.ndarray:
@@ -219,15 +219,23 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
         mass_a = prev.centre.T @ prev.size / prev.size.sum()
         mass_b = cur.centre.T @ cur.size / cur.size.sum()
         scale = (cur.size.sum() / prev.size.sum()) ** (1 / len(spacing))
-        disp = mass_b + scale * (prev.centre - mass_a) - prev.centre
+        field = mass_b + scale * (prev.centre - mass_a) - prev.centre
+        starts = [field]
         if prev_disp is not None:
             known = np.all(np.isfinite(prev_disp), axis=1)
-            disp[known] = prev_disp[known]
-        for round_ in range(settings["REFINE"] + 1):
-            links, divisions = _hypotheses(prev, cur, disp, spacing, settings, gate)
-            links, divisions = _solve(len(prev.size), len(cur.size), links, divisions)
-            if round_ < settings["REFINE"]:
-                disp = _refine(prev, cur, disp, links, divisions, settings["NEIGHBOURS"])
+            own = field.copy()
+            own[known] = prev_disp[known]
+            starts.insert(0, own)
+        best = None
+        for disp in starts:  # each motion guess, refined; the cheapest solution wins
+            for round_ in range(settings["REFINE"] + 1):
+                hyp = _hypotheses(prev, cur, disp, spacing, settings, gate)
+                solution = _solve(len(prev.size), len(cur.size), *hyp)
+                if round_ < settings["REFINE"]:
+                    disp = _refine(prev, cur, disp, solution[0], solution[1], settings["NEIGHBOURS"])
+            if best is None or solution[2] < best[2]:
+                best = solution
+        links, divisions, _ = best
         nxt = np.full(cur.centre.shape, np.nan)
         for i, j, c in links:
             src_out.append(row_of[(t - 1, i + 1)])
