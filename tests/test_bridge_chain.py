@@ -115,7 +115,8 @@ def test_movie_objects_match_the_ground_truth(movie_run):
             drawn, rim_in = gt == lab, inner[t] == lab
             px, py = o["polygon_x"], o["polygon_y"]
             area = _shoelace(px, py)
-            assert area == pytest.approx(o["pixel_count"] * CX * CY, rel=1e-6)  # the outline of the label's pixels
+            # the smooth outline keeps the area of the label's pixels (up to its 0.1-px simplification)
+            assert area == pytest.approx(o["pixel_count"] * CX * CY, rel=0.03)
             assert area == pytest.approx(rim_in.sum() * CX * CY, rel=0.10)
             assert 0.7 * drawn.sum() * CX * CY <= area <= 1.05 * drawn.sum() * CX * CY
             poly = _rasterise(px / CX + 0.5, py / CY + 0.5, SHAPE)  # pixel-corner units of the whole movie

@@ -347,6 +347,9 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
     if is_volume:
         axes["z_axis"] = axes_no_t.index("Z")
     kwargs = segment_kwargs(settings, meta, is_volume)
+    if settings["do_3d"] and not settings["anisotropy"] and meta.anisotropy:  # what the calibration gave
+        emit("log", level="info", message=f"3D mode: anisotropy {kwargs['anisotropy']:g} from the image's "
+             f"calibration (Z spacing {meta.z_spacing or 1:g} / pixel size {meta.pixel_size_x or 1:g})")
     model_name = settings["model"]
     model = cached_model(model_name, settings["use_gpu"])  # fail early, before any frame, on a bad model
     estimating = not settings["diameter"] and model.size_model is not None
@@ -433,7 +436,9 @@ def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, sett
         table = measure.object_table(lab, cellprob=probs[i])
         objects = []
         if lab.ndim == 2:
-            polys = contours.contours(lab, simplify=0.5 if settings["simplify_contours"] else None)
+            # simplify_contours (TrackMate's "simplify contours"): smooth sub-pixel outlines that measure like the
+            # object; off: the exact pixel boundary
+            polys = contours.outlines(lab) if settings["simplify_contours"] else contours.contours(lab)
             for row in table:
                 poly = polys.get(row["label"])
                 if poly is None or len(poly) < 3:
@@ -531,7 +536,7 @@ def warm_up() -> float:
     cellprob = np.where(masks > 0, 4.0, -4.0).astype(np.float32)
     labels = dynamics.compute_masks(dP, cellprob)
     measure.object_table(labels, cellprob=1 / (1 + np.exp(-cellprob)))
-    contours.contours(labels, simplify=0.5)
+    contours.outlines(labels)
     return time.perf_counter() - t0
 
 

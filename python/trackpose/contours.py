@@ -1,4 +1,4 @@
-"""2D outlines of labelled objects: pixel-exact contour polygons, their simplification and area.
+"""2D outlines of labelled objects: pixel-exact contour polygons, smooth sub-pixel outlines, simplification, area.
 
 What TrackMate shows as a 2D spot's ROI (masks -> shapes). Coordinates follow ``trackpose.measure``'s
 conventions: pixel ``(i, j)`` is the square ``[j, j + 1] x [i, i + 1]``, points are ``(x, y)``.
@@ -16,10 +16,16 @@ from numba import njit
 from trackpose.errors import InputError
 from trackpose.labels import as_label_image, compact_labels
 
-__all__ = ["contours", "simplify_polygon", "polygon_area", "DEFAULT_SIMPLIFY_TOLERANCE"]
+__all__ = ["contours", "outlines", "smooth_polygon", "simplify_polygon", "polygon_area",
+           "DEFAULT_SIMPLIFY_TOLERANCE", "OUTLINE_SIGMA", "OUTLINE_TOLERANCE"]
 
 #: Douglas-Peucker tolerance in pixels used when ``simplify=True`` (TrackMate's own simplification epsilon).
 DEFAULT_SIMPLIFY_TOLERANCE = 0.5
+#: Smooth outlines: Gaussian smoothing (in boundary steps of one pixel) of the boundary's edge midpoints, and the
+#: Douglas-Peucker tolerance (pixels) applied afterwards. Chosen on rasterised discs and ellipses of radius 4-20
+#: px: area within 1 %, perimeter within 1 %, circularity within 0.02 of the analytic shape (tests/test_contours.py).
+OUTLINE_SIGMA = 1.5
+OUTLINE_TOLERANCE = 0.1
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -284,6 +290,52 @@ def contours(labels, simplify=None) -> dict[int, np.ndarray]:
     present = np.flatnonzero(start_row >= 0)
     label_ids = present if ids is None else ids[present]
     return {int(label): vertices[offsets[k]:offsets[k + 1]] for label, k in zip(label_ids, present)}
+
+
+def outlines(labels, sigma: float = OUTLINE_SIGMA, tolerance: float = OUTLINE_TOLERANCE) -> dict[int, np.ndarray]:
+    """Smooth sub-pixel outline of every object of a 2D label image: what TrackMate's shape features should see.
+
+    The pixel-exact boundary (:func:`contours`) is a staircase: its perimeter is ~27 % too long for a disc, and
+    TrackMate's PERIMETER, CIRCULARITY and SOLIDITY follow it. Here each boundary is smoothed
+    (:func:`smooth_polygon`), keeps the object's pixel area and is simplified with ``tolerance``; a disc's
+    outline then has the disc's area, perimeter and circularity within 1-2 %.
+
+    Returns
+    -------
+    dict int -> np.ndarray of float64, shape (N, 2)
+        ``(x, y)`` vertices in :func:`contours`' conventions (counter-clockwise on screen, not closed).
+    """
+    return {label: smooth_polygon(polygon, sigma=sigma, tolerance=tolerance)
+            for label, polygon in contours(labels).items()}
+
+
+def smooth_polygon(polygon, sigma: float = OUTLINE_SIGMA, tolerance: float = OUTLINE_TOLERANCE) -> np.ndarray:
+    """A pixel-corner polygon (axis-aligned edges, integer vertices, as :func:`contours` returns) made smooth.
+
+    The boundary is walked in unit steps; the midpoints of its unit edges are smoothed along the boundary with a
+    Gaussian of ``sigma`` steps (a closed curve: the ends wrap), scaled about their centroid to the area the
+    pixel polygon encloses (smoothing shrinks convex outlines a little), and simplified by Douglas-Peucker with
+    ``tolerance`` pixels (0 keeps every point). A single pixel (4 steps) is returned as it is.
+    """
+    from scipy.ndimage import gaussian_filter1d
+    polygon = np.asarray(polygon, dtype=np.float64)
+    if polygon.ndim != 2 or polygon.shape[1] != 2:
+        raise InputError(f"polygon must be (N, 2) vertices, got shape {polygon.shape}")
+    steps = np.roll(polygon, -1, axis=0) - polygon
+    lengths = np.abs(steps).sum(axis=1).round().astype(np.int64)
+    if len(polygon) < 3 or lengths.sum() <= 4 or np.any(np.abs(steps).min(axis=1) > 0):
+        return polygon  # too small, or not a pixel-corner polygon: nothing to smooth
+    unit = np.sign(steps)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    points = np.repeat(polygon, lengths, axis=0) + np.repeat(unit, lengths, axis=0) * offsets[:, None]
+    mid = (points + np.roll(points, -1, axis=0)) / 2
+    smooth = np.stack([gaussian_filter1d(mid[:, k], sigma, mode="wrap") for k in range(2)], axis=1) \
+        if sigma > 0 else mid
+    target, now = polygon_area(polygon), polygon_area(smooth)
+    if target > 0 and now > 0:
+        centre = smooth.mean(axis=0)
+        smooth = centre + (smooth - centre) * np.sqrt(target / now)
+    return simplify_polygon(smooth, tolerance) if tolerance > 0 else smooth
 
 
 def simplify_polygon(polygon, tolerance=DEFAULT_SIMPLIFY_TOLERANCE) -> np.ndarray:

@@ -229,7 +229,8 @@ SETTINGS: tuple[Setting, ...] = (
     # ---- outputs of the bridge (not segment's)
     _s("smoothing", "float", 0.0, "outline / mesh smoothing scale in physical units; 0 = none", minimum=0.0,
        maximum=INF, cli=None, segment=False, group="shapes", job_key="smoothing", trackmate_key="SMOOTHING"),
-    _s("simplify_contours", "bool", True, "simplify 2D outlines (fewer vertices, same shape)", cli=None,
+    _s("simplify_contours", "bool", True, "2D outlines smoothed to sub-pixel precision and simplified, so that "
+       "TrackMate's area, perimeter and circularity match the object; off: the exact pixel boundary", cli=None,
        segment=False, group="shapes", job_key="simplify_contours", trackmate_key="SIMPLIFY_CONTOURS"),
     _s("workers", "int", 1, "parallel engine processes over frames", minimum=1, maximum=256, cli=None,
        segment=False, group="shapes", job_key="workers", trackmate_key="WORKERS"),

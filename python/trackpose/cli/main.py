@@ -124,8 +124,10 @@ def _add_shapes_parser(sub) -> None:
                                    "radius, 2D outline) next to LABELS, and with --meshes one PLY mesh per 3D "
                                    "object in <name>_meshes/. Sizes in pixels and in the file's units.")
     p.add_argument("labels", type=Path, help="a label image (e.g. <name>_cp_masks.tif)")
-    p.add_argument("--simplify", type=float, default=0.0, help="outline simplification tolerance in pixels (0 = "
-                   "pixel-exact)")
+    p.add_argument("--pixel-outlines", action="store_true", help="2D: the exact pixel boundary (a staircase on "
+                   "pixel corners) instead of the smooth sub-pixel outline that measures like the object")
+    p.add_argument("--simplify", type=float, default=0.0, help="with --pixel-outlines: simplification tolerance "
+                   "in pixels [default: 0, pixel-exact]")
     p.add_argument("--meshes", action="store_true", help="3D: also write PLY meshes (physical units)")
     p.add_argument("--smooth", type=float, default=0.0, help="3D: mesh smoothing scale in pixels (0 = off)")
     p.set_defaults(func=_run_shapes)
@@ -144,7 +146,8 @@ def _run_shapes(args) -> int:
     table = measure.object_table(labels, spacing=spacing)
     stem = io.image_stem(args.labels)
     if labels.ndim == 2:
-        outlines = contours.contours(labels, simplify=args.simplify or None)
+        outlines = contours.contours(labels, simplify=args.simplify or None) if args.pixel_outlines \
+            else contours.outlines(labels)
         for row in table:
             if row["label"] in outlines:
                 row["polygon"] = np.round(outlines[row["label"]], 4).tolist()

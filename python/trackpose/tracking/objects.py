@@ -32,7 +32,7 @@ def frame_spots(labels, frame: int, spacing=None, cellprob=None, outlines: bool 
     features = {"AREA": [row["area_physical"] for row in table]} if ndim == 2 else {}
     polygons = None
     if ndim == 2 and outlines:
-        outline = contours.contours(labels)
+        outline = contours.outlines(labels)  # smooth: TrackMate's shape features measure them right
         polygons = [(outline[row["label"]] - 0.5) * xyz_spacing - position[k] for k, row in enumerate(table)]
     return make_spots(np.full(len(table), frame), position, radius=[row["radius_physical"] for row in table],
                       quality=[row["quality"] for row in table], label=[row["label"] for row in table],

@@ -160,9 +160,14 @@ class InsideTrackMateTest {
                 Double area = spot.getFeature("AREA");
                 assertNotNull(area, "TrackMate's 2D shape analyzer computed AREA: " + spot.getFeatures().keySet());
                 assertEquals(trueArea, area, 0.1 * trueArea, "AREA of " + spot);
-                assertNotNull(spot.getFeature("PERIMETER"));
+                // the engine's outlines are smooth and sub-pixel: TrackMate's perimeter and circularity are those
+                // of a disc of that area (a pixel staircase gave a perimeter 21 % too long, CIRCULARITY ~0.6)
+                double perimeter = spot.getFeature("PERIMETER");
+                double discPerimeter = 2 * Math.sqrt(Math.PI * area);
+                assertEquals(discPerimeter, perimeter, 0.03 * discPerimeter, "PERIMETER of " + spot);
                 double circularity = spot.getFeature("CIRCULARITY");
-                assertTrue(circularity > 0.5 && circularity <= 1.0, "CIRCULARITY " + circularity);
+                // TrackMate's own threshold detector gives 0.946 on such discs; ours measured 0.988-0.992
+                assertTrue(circularity > 0.95 && circularity <= 1.0, "CIRCULARITY " + circularity);
                 shape.append(String.format(java.util.Locale.ROOT, " %.3f/%.2f/%.2f", circularity, area,
                         spot.getFeature("PERIMETER")));
                 double mean = spot.getFeature("MEAN_INTENSITY_CH1");
