@@ -54,9 +54,10 @@ def _add_track_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     p.add_argument("--labels", action="store_true", help="INPUT holds label images (ids independent from frame "
                    "to frame, 1..n in each); segmentation is skipped")
-    p.add_argument("--tracker", choices=["lap", "overlap", "overlap-voxels"], default="lap",
+    p.add_argument("--tracker", choices=["lap", "overlap", "overlap-voxels", "colony"], default="lap",
                    help="lap: TrackMate's LAP tracker; overlap: TrackMate's overlap (IoU) tracker on outlines "
-                        "(2D); overlap-voxels: IoU of the label voxels (2D and 3D) [default: lap]")
+                        "(2D); overlap-voxels: IoU of the label voxels (2D and 3D); colony: motion-compensated "
+                        "IoU with divisions, for growing colonies (2D and 3D) [default: lap]")
     d = LAPSettings()
     g = p.add_argument_group("LAP tracker (TrackMate's keys; distances in calibrated units)")
     g.add_argument("--linking-max-distance", type=float, default=d.linking_max_distance,
@@ -87,6 +88,12 @@ def _add_track_parser(sub) -> None:
                    help="outline polygons or their bounding boxes [default: PRECISE]")
     g.add_argument("--scale-factor", type=float, default=1.0, help="outlines scaled before the IoU [default: 1]")
     g.add_argument("--min-iou", type=float, default=0.3, help="a link needs a larger IoU [default: 0.3]")
+    g = p.add_argument_group("colony tracker (--tracker colony)")
+    g.add_argument("--colony-max-distance", type=float, default=0.0,
+                   help="largest move of a link between objects that do not overlap once motion is compensated, "
+                        "calibrated units; 0 = four times the median object radius [default: 0]")
+    g.add_argument("--division-cost", type=float, default=0.15,
+                   help="added to the cost of a division (higher: fewer divisions) [default: 0.15]")
     groups = {}
     for s in SETTINGS:
         if not s.cli or not s.segment:
@@ -141,9 +148,10 @@ def _run_track(args) -> int:
                 print(f"frame {t + 1}/{movie.n_frames}: {int(masks.max())} objects", flush=True)
                 yield masks
         frames = segmented()
+    colony = {"MAX_DISTANCE": args.colony_max_distance, "DIVISION_COST": args.division_cost}
     result = track_label_frames(frames, spacing=movie.spacing, tracker=args.tracker, lap=lap, overlap=overlap,
                                 time_interval=movie.time_interval,
-                                progress=_report if args.labels else None)
+                                progress=_report if args.labels else None, colony=colony)
     if not args.labels:
         result.detector = "TRACKPOSE_DETECTOR"
         result.detector_settings = {k: v for k, v in recorded.items() if isinstance(v, (int, float, str, bool))}

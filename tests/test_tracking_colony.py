@@ -1,0 +1,118 @@
+"""Growing, dividing colonies (issue 26): the synthetic generator's ground truth, and the colony tracker beating the
+TrackMate-exact LAP and the voxel-overlap tracker on the same label frames (scored by py-ctcmetrics)."""
+import contextlib
+import io
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from trackpose import synth
+from trackpose.cli.main import main
+from trackpose.errors import InputError
+from trackpose.tracking import save_tracking, track
+from trackpose.tracking.colony import check_colony_settings
+from trackpose.tracking.evaluate import evaluate_ctc, write_ctc_ground_truth
+
+
+@pytest.fixture(scope="module")
+def colony2d():
+    return synth.colony(n_frames=10, shape=(192, 192), doubling_frames=2.5, drift=4.0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def gt2d(colony2d, tmp_path_factory):
+    return write_ctc_ground_truth(tmp_path_factory.mktemp("gt"), colony2d.labels, colony2d.ground_truth_rows())
+
+
+def _scores(result, gt, folder):
+    out = save_tracking(result, folder, "colony")
+    with contextlib.redirect_stdout(io.StringIO()):  # py-ctcmetrics prints every measure
+        return evaluate_ctc(out / "ctc", gt)
+
+
+def test_colony_ground_truth_is_exact_and_hard(colony2d):
+    c = colony2d
+    assert np.array_equal(c.labels, synth.colony(n_frames=10, shape=(192, 192), doubling_frames=2.5, drift=4.0, seed=3).labels)  # seeded
+    begin = {}
+    for lab, b, e, parent in c.tracks.tolist():
+        present = [t for t in range(len(c.labels)) if np.any(c.labels[t] == lab)]
+        assert present == list(range(b, e + 1))  # no gaps
+        begin[lab] = b
+        if parent:
+            assert begin[parent] <= b - 1 and c.tracks[parent - 1][2] == b - 1  # daughters follow the mother
+        piece = ndimage.label(c.labels[b] == lab)[1]
+        assert piece == 1
+    daughters = c.divisions()
+    assert len(daughters) >= 15 and all(len(d) in (1, 2) for d in daughters.values())
+    assert sum(len(d) == 2 for d in daughters.values()) >= 0.9 * len(daughters)  # 1: a sibling left the field
+    # crowding: most cells touch another cell
+    lab = c.labels[-1]
+    high = ndimage.grey_dilation(lab, size=3)
+    low = ndimage.grey_erosion(np.where(lab > 0, lab, lab.max() + 1), size=3)
+    touching = np.unique(lab[(lab > 0) & (((high != lab) & (high > 0)) | ((low != lab) & (low <= lab.max())))])
+    assert len(touching) > 0.8 * (len(np.unique(lab)) - 1)
+    f = c.frame_labels(5)
+    assert f.max() == len(np.unique(f)) - 1
+
+
+def test_colony_expansion_moves_rim_cells_further_than_a_radius():
+    c = synth.colony(n_frames=18, shape=(384, 384), seed=1)  # the benchmark's colony
+    moves, radii = [], []
+    for t in range(1, len(c.labels)):
+        a, b = c.labels[t - 1], c.labels[t]
+        ids = np.intersect1d(np.unique(a)[1:], np.unique(b)[1:])
+        moves += np.linalg.norm(np.subtract(ndimage.center_of_mass(a > 0, a, ids),
+                                            ndimage.center_of_mass(b > 0, b, ids)), axis=1).tolist()
+        radii += np.sqrt(np.bincount(a.ravel())[ids] / np.pi).tolist()
+    assert np.mean(np.array(moves) > np.median(radii)) > 0.25  # real colonies: about a third (issue 26)
+
+
+def test_colony_tracker_beats_distance_and_overlap(colony2d, gt2d, tmp_path):
+    labels = colony2d.relabelled()
+    ours = _scores(track(labels=labels, tracker="colony"), gt2d, tmp_path / "colony")
+    lap = _scores(track(labels=labels, lap=dict(linking_max_distance=15.0, allow_track_splitting=True,
+                                                splitting_max_distance=15.0)), gt2d, tmp_path / "lap")
+    overlap = _scores(track(labels=labels, tracker="overlap-voxels"), gt2d, tmp_path / "overlap")
+    assert ours["Valid"] == 1
+    assert ours["LNK"] >= 0.95 and ours["BC(0)"] >= 0.9 and ours["TRA"] >= 0.98
+    for baseline in (lap, overlap):  # these thresholds fail for the classical trackers
+        assert baseline["LNK"] < 0.85 and baseline["BC(0)"] < 0.7
+        assert ours["LNK"] > baseline["LNK"] + 0.15
+
+
+def test_colony_tracker_3d_and_outputs(tmp_path):
+    c = synth.colony(7, (40, 80, 80), n_cells=3, width=8, division_length=28, seed=4)
+    assert c.labels.ndim == 4 and c.divisions()
+    gt = write_ctc_ground_truth(tmp_path / "gt", c.labels, c.ground_truth_rows())
+    result = track(labels=c.relabelled(), tracker="colony", spacing=(1.0, 1.0, 1.0))
+    assert result.tracker == "TRACKPOSE_COLONY_TRACKER"
+    assert np.bincount(result.edges.source).max() == 2  # mothers have two edges
+    scores = _scores(result, gt, tmp_path / "out")
+    assert scores["LNK"] >= 0.95 and scores["BC(0)"] >= 0.9
+    assert (tmp_path / "out" / "colony.xml").exists()
+
+
+def test_cli_colony_tracker(colony2d, gt2d, tmp_path, capsys):
+    from trackpose import io as tio
+    src = tmp_path / "labels.tif"
+    tio.write_labels(src, colony2d.relabelled(), tio.ImageMeta(axes="TYX"))
+    assert main(["track", str(src), "--labels", "--tracker", "colony", "--division-cost", "0.2",
+                 "--out", str(tmp_path / "o")]) == 0
+    capsys.readouterr()
+    assert main(["eval-tracks", str(tmp_path / "o" / "ctc"), str(gt2d)]) == 0
+    lnk = [line for line in capsys.readouterr().out.splitlines() if line.startswith("LNK")]
+    assert float(lnk[0].split()[1]) >= 0.95
+    assert main(["track", str(src), "--labels", "--tracker", "colony", "--division-cost", "-1",
+                 "--out", str(tmp_path / "bad")]) != 0
+    assert not (tmp_path / "bad").exists()
+
+
+def test_colony_settings_and_generator_errors():
+    with pytest.raises(InputError, match="DIVISION_COST"):
+        check_colony_settings({"DIVISION_COST": -0.1})
+    with pytest.raises(InputError, match="unknown"):
+        check_colony_settings({"MIN_IOU": 0.3})
+    with pytest.raises(InputError):
+        synth.colony(shape=(8, 8))
+    assert check_colony_settings({})["REFINE"] == 2
