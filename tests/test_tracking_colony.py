@@ -115,4 +115,4 @@ def test_colony_settings_and_generator_errors():
         check_colony_settings({"MIN_IOU": 0.3})
     with pytest.raises(InputError):
         synth.colony(shape=(8, 8))
-    assert check_colony_settings({})["REFINE"] == 2
+    assert check_colony_settings({})["REFINE"] == 1

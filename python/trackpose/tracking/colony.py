@@ -37,10 +37,10 @@ __all__ = ["COLONY_DEFAULTS", "check_colony_settings", "colony_track"]
 
 #: TrackMate-style keys of the colony tracker and their defaults (MAX_DISTANCE 0 = 4 median radii, per movie)
 COLONY_DEFAULTS = {"MAX_DISTANCE": 0.0, "DIVISION_COST": 0.15, "ALIGNMENT_WEIGHT": 0.5, "SYMMETRY_WEIGHT": 0.3,
-                   "REFINE": 2, "NEIGHBOURS": 6}
+                   "REFINE": 1, "NEIGHBOURS": 6}
 _START_COST = 1.0   # an object of t+1 with no source
 _END_COST = 1.0     # an object of t with no target
-_CANDIDATES = 8     # nearest targets per source considered (besides all overlapping ones)
+_CANDIDATES = 6     # nearest targets per source considered (besides all overlapping ones)
 _CONFIDENT_IOU = 0.3
 
 
