@@ -5,7 +5,7 @@ argument errors and torch-free commands) do not pay for importing torch.
 """
 from __future__ import annotations
 
-import importlib
+from .lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -26,14 +26,4 @@ __all__ = ["segment", "track", "estimate_diameter", "load_model", "Model", "Resu
            "InputError", "ModelError", "__version__"]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trackpose' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -12,7 +12,7 @@ names below are imported on first use, so that the command line's help does not 
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_names
 
 _LAZY = {
     "segment_volume": "volume",
@@ -29,14 +29,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trackpose.distributed' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -4,7 +4,7 @@
 Names are imported on first use (the command line reads the settings without loading numpy and scipy)."""
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_names
 
 #: public name -> module of this package that defines it
 _LAZY = {"TRACKERS": "api", "Tracking": "api", "save_tracking": "api", "track": "api", "track_label_frames": "api",
@@ -14,14 +14,4 @@ _LAZY = {"TRACKERS": "api", "Tracking": "api", "save_tracking": "api", "track": 
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'trackpose.tracking' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
