@@ -229,3 +229,47 @@ def test_a_rerun_skips_images_whose_outputs_are_complete(tmp_path):
                              skip_existing=True)
     assert outcomes[0].error is None and "skipped" in lines[0]
     assert not list(out.glob(".*.tmp"))  # no half-written file left by earlier runs either
+
+
+def _wait_for_partial(folder: Path, proc, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and not list(folder.glob(".partial-*")):
+        assert proc.poll() is None, "the engine ended before the job started"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["job", "serve"])
+def test_ctrl_c_during_a_job_is_reported_as_a_cancel(tmp_path, model_file, command):
+    frames = np.random.default_rng(2).integers(0, 1000, (6, 256, 256)).astype(np.uint16)
+    folder = make_job(tmp_path / "job", frames, model_file)
+    argv = [sys.executable, "-m", "trackpose", command] + ([str(folder)] if command == "job" else [])
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env=ENV)
+    if command == "serve":
+        assert json.loads(p.stdout.readline())["event"] == "ready"
+        p.stdin.write(json.dumps({"cmd": "run", "job": str(folder)}) + "\n")
+        p.stdin.flush()
+    _wait_for_partial(folder, p)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    events = [json.loads(line) for line in out.splitlines()]
+    assert events[-1]["event"] == "error" and events[-1]["kind"] == "cancelled", events[-3:]
+    assert p.returncode in (3, 130) and "Traceback" not in err
+    assert not list(folder.glob(".partial-*")) and not (folder / "shapes.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_cellpose_command_line_says_interrupted(tmp_path, model_file):
+    for k in range(3):
+        tifffile.imwrite(tmp_path / f"im{k}.tif", np.random.default_rng(k).integers(0, 1000, (384, 384)).astype(
+            np.uint16))
+    p = subprocess.Popen([sys.executable, "-m", "trackpose.cli.cellpose", "--dir", str(tmp_path),
+                          "--pretrained_model", str(model_file), "--diameter", "24", "--verbose"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    for line in p.stdout:  # started: it is logging
+        if "running trackpose" in line:
+            break
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-500:]
