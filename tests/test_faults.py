@@ -189,11 +189,12 @@ def test_sigterm_during_a_served_job_reports_and_cleans_up(tmp_path, model_file)
 
 def test_a_decompression_bomb_is_refused_from_the_header(tmp_path, monkeypatch):
     from trackpose import io
+    from trackpose.io import images
     path = tmp_path / "bomb.tif"
     tifffile.imwrite(path, np.zeros((2048, 2048), np.uint8), compression="zlib")  # ~1000:1
     assert path.stat().st_size * 200 < 2048 * 2048
-    monkeypatch.setattr(io, "MAX_COMPRESSION_RATIO", 200)
-    monkeypatch.setattr(io, "BOMB_MIN_BYTES", 2 ** 20)
+    monkeypatch.setattr(images, "MAX_COMPRESSION_RATIO", 200)  # a small bomb, for a quick test
+    monkeypatch.setattr(images, "BOMB_MIN_BYTES", 2 ** 20)
     with pytest.raises(InputError, match="decompression bomb"):
         io.read_image(path)
 
