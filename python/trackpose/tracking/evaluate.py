@@ -27,7 +27,9 @@ def evaluate_ctc(result, ground_truth) -> dict:
     metrics = ["Valid", "DET", "TRA", "LNK", "BC", "CT", "TF", "CCA"]
     if (gt / "SEG").is_dir():
         metrics.append("SEG")
-    return evaluate_sequence(str(result), str(gt), metrics=metrics)
+    # threads=1: py-ctcmetrics would otherwise fork a multiprocessing pool, and a fork of a process whose torch /
+    # OpenMP threads are running can deadlock (it hung the test suite)
+    return evaluate_sequence(str(result), str(gt), metrics=metrics, threads=1)
 
 
 def format_scores(scores: dict) -> str:
