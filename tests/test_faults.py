@@ -274,3 +274,45 @@ def test_ctrl_c_in_the_cellpose_command_line_says_interrupted(tmp_path, model_fi
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err, err[-500:]
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """A tmpfs of 64 KiB (and a read-only one) for disk-full tests; skipped where this process cannot mount."""
+    import shutil as sh
+    mounts = {"small": tmp_path / "small", "ro": tmp_path / "ro"}
+    for path in mounts.values():
+        path.mkdir()
+    if not sh.which("mount") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (the CI machine runs as root)")
+    done = []
+    try:
+        for name, options in (("small", "size=64k"), ("ro", "ro,size=64k")):
+            p = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mounts[name])],
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                pytest.skip(f"cannot mount a tmpfs here: {p.stderr.strip()}")
+            done.append(mounts[name])
+        yield mounts
+    finally:
+        for path in done:
+            subprocess.run(["umount", str(path)], capture_output=True)
+
+
+def test_a_read_only_output_folder_fails_before_the_work(tmp_path, small_mount):
+    tifffile.imwrite(tmp_path / "a.tif", np.zeros((32, 32), np.uint16))
+    lines = []
+    outcomes = segment_files([tmp_path / "a.tif"], {"model": "never-loaded"}, savedir=small_mount["ro"],
+                             report=lines.append)
+    assert "read-only" in outcomes[0].error, lines
+
+
+def test_a_full_disk_fails_that_image_and_leaves_nothing(tmp_path, small_mount, model_file):
+    for name in ("a", "b"):
+        tifffile.imwrite(tmp_path / f"{name}.tif",
+                         np.random.default_rng(0).integers(0, 1000, (256, 256)).astype(np.uint16))
+    lines = []
+    outcomes = segment_files([tmp_path / "a.tif", tmp_path / "b.tif"], {"model": str(model_file), "diameter": 24},
+                             savedir=small_mount["small"], report=lines.append)
+    assert all(o.error and "cannot be written" in o.error and "disk" in o.error for o in outcomes), lines  # both
+    assert list(small_mount["small"].iterdir()) == []  # no partial file left behind
