@@ -45,3 +45,18 @@ def test_stack_montage_and_errors():
     assert sheet.shape == (2 * 16 + 4, 3 * 16 + 2 * 4, 3)  # 5 planes: 3 columns, 2 rows
     with pytest.raises(InputError):
         overlay.outline_overlay(np.ones((8, 8)), np.zeros((9, 9), np.int32))
+
+
+def test_tracks_picture_draws_each_track_in_its_colour():
+    tracked = np.zeros((3, 40, 60), np.int32)
+    for t in range(3):
+        tracked[t, 10:16, 5 + 10 * t:11 + 10 * t] = 1  # track 1 moves right
+        tracked[t, 28:34, 40:46] = 2  # track 2 stays
+    rgb = overlay.tracks_overlay(tracked)
+    one, two = overlay.track_colour(1), overlay.track_colour(2)
+    assert one != two
+    is_one = np.all(rgb == one, axis=-1)
+    assert is_one[12:14, 8:28].any(axis=0).all()  # the path from frame 0 to frame 2, centroids on row 12.5
+    assert is_one[10:16, 25:31].any() and np.all(rgb == two, axis=-1)[28:34, 40:46].any()
+    with pytest.raises(InputError):
+        overlay.tracks_overlay(np.zeros((4, 4), np.int32))

@@ -108,3 +108,59 @@ def stack_overlay(image: np.ndarray, masks: np.ndarray, most: int = 16) -> np.nd
         return outline_overlay(image, masks)
     picks = np.unique(np.linspace(0, masks.shape[0] - 1, min(most, masks.shape[0])).round().astype(int))
     return montage([outline_overlay(image[k], masks[k]) for k in picks])
+
+
+def track_colour(track_id: int) -> tuple:
+    """A bright colour per track id, far from its neighbours' (golden-ratio hues)."""
+    import colorsys
+    hue = (track_id * 0.618033988749895) % 1.0
+    return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(hue, 0.85, 1.0))
+
+
+def _centroids(labels: np.ndarray) -> dict:
+    """label -> (y, x) centroid of a 2D label image."""
+    ids = labels.ravel()
+    if not ids.any():
+        return {}
+    yy, xx = np.indices(labels.shape)
+    n = np.bincount(ids)
+    cy, cx = np.bincount(ids, yy.ravel()), np.bincount(ids, xx.ravel())
+    return {int(k): (cy[k] / n[k], cx[k] / n[k]) for k in np.flatnonzero(n) if k > 0}
+
+
+def _draw_line(rgb: np.ndarray, a, b, colour) -> None:
+    steps = int(2 * max(abs(b[0] - a[0]), abs(b[1] - a[1]))) + 2  # dense enough to leave no gap
+    yy = np.clip(np.floor(np.linspace(a[0], b[0], steps) + 0.5).astype(int), 0, rgb.shape[0] - 1)
+    xx = np.clip(np.floor(np.linspace(a[1], b[1], steps) + 0.5).astype(int), 0, rgb.shape[1] - 1)
+    rgb[yy, xx] = colour
+
+
+def tracks_overlay(tracked: np.ndarray, image: Optional[np.ndarray] = None) -> np.ndarray:
+    """(Y, X, 3) uint8: the tracks of a tracked label movie (label = track id, (T, Y, X) or (T, Z, Y, X)).
+
+    The last frame's objects are outlined in their track's colour, over ``image`` (the last frame, in gray) when
+    given; each track's path (its centroids from frame to frame) is drawn in the same colour. Z stacks are
+    shown as their maximum projection.
+    """
+    tracked = np.asarray(tracked)
+    if tracked.ndim == 4:
+        tracked = tracked.max(axis=1)
+    if tracked.ndim != 3:
+        raise InputError(f"a tracks picture needs a (T, Y, X) or (T, Z, Y, X) label movie, got {tracked.shape}")
+    if image is not None:
+        image = np.asarray(image)
+        rgb = grayscale(image.max(axis=0) if image.ndim == 3 and image.shape[1:] == tracked.shape[1:] else image)
+    else:
+        rgb = np.zeros(tracked.shape[1:] + (3,), np.uint8)
+    last = tracked[-1]
+    edges = outline_pixels(last)
+    for track_id in np.unique(last[edges]):
+        rgb[edges & (last == track_id)] = track_colour(int(track_id))
+    previous = {}
+    for frame in tracked:
+        now = _centroids(frame)
+        for track_id, point in now.items():
+            if track_id in previous:
+                _draw_line(rgb, previous[track_id], point, track_colour(track_id))
+        previous = now
+    return rgb

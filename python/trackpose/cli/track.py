@@ -52,6 +52,8 @@ def _add_track_parser(sub) -> None:
     p.add_argument("input", type=Path, metavar="INPUT", help="movie TIFF (T[Z]YX[C]) or folder of frames")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (must be new or empty)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    p.add_argument("--save-overlay", action="store_true", help="also write NAME_tracks.png in --out: each track's "
+                   "path and its last objects' outlines in its own colour, over the last frame")
     p.add_argument("--labels", action="store_true", help="INPUT holds label images (ids independent from frame "
                    "to frame, 1..n in each); segmentation is skipped")
     p.add_argument("--tracker", choices=["lap", "overlap", "overlap-voxels", "colony"], default="lap",
@@ -159,7 +161,20 @@ def _run_track(args) -> int:
                         overwrite=args.overwrite)
     n_tracks = len(set(result.track_id[result.edges.source].tolist())) if len(result.edges) else 0
     print(f"{len(result.spots)} spots, {len(result.edges)} links, {n_tracks} tracks -> {out}")
+    if args.save_overlay:
+        print(f"picture: {_write_tracks_picture(result, movie, args, out)}")
     return 0
+
+
+def _write_tracks_picture(result, movie, args, out: Path) -> Path:
+    """NAME_tracks.png: the tracks over the last frame (the label movie's outlines alone with --labels)."""
+    from .. import io, overlay
+    last = None
+    if not args.labels:
+        for last in movie.frames():  # streamed: only the last frame is kept
+            pass
+    return io.write_png(Path(out) / f"{movie.name}_tracks.png",
+                        overlay.tracks_overlay(result.tracked_labels(), image=last))
 
 
 def _track_on_dask(args, settings: dict, lap, overlap: dict, movie) -> int:
@@ -201,6 +216,8 @@ def _track_on_dask(args, settings: dict, lap, overlap: dict, movie) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{len(result.spots)} spots, {len(result.edges)} links -> {out}")
+    if args.save_overlay:
+        print(f"picture: {_write_tracks_picture(result, movie, args, out)}")
     return 0
 
 
