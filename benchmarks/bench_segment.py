@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def make_image(size: int, seed: int = 0):
-    from conftest import render, touching_discs
+    from helpers import render, touching_discs
     n = int(45 * (size / 256) ** 2)
     masks = touching_discs((size, size), radii=(8, 20), n=n, seed=seed)
     return render(masks, seed=seed), masks
@@ -37,7 +37,7 @@ def model_path(arg):
     from trackpose.models import DEFAULT_MODEL, _PACKAGE_DATA
     if (_PACKAGE_DATA / DEFAULT_MODEL).is_file():
         return _PACKAGE_DATA / DEFAULT_MODEL
-    from conftest import random_cpnet
+    from helpers import random_cpnet
     path = Path(tempfile.mkdtemp()) / "random_cp"
     torch.save(random_cpnet().state_dict(), path)
     return path
