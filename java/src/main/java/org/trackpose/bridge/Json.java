@@ -1,22 +1,34 @@
 package org.trackpose.bridge;
 
+import com.google.gson.ToNumberPolicy;
+import com.google.gson.stream.JsonReader;
+import com.google.gson.stream.JsonToken;
+import com.google.gson.stream.JsonWriter;
+import java.io.IOException;
+import java.io.StringReader;
+import java.io.StringWriter;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
- * A small JSON reader and writer, enough for the bridge protocol (job.json, shapes.json, event lines).
+ * The bridge protocol's JSON (job.json, shapes.json, event lines), read and written with Gson's strict streaming
+ * reader and writer.
  *
  * <p>Reading maps JSON to plain Java values: objects to {@code LinkedHashMap<String, Object>} (key order kept),
  * arrays to {@code ArrayList<Object>}, strings to {@code String}, integral numbers that fit to {@code Long}, other
- * numbers to {@code Double}, {@code true/false} to {@code Boolean}, {@code null} to {@code null}.
+ * numbers to {@code Double} (Gson's {@link ToNumberPolicy#LONG_OR_DOUBLE}), {@code true/false} to {@code Boolean},
+ * {@code null} to {@code null}. On top of Gson's strict mode it rejects duplicate keys, unescaped control characters
+ * in strings and nesting deeper than 512 levels, and every error names its character offset.
  *
  * <p>Writing accepts those types plus any {@link Map} (keys written with {@code toString()}), {@link Collection},
  * Java arrays (primitive or not), {@link Number} and {@link CharSequence}. Non-finite numbers are rejected since
- * JSON cannot represent them.
+ * JSON cannot represent them. Doubles always keep a decimal point ({@code 2.0}, {@code 10000000.0}) so that the
+ * reader on the other side sees a float; the pretty form keeps arrays of scalars on one line.
  */
 public final class Json {
 
@@ -32,6 +44,8 @@ public final class Json {
         }
     }
 
+    private static final int MAX_DEPTH = 512;
+
     // ------------------------------------------------------------------ reading
 
     /**
@@ -40,14 +54,28 @@ public final class Json {
      * @throws JsonException naming the position of the first error
      */
     public static Object parse(CharSequence text) {
-        Reader r = new Reader(text);
-        r.skipWhitespace();
-        Object value = r.readValue(0);
-        r.skipWhitespace();
-        if (r.pos < text.length()) {
-            throw r.error("unexpected text after the JSON value");
+        String s = text.toString();
+        checkControlCharacters(s);
+        JsonReader reader = new JsonReader(new StringReader(s));
+        reader.setLenient(false);
+        try {
+            Object value = readValue(reader, s, 0);
+            boolean more;
+            try {
+                more = reader.peek() != JsonToken.END_DOCUMENT;
+            } catch (IOException e) {
+                more = true; // strict Gson refuses a second value with an exception
+            }
+            if (more) {
+                throw error(s, reader.toString(), "unexpected text after the JSON value");
+            }
+            return value;
+        } catch (JsonException e) {
+            throw e;
+        } catch (IOException | IllegalStateException | NumberFormatException e) {
+            // Gson: MalformedJsonException / EOFException (IOException), wrong token (IllegalStateException).
+            throw error(s, String.valueOf(e.getMessage()), null);
         }
-        return value;
     }
 
     /** Parses a JSON object; anything else (array, number, ...) is an error. */
@@ -82,418 +110,216 @@ public final class Json {
         return value.getClass().getSimpleName();
     }
 
-    private static final int MAX_DEPTH = 512;
-
-    private static final class Reader {
-        private final CharSequence s;
-        private int pos;
-
-        Reader(CharSequence s) {
-            this.s = s;
+    private static Object readValue(JsonReader reader, String s, int depth) throws IOException {
+        if (depth > MAX_DEPTH) {
+            throw error(s, reader.toString(), "nested too deeply");
         }
-
-        JsonException error(String what) {
-            return new JsonException("invalid JSON at character " + pos + ": " + what);
-        }
-
-        void skipWhitespace() {
-            while (pos < s.length()) {
-                char c = s.charAt(pos);
-                if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-                    pos++;
-                } else {
-                    break;
-                }
-            }
-        }
-
-        Object readValue(int depth) {
-            if (depth > MAX_DEPTH) {
-                throw error("nested too deeply");
-            }
-            if (pos >= s.length()) {
-                throw error("unexpected end of text");
-            }
-            char c = s.charAt(pos);
-            switch (c) {
-                case '{':
-                    return readObject(depth);
-                case '[':
-                    return readArray(depth);
-                case '"':
-                    return readString();
-                case 't':
-                    expectWord("true");
-                    return Boolean.TRUE;
-                case 'f':
-                    expectWord("false");
-                    return Boolean.FALSE;
-                case 'n':
-                    expectWord("null");
-                    return null;
-                default:
-                    if (c == '-' || (c >= '0' && c <= '9')) {
-                        return readNumber();
+        switch (reader.peek()) {
+            case BEGIN_OBJECT: {
+                Map<String, Object> map = new LinkedHashMap<>();
+                reader.beginObject();
+                while (reader.hasNext()) {
+                    String key = reader.nextName();
+                    if (map.containsKey(key)) {
+                        throw error(s, reader.toString(), "duplicate key \"" + key + "\"");
                     }
-                    throw error("unexpected character '" + c + "'");
-            }
-        }
-
-        void expectWord(String word) {
-            if (pos + word.length() > s.length() || !word.contentEquals(s.subSequence(pos, pos + word.length()))) {
-                throw error("expected '" + word + "'");
-            }
-            pos += word.length();
-        }
-
-        Map<String, Object> readObject(int depth) {
-            Map<String, Object> map = new LinkedHashMap<>();
-            pos++; // '{'
-            skipWhitespace();
-            if (pos < s.length() && s.charAt(pos) == '}') {
-                pos++;
+                    map.put(key, readValue(reader, s, depth + 1));
+                }
+                reader.endObject();
                 return map;
             }
-            while (true) {
-                skipWhitespace();
-                if (pos >= s.length() || s.charAt(pos) != '"') {
-                    throw error("expected a string key");
+            case BEGIN_ARRAY: {
+                List<Object> list = new ArrayList<>();
+                reader.beginArray();
+                while (reader.hasNext()) {
+                    list.add(readValue(reader, s, depth + 1));
                 }
-                String key = readString();
-                skipWhitespace();
-                if (pos >= s.length() || s.charAt(pos) != ':') {
-                    throw error("expected ':' after key \"" + key + "\"");
-                }
-                pos++;
-                skipWhitespace();
-                if (map.containsKey(key)) {
-                    throw error("duplicate key \"" + key + "\"");
-                }
-                map.put(key, readValue(depth + 1));
-                skipWhitespace();
-                if (pos >= s.length()) {
-                    throw error("unterminated object");
-                }
-                char c = s.charAt(pos++);
-                if (c == '}') {
-                    return map;
-                }
-                if (c != ',') {
-                    pos--;
-                    throw error("expected ',' or '}' in object");
-                }
-            }
-        }
-
-        List<Object> readArray(int depth) {
-            List<Object> list = new ArrayList<>();
-            pos++; // '['
-            skipWhitespace();
-            if (pos < s.length() && s.charAt(pos) == ']') {
-                pos++;
+                reader.endArray();
                 return list;
             }
-            while (true) {
-                skipWhitespace();
-                list.add(readValue(depth + 1));
-                skipWhitespace();
-                if (pos >= s.length()) {
-                    throw error("unterminated array");
-                }
-                char c = s.charAt(pos++);
-                if (c == ']') {
-                    return list;
-                }
-                if (c != ',') {
-                    pos--;
-                    throw error("expected ',' or ']' in array");
-                }
-            }
+            case STRING:
+                return reader.nextString();
+            case NUMBER:
+                return ToNumberPolicy.LONG_OR_DOUBLE.readNumber(reader);
+            case BOOLEAN:
+                return reader.nextBoolean();
+            case NULL:
+                reader.nextNull();
+                return null;
+            default:
+                throw error(s, reader.toString(), "unexpected " + reader.peek());
         }
+    }
 
-        String readString() {
-            pos++; // opening quote
-            StringBuilder sb = new StringBuilder();
-            while (true) {
-                if (pos >= s.length()) {
-                    throw error("unterminated string");
+    /**
+     * Gson's reader (2.10) takes raw control characters inside strings and skips a leading byte order mark; JSON
+     * allows neither, so they are refused here, with their offset.
+     */
+    private static void checkControlCharacters(String s) {
+        if (!s.isEmpty() && s.charAt(0) == '\ufeff') {
+            throw new JsonException("invalid JSON at character 0: unexpected character '\ufeff'");
+        }
+        boolean inString = false;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (inString) {
+                if (c == '\\') {
+                    i++;
+                } else if (c == '"') {
+                    inString = false;
+                } else if (c < 0x20) {
+                    throw new JsonException("invalid JSON at character " + i
+                            + ": control character in string (must be escaped)");
                 }
-                char c = s.charAt(pos++);
-                if (c == '"') {
-                    return sb.toString();
-                }
-                if (c < 0x20) {
-                    pos--;
-                    throw error("control character in string (must be escaped)");
-                }
-                if (c != '\\') {
-                    sb.append(c);
-                    continue;
-                }
-                if (pos >= s.length()) {
-                    throw error("unterminated escape");
-                }
-                char e = s.charAt(pos++);
-                switch (e) {
-                    case '"':
-                        sb.append('"');
-                        break;
-                    case '\\':
-                        sb.append('\\');
-                        break;
-                    case '/':
-                        sb.append('/');
-                        break;
-                    case 'b':
-                        sb.append('\b');
-                        break;
-                    case 'f':
-                        sb.append('\f');
-                        break;
-                    case 'n':
-                        sb.append('\n');
-                        break;
-                    case 'r':
-                        sb.append('\r');
-                        break;
-                    case 't':
-                        sb.append('\t');
-                        break;
-                    case 'u':
-                        sb.append(readHex4());
-                        break;
-                    default:
-                        pos--;
-                        throw error("invalid escape '\\" + e + "'");
-                }
+            } else if (c == '"') {
+                inString = true;
             }
         }
+    }
 
-        char readHex4() {
-            if (pos + 4 > s.length()) {
-                throw error("truncated \\u escape");
-            }
-            int v = 0;
-            for (int i = 0; i < 4; i++) {
-                int d = Character.digit(s.charAt(pos + i), 16);
-                if (d < 0) {
-                    throw error("invalid \\u escape");
-                }
-                v = v * 16 + d;
-            }
-            pos += 4;
-            // Surrogate pairs arrive as two escapes and are kept as two chars, which is what Java strings hold.
-            return (char) v;
-        }
+    private static final Pattern GSON_LOCATION = Pattern.compile("(?s)(.*?)\\s*at line (\\d+) column (\\d+)(?: path .*)?");
 
-        Number readNumber() {
-            int start = pos;
-            boolean integral = true;
-            if (s.charAt(pos) == '-') {
-                pos++;
-            }
-            if (pos >= s.length()) {
-                throw error("truncated number");
-            }
-            if (s.charAt(pos) == '0') {
-                pos++;
-            } else if (s.charAt(pos) >= '1' && s.charAt(pos) <= '9') {
-                while (pos < s.length() && Character.isDigit(s.charAt(pos)) && s.charAt(pos) < 128) {
-                    pos++;
-                }
-            } else {
-                throw error("invalid number");
-            }
-            if (pos < s.length() && s.charAt(pos) == '.') {
-                integral = false;
-                pos++;
-                int digits = skipDigits();
-                if (digits == 0) {
-                    throw error("digits expected after '.'");
-                }
-            }
-            if (pos < s.length() && (s.charAt(pos) == 'e' || s.charAt(pos) == 'E')) {
-                integral = false;
-                pos++;
-                if (pos < s.length() && (s.charAt(pos) == '+' || s.charAt(pos) == '-')) {
-                    pos++;
-                }
-                if (skipDigits() == 0) {
-                    throw error("digits expected in exponent");
-                }
-            }
-            String text = s.subSequence(start, pos).toString();
-            if (integral) {
-                try {
-                    return Long.parseLong(text);
-                } catch (NumberFormatException tooBig) {
-                    return Double.parseDouble(text);
-                }
-            }
-            return Double.parseDouble(text);
+    /** Turns Gson's "... at line L column C path P" into our "invalid JSON at character N: ...". */
+    private static JsonException error(String s, String gsonText, String what) {
+        Matcher m = GSON_LOCATION.matcher(gsonText);
+        int offset = s.length();
+        String reason = gsonText;
+        if (m.matches()) {
+            reason = m.group(1).trim();
+            offset = offsetOf(s, Integer.parseInt(m.group(2)), Integer.parseInt(m.group(3)));
         }
+        if (reason.startsWith("Use JsonReader.setLenient(true)") || reason.isEmpty()) {
+            // Gson's strict mode met something only its lenient mode takes (a bare word, 'quotes', a comment...).
+            reason = offset < s.length() ? "unexpected character '" + s.charAt(offset) + "'" : "malformed JSON";
+        } else if (reason.startsWith("End of input")) {
+            reason = "unexpected end of text";
+        }
+        return new JsonException("invalid JSON at character " + offset + ": " + (what != null ? what : reason));
+    }
 
-        int skipDigits() {
-            int n = 0;
-            while (pos < s.length() && s.charAt(pos) >= '0' && s.charAt(pos) <= '9') {
-                pos++;
-                n++;
+    private static int offsetOf(String s, int line, int column) {
+        int start = 0;
+        for (int l = 1; l < line; l++) {
+            int nl = s.indexOf('\n', start);
+            if (nl < 0) {
+                break;
             }
-            return n;
+            start = nl + 1;
         }
+        return Math.max(0, Math.min(s.length(), start + column - 1));
     }
 
     // ------------------------------------------------------------------ writing
 
     /** Writes a value as compact JSON on one line (as event lines and requests need). */
     public static String write(Object value) {
-        StringBuilder sb = new StringBuilder();
-        writeValue(sb, value, -1, 0);
-        return sb.toString();
+        return write(value, false);
     }
 
     /** Writes a value as JSON indented by two spaces per level (for files people may read). */
     public static String writePretty(Object value) {
-        StringBuilder sb = new StringBuilder();
-        writeValue(sb, value, 2, 0);
-        return sb.toString();
+        return write(value, true);
     }
 
-    private static void newline(StringBuilder sb, int indent, int level) {
-        if (indent < 0) {
-            return;
+    private static String write(Object value, boolean pretty) {
+        StringWriter out = new StringWriter();
+        try (JsonWriter w = newWriter(out, pretty)) {
+            writeValue(w, value, pretty, 0);
+        } catch (IOException e) {
+            throw new IllegalStateException("writing JSON to a string failed", e);
         }
-        sb.append('\n');
-        for (int i = 0; i < indent * level; i++) {
-            sb.append(' ');
-        }
+        return out.toString();
     }
 
-    private static void writeValue(StringBuilder sb, Object value, int indent, int level) {
+    private static JsonWriter newWriter(StringWriter out, boolean pretty) {
+        JsonWriter w = new JsonWriter(out);
+        w.setHtmlSafe(false);
+        w.setSerializeNulls(true);
+        w.setLenient(false);
+        if (pretty) {
+            w.setIndent("  ");
+        }
+        return w;
+    }
+
+    private static void writeValue(JsonWriter w, Object value, boolean pretty, int level) throws IOException {
         if (level > MAX_DEPTH) {
             throw new JsonException("value nested too deeply (a cycle?)");
         }
         if (value == null) {
-            sb.append("null");
+            w.nullValue();
         } else if (value instanceof Boolean) {
-            sb.append(value.toString());
+            w.value((Boolean) value);
         } else if (value instanceof Number) {
-            writeNumber(sb, (Number) value);
+            writeNumber(w, (Number) value);
         } else if (value instanceof CharSequence || value instanceof Character || value instanceof Enum) {
-            writeString(sb, value.toString());
+            w.value(value.toString());
         } else if (value instanceof Map) {
-            Map<?, ?> map = (Map<?, ?>) value;
-            if (map.isEmpty()) {
-                sb.append("{}");
-                return;
-            }
-            sb.append('{');
-            Iterator<? extends Map.Entry<?, ?>> it = map.entrySet().iterator();
-            while (it.hasNext()) {
-                Map.Entry<?, ?> e = it.next();
+            w.beginObject();
+            for (Map.Entry<?, ?> e : ((Map<?, ?>) value).entrySet()) {
                 if (e.getKey() == null) {
                     throw new JsonException("null key in a map");
                 }
-                newline(sb, indent, level + 1);
-                writeString(sb, e.getKey().toString());
-                sb.append(indent < 0 ? ":" : ": ");
-                writeValue(sb, e.getValue(), indent, level + 1);
-                if (it.hasNext()) {
-                    sb.append(',');
-                }
+                w.name(e.getKey().toString());
+                writeValue(w, e.getValue(), pretty, level + 1);
             }
-            newline(sb, indent, level);
-            sb.append('}');
+            w.endObject();
         } else if (value instanceof Collection) {
-            writeArray(sb, new ArrayList<Object>((Collection<?>) value), indent, level);
+            writeArray(w, new ArrayList<Object>((Collection<?>) value), pretty, level);
         } else if (value.getClass().isArray()) {
             int n = java.lang.reflect.Array.getLength(value);
             List<Object> items = new ArrayList<>(n);
             for (int i = 0; i < n; i++) {
                 items.add(java.lang.reflect.Array.get(value, i));
             }
-            writeArray(sb, items, indent, level);
+            writeArray(w, items, pretty, level);
         } else {
             throw new JsonException("cannot write a " + value.getClass().getName() + " as JSON");
         }
     }
 
-    private static void writeArray(StringBuilder sb, List<Object> items, int indent, int level) {
-        if (items.isEmpty()) {
-            sb.append("[]");
-            return;
-        }
-        // Arrays of scalars stay on one line even when pretty-printing: polygons and frame lists read better.
-        boolean flat = indent < 0 || items.stream().noneMatch(v -> v instanceof Map || v instanceof Collection
-                || (v != null && v.getClass().isArray()));
-        sb.append('[');
-        for (int i = 0; i < items.size(); i++) {
-            if (!flat) {
-                newline(sb, indent, level + 1);
-            }
-            writeValue(sb, items.get(i), indent, level + 1);
-            if (i + 1 < items.size()) {
-                sb.append(flat && indent >= 0 ? ", " : ",");
-            }
-        }
-        if (!flat) {
-            newline(sb, indent, level);
-        }
-        sb.append(']');
+    private static boolean isContainer(Object v) {
+        return v instanceof Map || v instanceof Collection || (v != null && v.getClass().isArray());
     }
 
-    private static void writeNumber(StringBuilder sb, Number n) {
+    private static void writeArray(JsonWriter w, List<Object> items, boolean pretty, int level) throws IOException {
+        if (pretty && !items.isEmpty() && items.stream().noneMatch(Json::isContainer)) {
+            // Arrays of scalars stay on one line even when pretty-printing: polygons and frame lists read better.
+            StringBuilder sb = new StringBuilder("[");
+            for (int i = 0; i < items.size(); i++) {
+                sb.append(i == 0 ? "" : ", ").append(write(items.get(i), false));
+            }
+            w.jsonValue(sb.append(']').toString());
+            return;
+        }
+        w.beginArray();
+        for (Object item : items) {
+            writeValue(w, item, pretty, level + 1);
+        }
+        w.endArray();
+    }
+
+    private static void writeNumber(JsonWriter w, Number n) throws IOException {
         if (n instanceof Double || n instanceof Float) {
             double d = n.doubleValue();
             if (Double.isNaN(d) || Double.isInfinite(d)) {
                 throw new JsonException("JSON cannot hold the number " + d);
             }
             if (d == Math.rint(d) && Math.abs(d) < 1e15) {
-                // Keep a decimal point so that the reader on the other side sees a float.
-                sb.append(d == 0 && 1 / d < 0 ? "-0" : Long.toString((long) d)).append(".0");
+                // Keep a decimal point so that the reader on the other side sees a float (Gson would write 1.0E7).
+                w.jsonValue((d == 0 && 1 / d < 0 ? "-0" : Long.toString((long) d)) + ".0");
             } else {
-                sb.append(Double.toString(d));
+                w.jsonValue(Double.toString(d));
             }
+        } else if (n instanceof Long || n instanceof Integer || n instanceof Short || n instanceof Byte) {
+            w.value(n.longValue());
         } else {
-            sb.append(n.toString());
-        }
-    }
-
-    private static void writeString(StringBuilder sb, String s) {
-        sb.append('"');
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            switch (c) {
-                case '"':
-                    sb.append("\\\"");
-                    break;
-                case '\\':
-                    sb.append("\\\\");
-                    break;
-                case '\n':
-                    sb.append("\\n");
-                    break;
-                case '\r':
-                    sb.append("\\r");
-                    break;
-                case '\t':
-                    sb.append("\\t");
-                    break;
-                case '\b':
-                    sb.append("\\b");
-                    break;
-                case '\f':
-                    sb.append("\\f");
-                    break;
-                default:
-                    if (c < 0x20 || c == '\u2028' || c == '\u2029') {
-                        sb.append(String.format("\\u%04x", (int) c));
-                    } else {
-                        sb.append(c);
-                    }
+            try {
+                w.value(n);
+            } catch (IllegalArgumentException e) {
+                throw new JsonException("JSON cannot hold the number " + n);
             }
         }
-        sb.append('"');
     }
 
     // ------------------------------------------------------------------ typed access helpers

@@ -206,7 +206,7 @@ public final class FakeEngine {
 
     private static String classpath() {
         List<String> parts = new ArrayList<>();
-        for (Class<?> c : Arrays.asList(FakeEngine.class, Json.class, ImagePlus.class)) {
+        for (Class<?> c : Arrays.asList(FakeEngine.class, Json.class, com.google.gson.stream.JsonReader.class, ImagePlus.class)) {
             try {
                 String p = Paths.get(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
                 if (!parts.contains(p)) {

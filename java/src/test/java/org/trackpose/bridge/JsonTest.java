@@ -2,7 +2,9 @@ package org.trackpose.bridge;
 
 import static org.junit.jupiter.api.Assertions.*;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -120,5 +122,75 @@ class JsonTest {
         String pretty = Json.writePretty(m);
         assertTrue(pretty.contains("\n  \"frames\": [0, 1, 2]"), pretty);
         assertEquals(m, Json.parse(pretty));
+    }
+
+    @Test
+    void integersAreLongsAndOtherNumbersDoublesAsGsonLongOrDouble() {
+        List<?> l = (List<?>) Json.parse("[3, -0, 3.0, 1e2, 9223372036854775807, 9223372036854775808]");
+        assertEquals(Arrays.asList(3L, 0L, 3.0, 100.0, Long.MAX_VALUE, 9.223372036854775808e18), l);
+    }
+
+    @Test
+    void errorsNameTheCharacterOffsetAcrossLines() {
+        Json.JsonException e = assertThrows(Json.JsonException.class, () -> Json.parse("{\n  \"a\": 1,\n  x\n}"));
+        assertTrue(e.getMessage().startsWith("invalid JSON at character 15:"), e.getMessage());
+        e = assertThrows(Json.JsonException.class, () -> Json.parse("{\"a\": 1, \"a\": 2}"));
+        assertTrue(e.getMessage().contains("duplicate key \"a\""), e.getMessage());
+        e = assertThrows(Json.JsonException.class, () -> Json.parse("[\"ok\", \"tab\there\"]"));
+        assertEquals("invalid JSON at character 11: control character in string (must be escaped)", e.getMessage());
+        assertThrows(Json.JsonException.class, () -> Json.parse("\ufeff{}"));
+        assertThrows(Json.JsonException.class, () -> Json.parse("1e999"));
+        // Gson's lenient extras stay refused: comments, trailing separators, unquoted strings.
+        assertThrows(Json.JsonException.class, () -> Json.parse("{} // comment"));
+        assertThrows(Json.JsonException.class, () -> Json.parse("[1;2]"));
+        assertThrows(Json.JsonException.class, () -> Json.parse("[abc]"));
+        assertInstanceOf(IllegalArgumentException.class, e);
+    }
+
+    @Test
+    void rejectsNestingDeeperThan512() {
+        String deep = "[".repeat(600) + "]".repeat(600);
+        Json.JsonException e = assertThrows(Json.JsonException.class, () -> Json.parse(deep));
+        assertTrue(e.getMessage().contains("nested too deeply"), e.getMessage());
+        assertEquals(1, ((List<?>) Json.parse("[".repeat(100) + "]".repeat(100))).size());
+    }
+
+    @Test
+    void writesDoublesWithADecimalPointAndNoHtmlEscaping() {
+        assertEquals("[10000000.0,-0.0,1.0E15,1.0E-7,0.5,5]", Json.write(new Object[] {1e7, -0.0, 1e15, 1e-7, 0.5f, 5}));
+        assertEquals("\"<a href='x'>&=\"", Json.write("<a href='x'>&="));
+        assertEquals("\"\\u2028\\u2029\\b\\f\"", Json.write("\u2028\u2029\b\f"));
+        assertThrows(Json.JsonException.class, () -> Json.write(Collections.singletonMap(null, 1)));
+        assertThrows(Json.JsonException.class, () -> Json.write(Float.NaN));
+    }
+
+    @Test
+    void prettyFormIsTheJobJsonLayout() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("version", 1L);
+        m.put("frames", Arrays.asList(0L, 1L));
+        m.put("polygon", Arrays.asList(Arrays.asList(1.5, 2.0), Arrays.asList(3L, 4L)));
+        Map<String, Object> inner = new LinkedHashMap<>();
+        inner.put("unit", "\u00b5m");
+        inner.put("none", null);
+        inner.put("empty", new ArrayList<>());
+        m.put("calibration", inner);
+        m.put("empty", new LinkedHashMap<>());
+        assertEquals("{\n"
+                + "  \"version\": 1,\n"
+                + "  \"frames\": [0, 1],\n"
+                + "  \"polygon\": [\n"
+                + "    [1.5, 2.0],\n"
+                + "    [3, 4]\n"
+                + "  ],\n"
+                + "  \"calibration\": {\n"
+                + "    \"unit\": \"\u00b5m\",\n"
+                + "    \"none\": null,\n"
+                + "    \"empty\": []\n"
+                + "  },\n"
+                + "  \"empty\": {}\n"
+                + "}", Json.writePretty(m));
+        assertEquals("[\n  {\n    \"a\": [true, null, \"s\"]\n  },\n  2\n]",
+                Json.writePretty(Arrays.asList(Collections.singletonMap("a", Arrays.asList(true, null, "s")), 2)));
     }
 }

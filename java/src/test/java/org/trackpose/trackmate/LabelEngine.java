@@ -181,7 +181,7 @@ public final class LabelEngine {
         String javaExe = ProcessHandle.current().info().command()
                 .orElse(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
         List<String> parts = new ArrayList<>();
-        for (Class<?> c : Arrays.asList(LabelEngine.class, Json.class, ImagePlus.class)) {
+        for (Class<?> c : Arrays.asList(LabelEngine.class, Json.class, com.google.gson.stream.JsonReader.class, ImagePlus.class)) {
             try {
                 String p = Paths.get(c.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
                 if (!parts.contains(p)) {
