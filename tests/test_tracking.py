@@ -14,14 +14,7 @@ from trackpose.tracking import make_spots, track, overlap_track_labels, save_tra
 from trackpose.tracking.evaluate import evaluate_ctc, write_ctc_ground_truth
 from trackpose.tracking.graph import tracklets
 from trackpose.tracking.lap import Edges
-
-
-def _relabel(frame):
-    ids = np.unique(frame)
-    ids = ids[ids > 0]
-    lut = np.zeros(int(frame.max()) + 1, np.int32)
-    lut[ids] = np.arange(1, len(ids) + 1)
-    return lut[frame]
+from trackpose.masks import renumber  # ids 1..n per frame, in id order
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +31,7 @@ def _gt_rows(m):
 
 
 def test_track_api_on_labels_recovers_divisions(movie, tmp_path):
-    labels = np.stack([_relabel(f) for f in movie.labels])
+    labels = np.stack([renumber(f) for f in movie.labels])
     result = track(labels=labels, lap=dict(linking_max_distance=8.0, allow_track_splitting=True,
                                            splitting_max_distance=10.0, allow_gap_closing=False))
     assert len(result.spots) == len(movie.tracks)
@@ -52,7 +45,7 @@ def test_track_api_on_labels_recovers_divisions(movie, tmp_path):
 
 
 def test_outputs_and_tracked_movie(movie, tmp_path):
-    labels = np.stack([_relabel(f) for f in movie.labels])
+    labels = np.stack([renumber(f) for f in movie.labels])
     src = tmp_path / "labels.tif"
     io.write_labels(src, labels, io.ImageMeta(axes="TYX", pixel_size_x=0.5, pixel_size_y=0.5, unit="micron"))
     assert main(["track", str(src), "--labels", "--out", str(tmp_path / "o"), "--linking-max-distance", "4",
@@ -87,7 +80,7 @@ def test_ctc_tracklets_split_at_gaps_divisions_and_merges():
 
 def test_voxel_overlap_tracks_3d():
     m = synth.movie(n_frames=5, shape=(16, 48, 48), n_cells=4, seed=2, division_interval=0)
-    labels = [_relabel(f) for f in m.labels]
+    labels = [renumber(f) for f in m.labels]
     result = track(labels=np.stack(labels), tracker="overlap-voxels")
     assert len(result.edges) == len(m.tracks) - len(np.unique(m.tracks["track_id"]))
 
@@ -183,10 +176,6 @@ def test_track_a_raw_movie_end_to_end(tmp_path, monkeypatch, capsys):
 def test_track_a_movie_with_its_frames_segmented_on_dask(tmp_path):
     """--cluster local: the frames are segmented by Dask workers, tracked here; the same spots as without Dask."""
     pytest.importorskip("dask.distributed", reason="needs the distributed extra")
-    import subprocess
-    import sys
-    import tifffile
-    from trackpose import synth
     movie = synth.movie(n_frames=3, shape=(128, 128), seed=3)
     images = np.asarray(movie.images)
     path = tmp_path / "movie.tif"

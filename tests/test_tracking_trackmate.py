@@ -4,16 +4,9 @@ import pytest
 
 from trackpose import synth
 from trackpose.tracking import make_spots, overlap_track, save_tracking, track
+from trackpose.masks import renumber  # ids 1..n per frame, in id order
 
 import trackmate_oracle
-
-
-def _relabel(frame):
-    ids = np.unique(frame)
-    ids = ids[ids > 0]
-    lut = np.zeros(int(frame.max()) + 1, np.int32)
-    lut[ids] = np.arange(1, len(ids) + 1)
-    return lut[frame]
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +20,7 @@ def oracle():
 @pytest.mark.slow
 def test_xml_loads_in_trackmate_identically(oracle, tmp_path):
     m = synth.movie(n_frames=8, shape=(96, 96), seed=5, division_interval=5)
-    labels = np.stack([_relabel(f) for f in m.labels])
+    labels = np.stack([renumber(f) for f in m.labels])
     result = track(labels=labels, spacing=(0.5, 0.5), lap=dict(linking_max_distance=4.0,
                                                                allow_track_splitting=True,
                                                                splitting_max_distance=5.0,

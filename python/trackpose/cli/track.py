@@ -139,17 +139,18 @@ def _run_track(args) -> int:
         settings.update(movie.segment_axes(settings))
         recorded = dict(settings)  # the model's name, not the loaded network, goes into the XML
         if args.cluster:  # the workers load the model
-            return _track_on_dask(args, recorded, lap, overlap, movie)
-        names = settings["model"] if isinstance(settings["model"], list) else [settings["model"]]
-        models = [load_model(m, device=args.device, gpu=args.gpu) for m in names]  # once for all frames
-        settings["model"] = models if len(models) > 1 else models[0]
+            frames = _frames_from_dask(args, recorded)
+        else:
+            names = settings["model"] if isinstance(settings["model"], list) else [settings["model"]]
+            models = [load_model(m, device=args.device, gpu=args.gpu) for m in names]  # once for all frames
+            settings["model"] = models if len(models) > 1 else models[0]
 
-        def segmented():  # one frame at a time: only its integer labels are kept
-            for t, image in enumerate(movie.frames()):
-                masks = segment(image, **settings).masks
-                print(f"frame {t + 1}/{movie.n_frames}: {int(masks.max())} objects", flush=True)
-                yield masks
-        frames = segmented()
+            def segmented():  # one frame at a time: only its integer labels are kept
+                for t, image in enumerate(movie.frames()):
+                    masks = segment(image, **settings).masks
+                    print(f"frame {t + 1}/{movie.n_frames}: {int(masks.max())} objects", flush=True)
+                    yield masks
+            frames = segmented()
     colony = {"MAX_DISTANCE": args.colony_max_distance, "DIVISION_COST": args.division_cost}
     result = track_label_frames(frames, spacing=movie.spacing, tracker=args.tracker, lap=lap, overlap=overlap,
                                 time_interval=movie.time_interval,
@@ -177,25 +178,23 @@ def _write_tracks_picture(result, movie, args, out: Path) -> Path:
                         overlay.tracks_overlay(result.tracked_labels(), image=last))
 
 
-def _track_on_dask(args, settings: dict, lap, overlap: dict, movie) -> int:
+def _frames_from_dask(args, settings: dict):
     """--cluster: the frames are segmented on Dask workers (each loads the model once) and written as they finish
-    into a temporary folder next to --out; the label frames are then read back one at a time and tracked here."""
+    into a temporary folder next to --out; this yields the label frames read back one at a time, then removes the
+    folder."""
     import shutil
     import tempfile
+    from ..errors import InputError
     try:
         import dask  # noqa: F401
     except ImportError as exc:
-        print(f"error: --cluster needs Dask ({exc.name} is missing): pip install 'trackpose[distributed]'",
-              file=sys.stderr)
-        return 2
+        raise InputError(f"--cluster needs Dask ({exc.name} is missing): pip install 'trackpose[distributed]'") \
+            from None
+    if args.input.is_dir():
+        raise InputError("--cluster tracks a movie file (TIFF or Zarr with a T axis); for a folder of frames, "
+                         "segment it with `trackpose segment FOLDER --cluster ...` and track the labels with --labels")
     from .. import io
     from ..distributed import connect, segment_frames
-    from ..tracking import save_tracking, track_label_frames
-    if args.input.is_dir():
-        print("error: --cluster tracks a movie file (TIFF or Zarr with a T axis); for a folder of frames, "
-              "segment it with `trackpose segment FOLDER --cluster ...` and track the labels with --labels",
-              file=sys.stderr)
-        return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".trackpose-frames-", dir=args.out.parent))
     try:
@@ -205,20 +204,10 @@ def _track_on_dask(args, settings: dict, lap, overlap: dict, movie) -> int:
             segment_frames([args.input], {k: v for k, v in settings.items() if v is not None or k == "diameter"},
                            savedir=work, client=client,
                            progress=lambda done, total, stage: _report(stage, done, total))
-        files = sorted(next(work.glob("*_cp_masks.frames")).glob("t*.tif"))
-        result = track_label_frames((io.read_image(f)[0] for f in files), spacing=movie.spacing,
-                                    tracker=args.tracker, lap=lap, overlap=overlap,
-                                    time_interval=movie.time_interval, progress=_report)
-        result.detector = "TRACKPOSE_DETECTOR"
-        result.detector_settings = {k: v for k, v in settings.items() if isinstance(v, (int, float, str, bool))}
-        out = save_tracking(result, args.out, movie.name, source=movie.source, unit=movie.unit,
-                            overwrite=args.overwrite)
+        for path in sorted(next(work.glob("*_cp_masks.frames")).glob("t*.tif")):
+            yield io.read_image(path)[0]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{len(result.spots)} spots, {len(result.edges)} links -> {out}")
-    if args.save_overlay:
-        print(f"picture: {_write_tracks_picture(result, movie, args, out)}")
-    return 0
 
 
 def _add_eval_parser(sub) -> None:

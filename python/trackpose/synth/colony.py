@@ -53,12 +53,8 @@ class Colony:
 
     def frame_labels(self, t: int) -> np.ndarray:
         """Frame ``t`` with its objects relabelled 1..n in the order of their ids (a tracker's input)."""
-        lab = self.labels[t]
-        ids = np.unique(lab)
-        ids = ids[ids > 0]
-        lut = np.zeros(int(lab.max()) + 1, np.int32)
-        lut[ids] = np.arange(1, len(ids) + 1)
-        return lut[lab]
+        from ..masks import renumber
+        return renumber(self.labels[t])
 
     def relabelled(self) -> np.ndarray:
         """(T, ...) label movie with ids 1..n per frame, unrelated between frames."""
