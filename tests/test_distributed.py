@@ -58,6 +58,27 @@ def test_merging_2d_blocks_with_objects_on_the_corners():
     np.testing.assert_array_equal(merged, again)
 
 
+def test_two_labels_that_barely_meet_in_a_diagonal_corner_box_stay_two_objects():
+    """Diagonal neighbours share only a small box around the block corner. Blocks disagree a little at their edges:
+    here block (0, 0) leaves out the truncated piece of Q that enters that box, and block (1, 1) leaves out P's piece
+    but grows Q by one voxel into P. In the corner box P (2 voxels) and Q (5) then overlap in one voxel and are each
+    other's only overlap; half of the smaller of the two inside the box, yet a hundredth of either object. Found on a
+    real blockwise run (two touching nuclei joined into one); such a touch must not join them."""
+    truth = np.zeros((40, 40), np.int32)
+    truth[6:17, 6:18] = 1   # P: in block (0, 0)'s core; enters the corner box (16..24)^2 with 2 voxels
+    truth[22:35, 22:35] = 2  # Q: in block (1, 1)'s core; enters it with 4 voxels
+    blocks = block_grid(truth.shape, 20, 4)
+    labels = _relabelled_blocks(truth, blocks, seed=2)
+    p_local = labels[0][16, 16]
+    labels[0][labels[0] != p_local] = 0                      # block (0, 0): Q's piece missed
+    q_local = labels[3][22 - 16, 22 - 16]
+    labels[3][labels[3] != q_local] = 0                      # block (1, 1): P's piece missed ...
+    labels[3][16 - 16, 17 - 16] = q_local                    # ... and Q grown by one voxel into P
+    merged = merge_label_blocks(truth.shape, blocks, labels)
+    assert merged[10, 10] != merged[30, 30] and merged.max() == 2
+    assert _same_up_to_relabelling(truth, np.where(truth > 0, merged, 0))
+
+
 def test_block_grid_tiles_the_volume_once():
     blocks = block_grid((10, 33, 47), (4, 16, 16), (2, 5, 5))
     seen = np.zeros((10, 33, 47), int)

@@ -6,8 +6,10 @@ padded boxes share a slab of ``2 * overlap`` voxels whose middle plane is the bo
 An object no larger than the overlap that crosses that boundary lies whole inside both padded boxes, so both
 blocks see it; it becomes one object because its two labels overlap in the shared slab.
 
-Merging: nodes are (block, local label); two nodes are joined when each is the other's largest overlap in a shared slab
-and that overlap covers at least ``merge_fraction`` of the smaller of the two (counted inside the slab); connected components of that graph
+Merging: nodes are (block, local label); two nodes are joined when each is the other's largest overlap in a shared slab,
+that overlap covers at least ``merge_fraction`` of the smaller of the two (counted inside the slab) and at least
+``MIN_SHARE`` of the smaller of the two labels as a whole (so that two labels that barely enter the small box shared
+by diagonal neighbours cannot join two objects through a voxel or two); connected components of that graph
 (``scipy.sparse.csgraph.connected_components``, a union-find) are the objects. Each voxel takes the label of the
 block whose core holds it, mapped to its component's global id. Ids are 1..N in the order of each object's first
 node (block in C order, then local label): they depend on the data only, never on the order in which blocks
@@ -22,11 +24,13 @@ from typing import Iterable, Mapping, Optional, Sequence
 import numpy as np
 
 __all__ = ["Block", "block_grid", "neighbour_pairs", "shared_box", "overlap_counts", "GlobalIds", "global_ids",
-           "merge_label_blocks", "DEFAULT_MERGE_FRACTION"]
+           "merge_label_blocks", "DEFAULT_MERGE_FRACTION", "MIN_SHARE"]
 
 #: a label in one block and one in its neighbour are the same object when their overlap in the shared slab
 #: covers at least this fraction of the smaller of the two (inside the slab)
 DEFAULT_MERGE_FRACTION = 0.5
+#: ... and the overlap must also hold at least this fraction of the smaller label as a whole (in its block)
+MIN_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -130,20 +134,21 @@ def overlap_counts(labels_a: np.ndarray, block_a: Block, labels_b: np.ndarray, b
 
     Returns
     -------
-    (K, 5) int64 array of rows ``(label_a, label_b, voxels of both, voxels of label_a, voxels of label_b)``,
-    the last two counted inside ``box``.
+    (K, 7) int64 array of rows ``(label_a, label_b, voxels of both, voxels of label_a, voxels of label_b,
+    all voxels of label_a, all voxels of label_b)``: columns 3 and 4 counted inside ``box``, 5 and 6 over the
+    whole blocks.
     """
     a = np.ascontiguousarray(_crop(labels_a, block_a, box)).ravel().astype(np.int64)
     b = np.ascontiguousarray(_crop(labels_b, block_b, box)).ravel().astype(np.int64)
-    size_a = np.bincount(a)
-    size_b = np.bincount(b)
     both = (a > 0) & (b > 0)
     if not both.any():
-        return np.zeros((0, 5), np.int64)
+        return np.zeros((0, 7), np.int64)
+    size_a, size_b = np.bincount(a), np.bincount(b)
+    total_a, total_b = np.bincount(labels_a.ravel()), np.bincount(labels_b.ravel())
     key = a[both] * (int(b.max()) + 1) + b[both]
     keys, n_ab = np.unique(key, return_counts=True)
     la, lb = np.divmod(keys, int(b.max()) + 1)
-    return np.stack([la, lb, n_ab, size_a[la], size_b[lb]], axis=1)
+    return np.stack([la, lb, n_ab, size_a[la], size_b[lb], total_a[la], total_b[lb]], axis=1).astype(np.int64)
 
 
 @dataclass
@@ -189,7 +194,8 @@ def global_ids(n_labels: Sequence[int], core_labels: Sequence[Iterable[int]],
         if len(counts) == 0:
             continue
         counts = np.asarray(counts, np.int64)
-        keep = (counts[:, 2] >= merge_fraction * np.minimum(counts[:, 3], counts[:, 4])) & _mutual_best(counts)
+        keep = ((counts[:, 2] >= merge_fraction * np.minimum(counts[:, 3], counts[:, 4]))
+                & (counts[:, 2] >= MIN_SHARE * np.minimum(counts[:, 5], counts[:, 6])) & _mutual_best(counts))
         rows.append(offsets[i] + counts[keep, 0])
         cols.append(offsets[j] + counts[keep, 1])
     rows = np.concatenate(rows) if rows else np.zeros(0, np.int64)
