@@ -1,4 +1,7 @@
-"""Our TrackMate XML in the real TrackMate 8.1.6 TmXmlReader, and the overlap tracker against TrackMate's."""
+"""Our TrackMate XML in the real TrackMate 8.1.6 and 9 TmXmlReaders, pytrackmate and geff; the overlap tracker
+against TrackMate's."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -221,3 +224,70 @@ def _ply(path):
     assert [p.name for p in data["vertex"].properties] == ["x", "y", "z", "nx", "ny", "nz", "u", "v"]
     v = data["vertex"]
     return np.stack([v["x"], v["y"], v["z"]], axis=1), np.stack(data["face"]["vertex_index"])
+
+
+# ---- readers this project did not write: pytrackmate and geff's TrackMate converter ------------------------------
+
+def _movies_for_readers(tmp_path):
+    """A 2D movie with divisions and a 3D one (with its mesh side file), tracked and saved as trackpose track does;
+    yields (result, xml path, expected XML positions)."""
+    import zipfile
+    m = synth.movie(n_frames=5, shape=(64, 64), seed=5, division_interval=3)
+    r2 = track(labels=np.stack([renumber(f) for f in m.labels]), spacing=(0.5, 0.5),
+               lap=dict(linking_max_distance=4.0, allow_track_splitting=True, splitting_max_distance=5.0))
+    xml2 = save_tracking(r2, tmp_path / "2d", "movie", unit="micron") / "movie.xml"
+    yield r2, xml2, r2.spots.position
+    r3, xml3 = _tracked_3d(tmp_path / "3d", True)
+    with zipfile.ZipFile(xml3.with_name("movie.xml.meshes")) as zf:  # a mesh spot sits at its vertices' mean
+        position = np.zeros((len(r3.spots), 3))
+        for k in range(len(r3.spots)):
+            (tmp_path / "m.ply").write_bytes(zf.read(f"{k}.ply"))
+            position[k] = _ply(tmp_path / "m.ply")[0].astype(np.float64).mean(0)
+    yield r3, xml3, position
+
+
+def _linked_tracks(result) -> dict:
+    """TRACK_ID -> sorted spot IDs, for the tracks with at least one link (those TrackMate's XML lists)."""
+    linked = set(result.track_id[result.edges.source].tolist())
+    return {t: np.flatnonzero(result.track_id == t).tolist() for t in sorted(linked)}
+
+
+def test_xml_loads_in_pytrackmate(tmp_path):
+    import pytrackmate  # the test extra
+    for result, xml, position in _movies_for_readers(tmp_path):
+        df = pytrackmate.trackmate_peak_import(str(xml), get_tracks=True)
+        assert len(df) == len(result.spots)
+        ids = df["spot_id"].to_numpy().astype(int)
+        assert sorted(ids) == list(range(len(result.spots)))
+        assert np.allclose(df[["x", "y", "z"]].to_numpy(), position[ids], rtol=0, atol=1e-12)
+        assert np.array_equal(df["t_stamp"].to_numpy(), result.spots.frame[ids])
+        groups = {}  # pytrackmate's "label": one per filtered track, then one per spot on no track
+        for label, spot in zip(df["label"].to_numpy().astype(int), ids):
+            groups.setdefault(label, []).append(int(spot))
+        tracks = _linked_tracks(result)
+        assert sorted(sorted(g) for g in groups.values() if len(g) > 1) == sorted(tracks.values())
+        assert sum(len(g) == 1 for g in groups.values()) == len(result.spots) - sum(map(len, tracks.values()))
+
+
+def test_xml_converts_with_geff(tmp_path):
+    import geff  # the test extra
+    from geff.convert import from_trackmate_xml_to_geff
+    for n, (result, xml, position) in enumerate(_movies_for_readers(tmp_path)):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Spatial unit micron")  # ImageJ's name for micrometre
+            warnings.filterwarnings("ignore", message="No image path")  # the test's result has no source movie
+            from_trackmate_xml_to_geff(xml, tmp_path / f"{n}.geff")
+            graph, meta = geff.read(tmp_path / f"{n}.geff")
+        assert sorted(graph.nodes) == list(range(len(result.spots)))
+        for k, a in graph.nodes(data=True):
+            assert np.allclose([a["POSITION_X"], a["POSITION_Y"], a["POSITION_Z"]], position[k], rtol=0, atol=1e-12)
+            assert a["FRAME"] == result.spots.frame[k]
+            if result.spots.polygons is not None:
+                assert np.allclose(a["ROI_coords"], np.asarray(result.spots.polygons[k]), rtol=0, atol=1e-12)
+        assert sorted(graph.edges) == sorted(zip(result.edges.source.tolist(), result.edges.target.tolist()))
+        assert meta.track_node_props == {"lineage": "TRACK_ID"}
+        tracks = {}
+        for k, a in graph.nodes(data=True):
+            tracks.setdefault(a.get("TRACK_ID"), []).append(k)
+        assert {t: sorted(v) for t, v in tracks.items() if t is not None and len(v) > 1} == \
+            {t: sorted(v) for t, v in _linked_tracks(result).items()}
