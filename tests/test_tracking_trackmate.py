@@ -123,15 +123,25 @@ def _tracked_3d(folder, meshes):
 
 
 @pytest.mark.slow
-def test_3d_xml_opens_with_meshes_in_trackmate9_and_spheres_in_trackmate8(oracle, oracle9, tmp_path):
+def test_3d_xml_opens_with_meshes_in_trackmate9_and_spheres_in_trackmate8(oracle9, oracle, tmp_path):
     from trackpose import meshes as engine
     options = {"smooth_iterations": 3, "decimate": 0.5}
     raw, raw_xml = _tracked_3d(tmp_path / "raw", True)
     smooth, smooth_xml = _tracked_3d(tmp_path / "smooth", options)
     assert raw_xml.with_name("movie.xml.meshes").exists()
-    reads9 = oracle9.run({"action": "batch", "requests": [{"action": "read_xml", "path": str(raw_xml)},
-                                                          {"action": "read_xml", "path": str(smooth_xml)}]},
+    m = synth.movie(n_frames=3, shape=(48, 48), seed=2, n_cells=4)  # and a 2D file: outlines, no side file
+    flat = track(labels=np.stack([renumber(f) for f in m.labels]), spacing=(0.5, 0.5),
+                 lap=dict(linking_max_distance=5.0))
+    flat_xml = save_tracking(flat, tmp_path / "2d", "movie", unit="micron") / "movie.xml"
+    reads9 = oracle9.run({"action": "batch", "requests": [{"action": "read_xml", "path": str(p)}
+                                                          for p in (raw_xml, smooth_xml, flat_xml)]},
                          version="9")["results"]
+    assert reads9[2]["ok"], reads9[2]["error"]  # TrackMate 9 reads the 2D file with SpotRoi spots
+    assert len(reads9[2]["spots"]) == len(flat.spots) and len(reads9[2]["edges"]) == len(flat.edges) > 0
+    for k, s in reads9[2]["spots"].items():
+        assert s["class"] == "SpotRoi"
+        assert np.array_equal(np.array(s["roi"]), np.asarray(flat.spots.polygons[int(k)]).ravel())
+        assert (s["POSITION_X"], s["POSITION_Y"]) == tuple(flat.spots.position[int(k), :2])
     read8 = oracle.run({"action": "read_xml", "path": str(raw_xml)})
     for result, read, opts in ((raw, reads9[0], {}), (smooth, reads9[1], options)):
         assert read["ok"], read["error"]
