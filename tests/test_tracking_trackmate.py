@@ -227,6 +227,35 @@ def test_mesh_side_file_from_the_command_line(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "2d").glob("flat.xml*")) == ["flat.xml"]
 
 
+def test_mesh_ply_is_what_plyfile_writes():
+    """The side file's PLY (header by plyfile, records packed by numpy) byte for byte equals plyfile's own writer,
+    with TrackMate 9's properties; its normals are unit and point outwards."""
+    import io
+    import plyfile
+    from trackpose import meshes as engine
+    from trackpose.tracking.export_trackmate import _ply_bytes
+    lab = np.zeros((8, 9, 10), np.int32)
+    lab[2:6, 3:7, 2:8] = 1
+    v, f = engine.meshes(lab, spacing=(2.0, 0.5, 0.5), smooth_iterations=2)[1]
+    v, f = v.astype(np.float32), f.astype(np.int32)
+    data = plyfile.PlyData.read(io.BytesIO(_ply_bytes(v, f)))
+    vertex = data["vertex"].data
+    assert np.array_equal(np.stack([vertex["x"], vertex["y"], vertex["z"]], 1), v)
+    assert np.array_equal(np.stack(data["face"]["vertex_index"]), f)
+    normals = np.stack([vertex["nx"], vertex["ny"], vertex["nz"]], 1)
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1, atol=1e-6)
+    assert np.all(np.sum(normals * (v - v.mean(0)), axis=1) > 0)  # a convex box: every normal points out
+    assert not np.any(vertex["u"]) and not np.any(vertex["v"])
+    out = io.BytesIO()
+    face = np.empty(len(f), [("vertex_index", "<i4", (3,))])
+    face["vertex_index"] = f
+    plyfile.PlyData([plyfile.PlyElement.describe(vertex, "vertex"),
+                     plyfile.PlyElement.describe(face, "face", len_types={"vertex_index": "u1"},
+                                                 val_types={"vertex_index": "i4"})],
+                    text=False, byte_order="<", comments=["written by trackpose"]).write(out)
+    assert _ply_bytes(v, f) == out.getvalue()
+
+
 def _ply(path):
     """Vertices (V, 3) and faces (F, 3) of a PLY of TrackMate 9's layout, read by plyfile."""
     import plyfile

@@ -26,7 +26,8 @@ import plyfile
 __all__ = ["write_trackmate_xml", "write_trackmate_meshes", "label_meshes"]
 
 _PLY_VERTEX = np.dtype([(name, "<f4") for name in ("x", "y", "z", "nx", "ny", "nz", "u", "v")])
-_PLY_FACE = np.dtype([("vertex_index", "<i4", (3,))])
+_PLY_FACE = np.dtype([("vertex_index", "<i4", (3,))])  # plyfile's view of a face (for the header)
+_PLY_FACE_RECORD = np.dtype([("n", "u1"), ("vertex_index", "<i4", (3,))])  # a face as written: 13 packed bytes
 _ZIP_LEVEL = 5  # TrackMate 9's deflate level
 
 _SPOT_FEATURES = [("QUALITY", "Quality", "Quality", "QUALITY", False),
@@ -100,18 +101,20 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def _ply_bytes(vertices: np.ndarray, faces: np.ndarray) -> bytes:
-    import io
+    """One mesh as TrackMate 9's binary PLY. plyfile writes the header; the body is the packed records, which is
+    what plyfile's writer produces too, but it writes list properties row by row (most of the time of a movie's
+    side file)."""
     vertex = np.zeros(len(vertices), _PLY_VERTEX)
     vertex["x"], vertex["y"], vertex["z"] = vertices.T
     vertex["nx"], vertex["ny"], vertex["nz"] = _vertex_normals(vertices, faces).T
-    face = np.empty(len(faces), _PLY_FACE)
-    face["vertex_index"] = faces
-    out = io.BytesIO()
-    plyfile.PlyData([plyfile.PlyElement.describe(vertex, "vertex"),
-                     plyfile.PlyElement.describe(face, "face", len_types={"vertex_index": "u1"},
-                                                 val_types={"vertex_index": "i4"})],
-                    text=False, byte_order="<", comments=["written by trackpose"]).write(out)
-    return out.getvalue()
+    face = np.empty(len(faces), _PLY_FACE_RECORD)
+    face["n"], face["vertex_index"] = 3, faces
+    header = plyfile.PlyData([plyfile.PlyElement.describe(vertex, "vertex"),
+                              plyfile.PlyElement.describe(np.empty(len(faces), _PLY_FACE), "face",
+                                                          len_types={"vertex_index": "u1"},
+                                                          val_types={"vertex_index": "i4"})],
+                             text=False, byte_order="<", comments=["written by trackpose"]).header
+    return (header + "\n").encode("ascii") + vertex.tobytes() + face.tobytes()
 
 
 def write_trackmate_meshes(path, spots, frame_meshes: Iterable) -> np.ndarray:
