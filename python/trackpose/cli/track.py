@@ -12,6 +12,10 @@ _OUTPUTS = """outputs in --out DIR (written to a temporary folder, renamed when 
                                       or a merge starts new labels whose parent (4th column) is the one before
   NAME.xml                            TrackMate file (File > Load a TrackMate file): spots with outlines (2D),
                                       tracks, the detector and tracker settings, the image it came from
+  NAME.xml.meshes                     3D movies: each object's surface mesh (PLY files in a zip) for TrackMate
+                                      9, which then shows mesh spots; TrackMate 8 ignores it and shows spheres.
+                                      A mesh spot's position in NAME.xml is the mean of its mesh's vertices
+                                      (TrackMate 9's rule); spots.csv holds the voxel centroid (see --meshes)
   spots.csv, edges.csv, tracks.csv    TrackMate's column names (POSITION_X ..., SPOT_SOURCE_ID ..., TRACK_ID ...)
   NAME_tracked.tif                    label movie whose label is the track id (opens in Fiji and napari)
 NAME is the input's name. Distances are in the file's calibrated units."""
@@ -90,6 +94,15 @@ def _add_track_parser(sub) -> None:
                    help="outline polygons or their bounding boxes [default: PRECISE]")
     g.add_argument("--scale-factor", type=float, default=1.0, help="outlines scaled before the IoU [default: 1]")
     g.add_argument("--min-iou", type=float, default=0.3, help="a link needs a larger IoU [default: 0.3]")
+    g = p.add_argument_group("3D meshes (NAME.xml.meshes, for TrackMate 9)")
+    g.add_argument("--meshes", type=_bool, default=True, metavar="true|false",
+                   help="3D movies: write NAME.xml.meshes beside NAME.xml [default: true]")
+    g.add_argument("--mesh-smoothing", type=float, default=0.0, metavar="PX",
+                   help="smooth the meshes at about this scale in pixels (Taubin smoothing, keeps the volume); "
+                        "0 = the voxel surface as is [default: 0]")
+    g.add_argument("--mesh-decimate", type=float, default=1.0, metavar="FRACTION",
+                   help="keep this fraction of each mesh's triangles (0 < FRACTION <= 1): smaller files "
+                        "[default: 1]")
     g = p.add_argument_group("colony tracker (--tracker colony)")
     g.add_argument("--colony-max-distance", type=float, default=0.0,
                    help="largest move of a link between objects that do not overlap once motion is compensated, "
@@ -119,6 +132,21 @@ def _lap_from_args(args) -> dict:
     return {k: getattr(args, k) for k in keys}
 
 
+def _meshes_from_args(args):
+    """save_tracking's ``meshes``: False, or trackpose.meshes.meshes's keywords."""
+    from ..errors import InputError
+    from ..meshes import mesh_smoothing_iterations
+    if not args.meshes:
+        return False
+    if not (args.mesh_smoothing >= 0):
+        raise InputError(f"--mesh-smoothing must be >= 0 pixels, got {args.mesh_smoothing}")
+    if not (0 < args.mesh_decimate <= 1):
+        raise InputError(f"--mesh-decimate is the fraction of triangles to keep (0 < FRACTION <= 1), got "
+                         f"{args.mesh_decimate}")
+    return {"smooth_iterations": mesh_smoothing_iterations(args.mesh_smoothing),
+            "decimate": None if args.mesh_decimate == 1 else args.mesh_decimate}
+
+
 def _report(stage, done, total):
     print(f"{stage}: {done}" + (f"/{total}" if total else ""), file=sys.stderr, flush=True)
 
@@ -127,6 +155,7 @@ def _run_track(args) -> int:
     from ..tracking import LAPSettings, save_tracking, track_label_frames
     from ..tracking.movie import open_movie
     lap = LAPSettings(**_lap_from_args(args))  # range errors before any work
+    meshes = _meshes_from_args(args)
     movie = open_movie(args.input, labels=args.labels)
     overlap = {"IOU_CALCULATION": args.iou_calculation, "SCALE_FACTOR": args.scale_factor, "MIN_IOU": args.min_iou}
     if args.labels:
@@ -159,7 +188,7 @@ def _run_track(args) -> int:
         result.detector = "TRACKPOSE_DETECTOR"
         result.detector_settings = {k: v for k, v in recorded.items() if isinstance(v, (int, float, str, bool))}
     out = save_tracking(result, args.out, movie.name, source=movie.source, unit=movie.unit,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, meshes=meshes)
     n_tracks = len(set(result.track_id[result.edges.source].tolist())) if len(result.edges) else 0
     print(f"{len(result.spots)} spots, {len(result.edges)} links, {n_tracks} tracks -> {out}")
     if args.save_overlay:

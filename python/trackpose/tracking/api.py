@@ -190,16 +190,18 @@ def track(movie=None, *, labels=None, spacing=None, tracker: str = "lap", lap=No
 
 
 def save_tracking(result: Tracking, out, name: str = "tracks", *, source: Optional[Path] = None,
-                  unit: str = "pixel", overwrite: bool = False) -> Path:
+                  unit: str = "pixel", overwrite: bool = False, meshes=True) -> Path:
     """Write ``out/``: ``ctc/`` (maskTTT.tif, res_track.txt), ``<name>.xml`` (TrackMate), ``spots.csv``,
-    ``edges.csv``, ``tracks.csv`` and ``<name>_tracked.tif`` (label = track id).
+    ``edges.csv``, ``tracks.csv`` and ``<name>_tracked.tif`` (label = track id); for 3D movies also
+    ``<name>.xml.meshes`` (TrackMate 9's mesh side file: ``export_trackmate``) unless ``meshes`` is False.
+    ``meshes`` may be a dict of :func:`trackpose.meshes.meshes`'s ``smooth_iterations`` and ``decimate``.
 
     Everything is written into a temporary folder next to ``out`` and renamed at the end, so ``out`` is either
     complete or absent. An existing non-empty ``out`` is an error unless ``overwrite``.
     """
     from .. import io
     from .export_ctc import write_ctc
-    from .export_trackmate import write_trackmate_xml
+    from .export_trackmate import label_meshes, write_trackmate_xml
     from .tables import write_tables
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
@@ -218,10 +220,13 @@ def save_tracking(result: Tracking, out, name: str = "tracks", *, source: Option
                  "width": shape[-1], "height": shape[-2], "nslices": shape[0] if len(shape) == 3 else 1,
                  "nframes": n_frames, "pixelwidth": result.spacing[-1], "pixelheight": result.spacing[-2],
                  "voxeldepth": dz, "timeinterval": result.time_interval}
+        surfaces = None  # 3D: TrackMate 9's <name>.xml.meshes, computed frame by frame while it is written
+        if meshes and len(shape) == 3:
+            surfaces = label_meshes(result.labels, result.spacing, **(meshes if isinstance(meshes, dict) else {}))
         write_trackmate_xml(tmp / f"{name}.xml", sp, ed, result.track_id, image=image, tracker=result.tracker,
                             tracker_settings=result.tracker_settings, detector=result.detector,
                             detector_settings=result.detector_settings, spatial_units=unit,
-                            time_interval=result.time_interval)
+                            time_interval=result.time_interval, meshes=surfaces)
         meta = io.ImageMeta(axes="TZYX" if len(shape) == 3 else "TYX", pixel_size_x=result.spacing[-1],
                             pixel_size_y=result.spacing[-2], z_spacing=dz if len(shape) == 3 else None,
                             unit=None if unit == "pixel" else unit, time_interval=result.time_interval)

@@ -2,15 +2,33 @@
 
 Model with declared features, spots with ROI polygons (2D), tracks (connected components with >= 1 edge),
 filtered tracks, and Settings with ImageData pointing at the movie, the detector's and the tracker's settings.
+
+3D objects are spheres in the XML (what TrackMate 8 reads) and, optionally, meshes in TrackMate 9's side file
+``<xml>.meshes``: a zip (deflated) holding ``<spot ID>.ply`` per mesh spot and ``mesh-info.txt`` (``frame,ID`` then
+one ``frame,ID`` line per mesh). Each PLY is binary little-endian, ``element vertex`` with float properties
+``x y z nx ny nz u v`` (absolute calibrated coordinates, unit vertex normals, texture 0) and ``element face`` with
+``list uchar int vertex_index``, triangles counter-clockwise seen from outside: the layout TrackMate 9's
+``TmXmlWriter`` writes. TrackMate 8 ignores the side file. TrackMate 9's reader matches ``<ID>.ply`` to the spot
+with that ID, places the mesh so that the mean of its vertices sits at the spot's position, and keeps the XML's
+features; so the XML gives a mesh spot the mean of its mesh's vertices as position (TrackMate 9's own definition
+of a mesh spot's position), and TrackMate 9 shows each mesh exactly where it was made.
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
+from typing import Iterable, Optional
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
+import plyfile
 
-__all__ = ["write_trackmate_xml"]
+__all__ = ["write_trackmate_xml", "write_trackmate_meshes", "label_meshes"]
+
+_PLY_VERTEX = np.dtype([(name, "<f4") for name in ("x", "y", "z", "nx", "ny", "nz", "u", "v")])
+_PLY_FACE = np.dtype([("vertex_index", "<i4", (3,))])  # plyfile's view of a face (for the header)
+_PLY_FACE_RECORD = np.dtype([("n", "u1"), ("vertex_index", "<i4", (3,))])  # a face as written: 13 packed bytes
+_ZIP_LEVEL = 5  # TrackMate 9's deflate level
 
 _SPOT_FEATURES = [("QUALITY", "Quality", "Quality", "QUALITY", False),
                   ("POSITION_X", "X", "X", "POSITION", False), ("POSITION_Y", "Y", "Y", "POSITION", False),
@@ -60,17 +78,104 @@ def _lap_tracker_xml(s: dict) -> str:
             f'{pen("MERGING_FEATURE_PENALTIES")}</TrackMerging></TrackerSettings>')
 
 
+def label_meshes(label_frames: Iterable, spacing, smooth_iterations: int = 0, decimate: Optional[float] = None):
+    """Yield ``(frame, {label: (vertices, faces)})`` for 3D label frames: the surfaces of ``trackpose.meshes``
+    in TrackMate's coordinates (the centre of voxel (k, i, j) at (j dx, i dy, k dz), as spot positions).
+
+    ``spacing``: (dz, dy, dx); ``smooth_iterations`` and ``decimate`` as in :func:`trackpose.meshes.meshes`.
+    """
+    from .. import meshes
+    half = 0.5 * np.asarray(spacing, np.float64)[::-1]
+    for t, labels in enumerate(label_frames):
+        surfaces = meshes.meshes(labels, spacing=spacing, smooth_iterations=smooth_iterations, decimate=decimate)
+        yield t, {label: (vertices - half, faces) for label, (vertices, faces) in surfaces.items()}
+
+
+def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Unit normal per vertex: the normalised sum of its triangles' unit normals (outwards for our winding)."""
+    a, b, c = (vertices[faces[:, i]] for i in range(3))
+    n = np.cross(b - a, c - a)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
+    out = np.stack([np.bincount(faces.ravel(), np.repeat(n[:, d], 3), len(vertices)) for d in range(3)], axis=1)
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-30)
+
+
+def _ply_bytes(vertices: np.ndarray, faces: np.ndarray) -> bytes:
+    """One mesh as TrackMate 9's binary PLY. plyfile writes the header; the body is the packed records, which is
+    what plyfile's writer produces too, but it writes list properties row by row (most of the time of a movie's
+    side file)."""
+    vertex = np.zeros(len(vertices), _PLY_VERTEX)
+    vertex["x"], vertex["y"], vertex["z"] = vertices.T
+    vertex["nx"], vertex["ny"], vertex["nz"] = _vertex_normals(vertices, faces).T
+    face = np.empty(len(faces), _PLY_FACE_RECORD)
+    face["n"], face["vertex_index"] = 3, faces
+    header = plyfile.PlyData([plyfile.PlyElement.describe(vertex, "vertex"),
+                              plyfile.PlyElement.describe(np.empty(len(faces), _PLY_FACE), "face",
+                                                          len_types={"vertex_index": "u1"},
+                                                          val_types={"vertex_index": "i4"})],
+                             text=False, byte_order="<", comments=["written by trackpose"]).header
+    return (header + "\n").encode("ascii") + vertex.tobytes() + face.tobytes()
+
+
+def write_trackmate_meshes(path, spots, frame_meshes: Iterable) -> np.ndarray:
+    """Write TrackMate 9's mesh side file ``path`` (``<xml>.meshes``; layout in the module's docstring).
+
+    ``frame_meshes``: ``(frame, {label: (vertices (V, 3) x y z, faces (F, 3))})`` per frame, in calibrated
+    coordinates (:func:`label_meshes`); the mesh of (frame, label) belongs to the spot with that frame and
+    ``spots.label``, whose row is its ID. Written to ``path.part`` and renamed when whole. Returns (n, 3): the
+    mean of each spot's (float32) mesh vertices, NaN for a spot without a mesh.
+    """
+    path = Path(path)
+    centre = np.full((len(spots), 3), np.nan)
+    info = ["frame,ID"]
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=_ZIP_LEVEL) as zf:
+            for t, surfaces in frame_meshes:
+                rows = np.flatnonzero(spots.frame == t)
+                row_of = dict(zip(spots.label[rows].tolist(), rows.tolist()))
+                for label in sorted(surfaces):
+                    if label not in row_of:
+                        raise ValueError(f"frame {t}: a mesh for label {label}, which is no spot")
+                    vertices, faces = surfaces[label]
+                    vertices = np.asarray(vertices, np.float32)  # what the PLY holds, and TrackMate reads
+                    faces = np.asarray(faces, np.int32)
+                    k = row_of[label]
+                    zf.writestr(f"{k}.ply", _ply_bytes(vertices, faces))
+                    centre[k] = vertices.astype(np.float64).mean(axis=0)
+                    info.append(f"{int(t)},{k}")
+            zf.writestr("mesh-info.txt", "\n".join(info) + "\n")
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return centre
+
+
 def write_trackmate_xml(path, spots, edges, track_id, *, image: dict, tracker: str, tracker_settings: dict,
                         detector: str, detector_settings: dict, spatial_units: str = "pixel",
-                        time_units: str = "frame", time_interval: float = 1.0, version: str = "8.1.6") -> Path:
+                        time_units: str = "frame", time_interval: float = 1.0, version: str = "8.1.6",
+                        meshes: Optional[Iterable] = None) -> Path:
     """Write a TrackMate XML file.
 
     ``image``: filename, folder, width, height, nslices, nframes, pixelwidth, pixelheight, voxeldepth,
     timeinterval (TrackMate's ImageData). ``tracker``: "SPARSE_LAP_TRACKER" (settings in TrackMate keys) or
     "OVERLAP_TRACKER". Spot IDs are the spot rows; TRACK_ID = ``track_id`` of the spots.
+
+    ``meshes`` (3D; :func:`write_trackmate_meshes`'s ``frame_meshes``): also write TrackMate 9's side file
+    ``<path>.meshes``; a spot with a mesh then gets the mean of its mesh's vertices as position in the XML.
+    Without ``meshes`` an old side file of the same name is removed (it would not match the new XML).
     """
     from .tables import track_statistics
     path = Path(path)
+    side = path.with_name(path.name + ".meshes")
+    if meshes is not None:
+        centre = write_trackmate_meshes(side, spots, meshes)
+        has_mesh = ~np.isnan(centre[:, 0])
+        position = np.where(has_mesh[:, None], centre, spots.position)
+    else:
+        side.unlink(missing_ok=True)
+        position = spots.position
     extra = [f for f in sorted(spots.features) if f in _EXTRA]
     spot_feats = _SPOT_FEATURES + [(f, *_EXTRA[f]) for f in extra]
     out = [f'<?xml version="1.0" encoding="UTF-8"?>\n<TrackMate version="{version}">',
@@ -83,7 +188,7 @@ def write_trackmate_xml(path, spots, edges, track_id, *, image: dict, tracker: s
     for frame in np.unique(spots.frame):
         out.append(f'<SpotsInFrame frame="{int(frame)}">')
         for k in np.flatnonzero(spots.frame == frame):
-            x, y, z = spots.position[k]
+            x, y, z = position[k]
             attrs = (f'ID="{k}" name="ID{k}" QUALITY="{_num(spots.quality[k])}" POSITION_X="{_num(x)}" '
                      f'POSITION_Y="{_num(y)}" POSITION_Z="{_num(z)}" POSITION_T="{_num(frame * time_interval)}" '
                      f'FRAME="{int(frame)}" RADIUS="{_num(spots.radius[k])}" VISIBILITY="1"'
