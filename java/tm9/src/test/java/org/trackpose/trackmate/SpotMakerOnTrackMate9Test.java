@@ -6,6 +6,10 @@ import fiji.plugin.trackmate.Spot;
 import fiji.plugin.trackmate.SpotBase;
 import fiji.plugin.trackmate.SpotMesh;
 import fiji.plugin.trackmate.SpotRoi;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.security.MessageDigest;
 import net.imglib2.mesh.Triangles;
 import net.imglib2.mesh.Vertices;
 import org.junit.jupiter.api.Test;
@@ -35,6 +39,23 @@ class SpotMakerOnTrackMate9Test {
             1, 3, 5, 3, 7, 5, // x1 face, +x
         };
         return new Mesh(v, t);
+    }
+
+    @Test
+    void theTrackMateOnThisClassPathIsTheSharedTrackMate9Build() throws Exception {
+        String shared = System.getProperty("trackpose.trackmate9.jar");
+        assertNotNull(shared, "the pom names TrackMate 9's test build (trackpose.trackmate9.jar)");
+        Path expected = Paths.get(shared);
+        assertTrue(Files.isRegularFile(expected), "TrackMate 9's test build is missing: " + expected
+                + " (see ../shared/trackmate9/README.md)");
+        Path loaded = Paths.get(Spot.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        assertArrayEquals(sha256(expected), sha256(loaded), "the TrackMate jar on the class path (" + loaded
+                + ") is not the one in " + expected + ": a stale copy in ~/.m2? (remove "
+                + "~/.m2/repository/sc/fiji/TrackMate/9.0.0-tmbuild and ~/.m2/repository/tm9build)");
+    }
+
+    private static byte[] sha256(Path file) throws Exception {
+        return MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file));
     }
 
     @Test
