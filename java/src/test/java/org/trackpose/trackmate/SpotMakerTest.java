@@ -8,7 +8,6 @@ import java.util.Map;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.trackpose.bridge.Mesh;
 
 /**
  * Spot making on TrackMate 8 (the real TrackMate 8.1.6 on this class path): spheres for 3D objects, the choice
@@ -23,28 +22,9 @@ class SpotMakerTest {
         SpotMaker.force(null);
     }
 
-    /** A closed box [x0, x1] x [y0, y1] x [z0, z1] with outward-facing triangles (two per face). */
-    static Mesh box(double x0, double y0, double z0, double x1, double y1, double z1) {
-        double[] v = new double[24];
-        for (int i = 0; i < 8; i++) {
-            v[3 * i] = (i & 1) == 0 ? x0 : x1;
-            v[3 * i + 1] = (i & 2) == 0 ? y0 : y1;
-            v[3 * i + 2] = (i & 4) == 0 ? z0 : z1;
-        }
-        int[] t = {
-            0, 2, 1, 1, 2, 3, // z0 face, normal -z
-            4, 5, 6, 5, 7, 6, // z1 face, +z
-            0, 1, 4, 1, 5, 4, // y0 face, -y
-            2, 6, 3, 3, 6, 7, // y1 face, +y
-            0, 4, 2, 2, 4, 6, // x0 face, -x
-            1, 3, 5, 3, 7, 5, // x1 face, +x
-        };
-        return new Mesh(v, t);
-    }
-
     @Test
     void trackMate8GetsASphereEvenWhenTheEngineWroteAMesh() {
-        Spot spot = SpotMaker.spot3D(2.5, 2.75, 4.5, 1.25, 0.5, box(0, 0, 0, 1, 1, 1), 3.0,
+        Spot spot = SpotMaker.spot3D(2.5, 2.75, 4.5, 1.25, 0.5, TestImages.boxMesh(0, 0, 0, 1, 1, 1), 3.0,
                 SpotMaker.ShapeApi.TM8_SPHERES);
         assertEquals(Spot.class, spot.getClass(), "TrackMate 8's Spot class");
         assertEquals(2.5, spot.getFeature(Spot.POSITION_X), 0);
@@ -58,7 +38,7 @@ class SpotMakerTest {
     @Test
     void theTrackMate9PathInATrackMate8FijiSaysWhatIsMissing() {
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> SpotMaker.spot3D(1, 2, 3, 1, 1,
-                box(0, 0, 0, 1, 1, 1), 0, SpotMaker.ShapeApi.TM9_MESHES));
+                TestImages.boxMesh(0, 0, 0, 1, 1, 1), 0, SpotMaker.ShapeApi.TM9_MESHES));
         assertTrue(e.getMessage().contains("TrackMate 9's spot API"), e.getMessage());
     }
 

@@ -15,6 +15,7 @@ import net.imglib2.Interval;
 import net.imglib2.img.Img;
 import net.imglib2.img.array.ArrayImgs;
 import net.imglib2.type.numeric.real.FloatType;
+import org.trackpose.bridge.Mesh;
 
 /** Test images: ImageJ hyperstacks and the ImgPlus TrackMate would make of them (axes X, Y, [C], [Z], [T]). */
 final class TestImages {
@@ -127,5 +128,24 @@ final class TestImages {
             a += x[j] * y[i] - x[i] * y[j];
         }
         return Math.abs(a / 2);
+    }
+
+    /** A closed box [x0, x1] x [y0, y1] x [z0, z1] with outward-facing triangles (two per face). */
+    static Mesh boxMesh(double x0, double y0, double z0, double x1, double y1, double z1) {
+        double[] v = new double[24];
+        for (int i = 0; i < 8; i++) {
+            v[3 * i] = (i & 1) == 0 ? x0 : x1;
+            v[3 * i + 1] = (i & 2) == 0 ? y0 : y1;
+            v[3 * i + 2] = (i & 4) == 0 ? z0 : z1;
+        }
+        int[] t = {
+            0, 2, 1, 1, 2, 3, // z0 face, normal -z
+            4, 5, 6, 5, 7, 6, // z1 face, +z
+            0, 1, 4, 1, 5, 4, // y0 face, -y
+            2, 6, 3, 3, 6, 7, // y1 face, +y
+            0, 4, 2, 2, 4, 6, // x0 face, -x
+            1, 3, 5, 3, 7, 5, // x1 face, +x
+        };
+        return new Mesh(v, t);
     }
 }

@@ -22,25 +22,6 @@ import org.trackpose.bridge.Mesh;
  */
 class SpotMakerOnTrackMate9Test {
 
-    /** A closed box [x0, x1] x [y0, y1] x [z0, z1] with outward-facing triangles (two per face). */
-    static Mesh box(double x0, double y0, double z0, double x1, double y1, double z1) {
-        double[] v = new double[24];
-        for (int i = 0; i < 8; i++) {
-            v[3 * i] = (i & 1) == 0 ? x0 : x1;
-            v[3 * i + 1] = (i & 2) == 0 ? y0 : y1;
-            v[3 * i + 2] = (i & 4) == 0 ? z0 : z1;
-        }
-        int[] t = {
-            0, 2, 1, 1, 2, 3, // z0 face, normal -z
-            4, 5, 6, 5, 7, 6, // z1 face, +z
-            0, 1, 4, 1, 5, 4, // y0 face, -y
-            2, 6, 3, 3, 6, 7, // y1 face, +y
-            0, 4, 2, 2, 4, 6, // x0 face, -x
-            1, 3, 5, 3, 7, 5, // x1 face, +x
-        };
-        return new Mesh(v, t);
-    }
-
     @Test
     void theTrackMateOnThisClassPathIsTheSharedTrackMate9Build() throws Exception {
         String shared = System.getProperty("trackpose.trackmate9.jar");
@@ -66,7 +47,7 @@ class SpotMakerOnTrackMate9Test {
 
     @Test
     void aMeshSpotKeepsEveryVertexWhereTheEngineSaidWithTheZCropAdded() {
-        Mesh mesh = box(1.0, 2.0, 0.5, 4.0, 3.5, 2.5);
+        Mesh mesh = TestImages.boxMesh(1.0, 2.0, 0.5, 4.0, 3.5, 2.5);
         double zOffset = 3.0;
         Spot made = SpotMaker.spot3D(2.5, 2.75, 4.5, 1.0, 0.75, mesh, zOffset, SpotMaker.api());
         SpotMesh spot = assertInstanceOf(SpotMesh.class, made);
