@@ -2,10 +2,12 @@ package org.trackpose.trackmate;
 
 import ij.ImagePlus;
 import ij.ImageStack;
+import ij.process.FloatProcessor;
 import ij.process.ImageProcessor;
 import ij.process.ShortProcessor;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import net.imagej.ImgPlus;
 import net.imagej.axis.Axes;
 import net.imagej.axis.AxisType;
@@ -147,5 +149,47 @@ final class TestImages {
             1, 3, 5, 3, 7, 5, // x1 face, +x
         };
         return new Mesh(v, t);
+    }
+
+    /** A disc (z NaN) or ball (centre in pixels, radius r pixels) for {@link #plane}. */
+    static final class Blob {
+        final double x;
+        final double y;
+        final double z;
+        final double r;
+
+        Blob(double x, double y, double z, double r) {
+            this.x = x;
+            this.y = y;
+            this.z = z;
+            this.r = r;
+        }
+    }
+
+    /**
+     * Bright blobs (value 1000 inside, anti-aliased edge by 4 x 4 x 4 supersampling) on a background of 100 with
+     * Gaussian noise (sigma 15, fixed seed).
+     */
+    static FloatProcessor plane(int w, int h, List<Blob> blobs, int z, Random noise) {
+        FloatProcessor fp = new FloatProcessor(w, h);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                double cover = 0;
+                for (Blob b : blobs) {
+                    int in = 0;
+                    for (int k = 0; k < 64; k++) {
+                        double dx = x + ((k & 3) + 0.5) / 4 - 0.5 - b.x;
+                        double dy = y + (((k >> 2) & 3) + 0.5) / 4 - 0.5 - b.y;
+                        double dz = Double.isNaN(b.z) ? 0 : z + ((k >> 4) + 0.5) / 4 - 0.5 - b.z;
+                        if (dx * dx + dy * dy + dz * dz <= b.r * b.r) {
+                            in++;
+                        }
+                    }
+                    cover += in / 64.0;
+                }
+                fp.setf(x, y, (float) (100 + 900 * Math.min(1, cover) + 15 * noise.nextGaussian()));
+            }
+        }
+        return fp;
     }
 }
