@@ -23,9 +23,7 @@ import ij.process.ShortProcessor;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -75,15 +73,26 @@ class DetectorOnTrackMate9Test {
         return s;
     }
 
-    private static List<List<Spot>> tracks(Model model) {
-        List<List<Spot>> out = new ArrayList<>();
+    /** {@code n} tracks, each with one spot in every one of the {@code frames} frames. */
+    private static void assertTracks(Model model, int n, int frames, String what) {
+        assertEquals(n, model.getTrackModel().nTracks(true), what);
         for (Integer id : model.getTrackModel().trackIDs(true)) {
-            List<Spot> spots = new ArrayList<>(model.getTrackModel().trackSpots(id));
-            spots.sort(Comparator.comparingDouble(s -> s.getFeature(Spot.FRAME)));
-            out.add(spots);
+            TreeSet<Integer> seen = new TreeSet<>();
+            model.getTrackModel().trackSpots(id).forEach(sp -> seen.add(sp.getFeature(Spot.FRAME).intValue()));
+            assertEquals(frames, model.getTrackModel().trackSpots(id).size(), what);
+            assertEquals(frames, seen.size(), what + ": one spot per frame");
         }
-        out.sort(Comparator.comparingDouble(t -> t.get(0).getFeature(Spot.POSITION_X)));
-        return out;
+    }
+
+    /** Saves the model and settings with TrackMate's writer and opens the file with its reader. */
+    private static TmXmlReader writeAndOpen(File xml, Model model, Settings settings) throws Exception {
+        TmXmlWriter writer = new TmXmlWriter(xml);
+        writer.appendModel(model);
+        writer.appendSettings(settings);
+        writer.writeToFile();
+        TmXmlReader reader = new TmXmlReader(xml);
+        assertTrue(reader.isReadingOk(), reader.getErrorMessage());
+        return reader;
     }
 
     private static Spot nearest(Iterable<Spot> spots, double x, double y, double z) {
@@ -162,19 +171,10 @@ class DetectorOnTrackMate9Test {
                         1e-9, what);
             }
         }
-        List<List<Spot>> tracks = tracks(model);
-        assertEquals(2, tracks.size(), "the overlap tracker follows each rectangle");
-        for (List<Spot> track : tracks) {
-            assertEquals(frames, track.size());
-        }
+        assertTracks(model, 2, frames, "the overlap tracker follows each rectangle");
 
         File xml = tmp.resolve("rectangles.xml").toFile();
-        TmXmlWriter writer = new TmXmlWriter(xml);
-        writer.appendModel(model);
-        writer.appendSettings(s);
-        writer.writeToFile();
-        TmXmlReader reader = new TmXmlReader(xml);
-        assertTrue(reader.isReadingOk(), reader.getErrorMessage());
+        TmXmlReader reader = writeAndOpen(xml, model, s);
         Settings read = reader.readSettings(movie);
         assertTrue(reader.isReadingOk(), reader.getErrorMessage());
         assertInstanceOf(TrackposeDetectorFactory.class, read.detectorFactory,
@@ -404,21 +404,12 @@ class DetectorOnTrackMate9Test {
                         what + ": ellipsoid minor semi-axis");
             }
         }
-        List<List<Spot>> tracks = tracks(model);
-        assertEquals(objects.size(), tracks.size(), "the LAP tracker follows each object");
-        for (List<Spot> track : tracks) {
-            assertEquals(frames, track.size());
-        }
+        assertTracks(model, objects.size(), frames, "the LAP tracker follows each object");
 
         // TmXmlWriter writes the meshes beside the XML file; TmXmlReader gives them back
         File xml = tmp.resolve("ellipsoids.xml").toFile();
-        TmXmlWriter writer = new TmXmlWriter(xml);
-        writer.appendModel(model);
-        writer.appendSettings(s);
-        writer.writeToFile();
+        TmXmlReader reader = writeAndOpen(xml, model, s);
         assertTrue(new File(xml.getPath() + ".meshes").isFile(), "TrackMate 9 writes <xml>.meshes");
-        TmXmlReader reader = new TmXmlReader(xml);
-        assertTrue(reader.isReadingOk(), reader.getErrorMessage());
         Model back = reader.getModel();
         assertTrue(reader.isReadingOk(), reader.getErrorMessage());
         Settings read = reader.readSettings(movie);
