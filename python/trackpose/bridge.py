@@ -445,8 +445,11 @@ def _write_outputs(tmp: Path, folder: Path, labels, probs, frame_ids, meta, sett
                     continue
                 objects.append({**_public(row), "polygon": np.round(poly, 4).tolist()})
         else:
-            surfaces = meshes.meshes(lab, spacing=(1.0, 1.0, 1.0), smooth_iterations=meshes.mesh_smoothing_iterations(
-                settings["smoothing"])) if outputs.get("meshes") else {}
+            # simplify_contours (TrackMate's "simplify contours", as its label detector does in 3D): surfaces without
+            # the voxel staircase, decimated, that measure like the object; off: the exact voxel surface.
+            # smoothing (pixels): more smoothing at about that scale
+            surfaces = meshes.surfaces(lab, spacing=(1.0, 1.0, 1.0), simplify=settings["simplify_contours"],
+                                       smoothing=settings["smoothing"]) if outputs.get("meshes") else {}
             for row in table:
                 obj = _public(row)
                 if row["label"] in surfaces:

@@ -227,11 +227,14 @@ SETTINGS: tuple[Setting, ...] = (
        job_key="use_gpu", trackmate_key="USE_GPU", trackmate_default=True,
        trackmate_note="TrackMate's panel asks for the GPU by default; the engine falls back to the CPU without one"),
     # ---- outputs of the bridge (not segment's)
-    _s("smoothing", "float", 0.0, "outline / mesh smoothing scale in physical units; 0 = none", minimum=0.0,
-       maximum=INF, cli=None, segment=False, group="shapes", job_key="smoothing", trackmate_key="SMOOTHING"),
-    _s("simplify_contours", "bool", True, "2D outlines smoothed to sub-pixel precision and simplified, so that "
-       "TrackMate's area, perimeter and circularity match the object; off: the exact pixel boundary", cli=None,
-       segment=False, group="shapes", job_key="simplify_contours", trackmate_key="SIMPLIFY_CONTOURS"),
+    _s("smoothing", "float", 0.0, "extra smoothing of 3D surfaces (meshes), on top of simplify_contours, at about "
+       "this scale (TrackMate's SMOOTHING: physical units; job.json: pixels); 0 = none", minimum=0.0, maximum=INF, cli=None,
+       segment=False, group="shapes", job_key="smoothing", trackmate_key="SMOOTHING"),
+    _s("simplify_contours", "bool", True, "shapes that measure like the object: 2D outlines smoothed to sub-pixel "
+       "precision and simplified (TrackMate's area, perimeter and circularity); 3D surfaces without the voxel "
+       "staircase, decimated to half (TrackMate 9's volume, surface area and sphericity); off: the exact pixel / "
+       "voxel boundary", cli=None, segment=False, group="shapes", job_key="simplify_contours",
+       trackmate_key="SIMPLIFY_CONTOURS"),
     _s("workers", "int", 1, "parallel engine processes over frames", minimum=1, maximum=256, cli=None,
        segment=False, group="shapes", job_key="workers", trackmate_key="WORKERS"),
 )

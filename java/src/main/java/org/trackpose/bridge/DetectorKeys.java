@@ -83,10 +83,15 @@ public final class DetectorKeys {
     public static final String KEY_MAX_SIZE = "MAX_SIZE";
     public static final Integer DEFAULT_MAX_SIZE = 0;
 
-    /** Contour / mesh smoothing scale in physical units; 0 = none. */
+    /** 3D surface (mesh) smoothing scale in physical units, on top of SIMPLIFY_CONTOURS; 0 = none. */
     public static final String KEY_SMOOTHING = "SMOOTHING";
     public static final Double DEFAULT_SMOOTHING = 0.0;
 
+    /**
+     * Shapes that measure like the object: 2D outlines smoothed to sub-pixel precision and simplified; 3D surfaces
+     * without the voxel staircase and decimated (as TrackMate 9's label-image detector decimates with this key).
+     * Off: the exact pixel / voxel boundary.
+     */
     public static final String KEY_SIMPLIFY_CONTOURS = "SIMPLIFY_CONTOURS";
     public static final Boolean DEFAULT_SIMPLIFY_CONTOURS = true;
 
@@ -229,8 +234,8 @@ public final class DetectorKeys {
             num(KEY_NITER, DEFAULT_NITER, 0.0, 100000.0, "dynamics iterations, 0 = engine default"),
             num(KEY_MIN_SIZE, DEFAULT_MIN_SIZE, -1.0, null, "minimum object size in pixels, -1 = keep all"),
             num(KEY_MAX_SIZE, DEFAULT_MAX_SIZE, 0.0, null, "maximum object size in pixels, 0 = engine default"),
-            num(KEY_SMOOTHING, DEFAULT_SMOOTHING, 0.0, INF, "shape smoothing scale in physical units, 0 = none"),
-            flag(KEY_SIMPLIFY_CONTOURS, DEFAULT_SIMPLIFY_CONTOURS, "simplify 2D contours"),
+            num(KEY_SMOOTHING, DEFAULT_SMOOTHING, 0.0, INF, "3D surface smoothing scale in physical units, 0 = none"),
+            flag(KEY_SIMPLIFY_CONTOURS, DEFAULT_SIMPLIFY_CONTOURS, "simplify 2D outlines and 3D surfaces"),
             flag(KEY_MODE_3D, DEFAULT_MODE_3D, "segment Z stacks in 3D"),
             flag(KEY_DO2DZ, DEFAULT_DO2DZ, "2D per plane + Z stitching"),
             num(KEY_IOU_THRESHOLD, DEFAULT_IOU_THRESHOLD, 0.0, 1.0, "IoU threshold for Z stitching"),

@@ -15,26 +15,30 @@ import org.trackpose.bridge.Detections;
 import org.trackpose.bridge.Mesh;
 
 /**
- * The engine's objects as TrackMate spots. The bridge has already put every coordinate in the source image's
- * physical units (ROI offset added, calibration applied, TrackMate's pixel-centre convention); this class only
- * translates:
+ * The engine's objects as TrackMate spots, on TrackMate 8 and on TrackMate 9. The bridge has already put every
+ * coordinate in the source image's physical units (ROI offset added, calibration applied, TrackMate's pixel-centre
+ * convention); this class only translates:
  *
  * <ul>
- * <li>2D: a spot at the object's centroid (from the label image), radius {@code sqrt(area / pi)}, with a
- * {@link SpotRoi} holding the outline (simplified when asked) relative to that centroid;</li>
+ * <li>2D: a spot at the object's centroid (from the label image), radius {@code sqrt(area / pi)}, with its outline
+ * (simplified when asked) relative to that centroid as the spot's ROI: TrackMate 8's {@code Spot} +
+ * {@code SpotRoi}, TrackMate 9's {@code SpotRoi} spot;</li>
  * <li>3D with TrackMate 8 (no mesh spots): a spot at the voxel centroid, radius {@code cbrt(3 volume / (4 pi))};</li>
- * <li>3D with TrackMate 9 ({@code SpotMesh} present): a mesh spot made from the engine's surface mesh (position:
- * mean of the vertices, radius from the mesh volume, as TrackMate 9 does); an object without a mesh is TrackMate 9's
- * sphere spot ({@code SpotBase});</li>
+ * <li>3D with TrackMate 9: a {@code SpotMesh} made from the engine's surface mesh (position: centre of the mesh,
+ * radius from the mesh volume, as TrackMate 9 computes them); an object without a mesh is TrackMate 9's sphere spot
+ * ({@code SpotBase});</li>
  * <li>quality: the engine's, the object's mean cell probability (0..1), so that TrackMate's quality filter removes
  * the least confident objects.</li>
  * </ul>
  *
- * <p>Which API is used is decided once per JVM by looking the TrackMate 9 classes up and logged once per detection
- * run that has 3D objects. TrackMate 9 is unreleased, so this class is compiled against TrackMate 8 only and reaches
- * TrackMate 9's mesh types ({@code SpotMesh}, {@code SpotBase}, imglib2-mesh's {@code BufferMesh}) through
- * reflection ({@link TrackMate9}); a TrackMate 8 Fiji never touches them. The reflective path is tested against the
- * real TrackMate 9 build ({@code ../shared/trackmate9}).
+ * <p><b>One jar for both versions.</b> The plugin is compiled against TrackMate 8 only (TrackMate 9 is not
+ * released). TrackMate 9 made {@code Spot} an interface and replaced {@code SpotRoi}'s constructor, so the only
+ * TrackMate 8-specific bytecode, the spot constructors, sits in {@link TrackMate8} (loaded only on TrackMate 8), and
+ * TrackMate 9's spot constructors ({@code SpotBase}, {@code SpotRoi}, {@code SpotMesh}, imglib2-mesh's
+ * {@code BufferMesh}) are reached by reflection in {@link TrackMate9}. Nothing else in the plugin differs between the
+ * two: its other references to TrackMate compile to the same bytecode against both. Which API is used is decided
+ * once per JVM by looking the TrackMate 9 classes up, and logged once per detection run. The TrackMate 9 path is
+ * tested with TrackMate 9 on the class path (the {@code java/tm9} test module).
  */
 final class SpotMaker {
 
@@ -73,8 +77,8 @@ final class SpotMaker {
 
     /**
      * TrackMate 9's API is there when its mesh-spot classes can be found and {@code fiji.plugin.trackmate.Spot} is an
-     * interface (TrackMate 9 made it one; TrackMate 8's, and these stubs', is a class that TrackMate 9's code cannot
-     * extend). {@code lookup} returns null for a class it cannot find; nothing is initialised.
+     * interface (TrackMate 9 made it one; TrackMate 8's is a class). {@code lookup} returns null for a class it cannot
+     * find; nothing is initialised.
      */
     static ShapeApi detect(Function<String, Class<?>> lookup) {
         for (String name : TM9_CLASSES) {
@@ -123,22 +127,21 @@ final class SpotMaker {
         if (o.is3D()) {
             return spot3D(o.x(), o.y(), o.z() + zOffset, o.radius(), o.quality(), o.mesh(), zOffset, api);
         }
-        if (api == ShapeApi.TM9_MESHES) {
-            // TrackMate 9 replaced the Spot class and SpotRoi's constructor; only its 3D spots are adapted so far
-            throw new IllegalStateException("trackpose makes 2D spots with TrackMate 8's API; this Fiji has "
-                    + "TrackMate 9, where only 3D detection is supported by this version of the plugin");
-        }
-        Spot spot = new Spot(o.x(), o.y(), 0, o.radius(), o.quality());
         double[] xs = o.polygonX();
         double[] ys = o.polygonY();
-        if (xs != null && ys != null && xs.length >= 3) {
+        boolean outline = xs != null && ys != null && xs.length >= 3 && xs.length == ys.length;
+        if (outline) { // TrackMate's ROIs are relative to the spot's centre
             for (int i = 0; i < xs.length; i++) {
                 xs[i] -= o.x();
                 ys[i] -= o.y();
             }
-            spot.setRoi(new SpotRoi(xs, ys));
         }
-        return spot;
+        if (api == ShapeApi.TM9_MESHES) {
+            TrackMate9 tm9 = TrackMate9.of(SpotMaker.class.getClassLoader());
+            return (Spot) (outline ? tm9.roiSpot(o.x(), o.y(), o.radius(), o.quality(), xs, ys)
+                    : tm9.sphereSpot(o.x(), o.y(), 0, o.radius(), o.quality()));
+        }
+        return TrackMate8.spot(o.x(), o.y(), 0, o.radius(), o.quality(), outline ? xs : null, outline ? ys : null);
     }
 
     /**
@@ -152,7 +155,26 @@ final class SpotMaker {
             return (Spot) (mesh != null && mesh.nTriangles() > 0 ? tm9.meshSpot(mesh, zOffset, quality)
                     : tm9.sphereSpot(x, y, z, radius, quality));
         }
-        return new Spot(x, y, z, radius, quality);
+        return TrackMate8.spot(x, y, z, radius, quality, null, null);
+    }
+
+    /**
+     * TrackMate 8's spot constructors, called directly. This class is the only code of the plugin that TrackMate 9
+     * cannot link ({@code new Spot(...)} on what is an interface there), and it is only loaded on TrackMate 8.
+     */
+    static final class TrackMate8 {
+
+        private TrackMate8() {
+        }
+
+        /** A spot; with an outline (relative to the spot's centre) when {@code xs} and {@code ys} are given. */
+        static Spot spot(double x, double y, double z, double radius, double quality, double[] xs, double[] ys) {
+            Spot spot = new Spot(x, y, z, radius, quality);
+            if (xs != null && ys != null) {
+                spot.setRoi(new SpotRoi(xs, ys));
+            }
+            return spot;
+        }
     }
 
     /**
@@ -171,6 +193,7 @@ final class SpotMaker {
         private final Method addTriangle;
         private final Constructor<?> spotMesh;
         private final Constructor<?> spotBase;
+        private final Constructor<?> spotRoi;
 
         private TrackMate9(ClassLoader loader) throws ReflectiveOperationException {
             this.loader = loader;
@@ -188,6 +211,10 @@ final class SpotMaker {
                     double.class);
             spotBase = Class.forName("fiji.plugin.trackmate.SpotBase", true, loader).getConstructor(double.class,
                     double.class, double.class, double.class, double.class);
+            // SpotRoi(xc, yc, zc, radius, quality, name, x[], y[]): the outline relative to the centre
+            spotRoi = Class.forName("fiji.plugin.trackmate.SpotRoi", true, loader).getConstructor(double.class,
+                    double.class, double.class, double.class, double.class, String.class, double[].class,
+                    double[].class);
         }
 
         /** TrackMate 9's spot API in this class loader; an {@link IllegalStateException} if it is not there. */
@@ -199,8 +226,8 @@ final class SpotMaker {
             try {
                 t = new TrackMate9(loader);
             } catch (ReflectiveOperationException | LinkageError e) {
-                throw new IllegalStateException("TrackMate 9's mesh spot API (SpotMesh, SpotBase, imglib2-mesh) is "
-                        + "not usable in this Fiji: " + e, e);
+                throw new IllegalStateException("TrackMate 9's spot API (SpotMesh, SpotBase, SpotRoi, imglib2-mesh) "
+                        + "is not usable in this Fiji: " + e, e);
             }
             cached = t;
             return t;
@@ -208,7 +235,7 @@ final class SpotMaker {
 
         /**
          * A {@code SpotMesh} from the bridge's mesh; {@code zOffset} (physical Z of the first plane sent) is added
-         * to every vertex. SpotMesh puts the spot at the vertex mean and sets the radius from the volume.
+         * to every vertex. SpotMesh puts the spot at the centre of the mesh and sets the radius from its volume.
          */
         Object meshSpot(Mesh mesh, double zOffset, double quality) {
             int nv = mesh.nVertices();
@@ -240,6 +267,20 @@ final class SpotMaker {
                 return spotBase.newInstance(x, y, z, radius, quality);
             } catch (InvocationTargetException e) {
                 throw new IllegalStateException("TrackMate 9 refused a sphere spot: " + e.getCause(), e.getCause());
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("TrackMate 9's spot API changed: " + e, e);
+            }
+        }
+
+        /**
+         * A 2D spot with its outline ({@code SpotRoi}); {@code xs}, {@code ys} are relative to the centre (x, y), as
+         * TrackMate 9 keeps them.
+         */
+        Object roiSpot(double x, double y, double radius, double quality, double[] xs, double[] ys) {
+            try {
+                return spotRoi.newInstance(x, y, 0.0, radius, quality, null, xs, ys);
+            } catch (InvocationTargetException e) {
+                throw new IllegalStateException("TrackMate 9 refused an outline spot: " + e.getCause(), e.getCause());
             } catch (ReflectiveOperationException e) {
                 throw new IllegalStateException("TrackMate 9's spot API changed: " + e, e);
             }

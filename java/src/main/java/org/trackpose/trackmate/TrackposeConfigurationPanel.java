@@ -199,8 +199,12 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         addRow("Dynamics iterations (0 = default):", hint(niter, "0 = cellpose's default (200)"));
         String unit = facts.is3D() ? "voxels" : "pixels";
         addRow("Remove objects below (" + unit + "):", hint(minSize, "-1 keeps every object"));
-        simplifyContours.setToolTipText("Fewer outline vertices (TrackMate's simplification)");
-        simplifyRow = checkRow(simplifyContours);
+        JComponent simplify = null;
+        if (!facts.is3D()) {
+            simplifyContours.setToolTipText("Smooth sub-pixel outlines with few vertices that measure like the "
+                    + "object; off: the exact pixel boundary");
+            simplify = checkRow(simplifyContours);
+        }
 
         section("3D (Z stack)");
         int sectionStart = row;
@@ -217,8 +221,15 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         anisotropyRow = addRow("Anisotropy, Z / XY (calibration: " + format(facts.anisotropy()) + "):",
                 hint(anisotropy, "Z step / pixel width; from the calibration: " + format(facts.anisotropy())));
         addRow("Flow smoothing (pixels):", hint(flow3DSmooth, "Gaussian smoothing of the 3D flows, in pixels"));
-        addRow("Surface smoothing (" + facts.unit + "):", hint(smoothing, "smoothing of the meshes, in "
-                + facts.unit));
+        if (facts.is3D()) { // the same key as 2D's "Simplify contours", as in TrackMate 9's label image detector
+            simplifyContours.setText("Simplify surfaces");
+            simplifyContours.setToolTipText("Mesh spots (TrackMate 9) without the voxel staircase and with half the "
+                    + "triangles, that measure like the object; off: the exact voxel surface");
+            simplify = checkRow(simplifyContours);
+        }
+        simplifyRow = simplify;
+        addRow("Surface smoothing (" + facts.unit + "):", hint(smoothing, "more smoothing of the mesh spots "
+                + "(TrackMate 9), at about this scale in " + facts.unit + "; 0 = none"));
         hideRowsFrom(sectionStart - 1, !facts.is3D());
 
         section("Execution");
@@ -360,8 +371,6 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         boolean stitch = facts.is3D() && mode2DZ.isSelected();
         iouRow.setVisible(stitch);
         label(iouRow).setVisible(stitch);
-        simplifyRow.setVisible(!facts.is3D());
-        label(simplifyRow).setVisible(!facts.is3D());
         form.revalidate();
         form.repaint();
     }

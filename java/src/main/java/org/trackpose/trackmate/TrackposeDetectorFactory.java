@@ -30,7 +30,7 @@ import org.trackpose.bridge.SettingsXml;
 
 /**
  * TrackMate's entry point to trackpose: a global detector (all frames in one engine job) with Cellpose's advanced
- * options, 2D outlines as spot ROIs and 3D objects as spots.
+ * options, 2D outlines as spot ROIs and 3D objects as mesh spots (TrackMate 9) or spheres (TrackMate 8).
  *
  * <p>Settings keys, defaults, validation and XML (un)marshalling are the bridge core's ({@link DetectorKeys},
  * {@link DetectorSettings}, {@link SettingsXml}); this class only connects them to TrackMate. The engine runs in the
@@ -56,7 +56,8 @@ public class TrackposeDetectorFactory<T extends RealType<T> & NativeType<T>> imp
             + "running in a Python environment of your choice."
             + "<p>All frames are sent in one job. 2D images give one spot per object with its outline as the "
             + "spot ROI; Z stacks are segmented in 3D (or 2D per plane + Z stitching) and give one spot per "
-            + "object at its centroid, with the radius of the ball of the same volume. The spot quality is the "
+            + "object: its surface mesh in TrackMate 9, a sphere of the same volume at its centroid in TrackMate 8. "
+            + "The spot quality is the "
             + "object's mean cell probability (0 to 1)."
             + "<p>If you use it, please cite Cellpose: Stringer et al., Nature Methods 2021; "
             + "Pachitariu &amp; Stringer, Nature Methods 2022."
@@ -125,6 +126,15 @@ public class TrackposeDetectorFactory<T extends RealType<T> & NativeType<T>> imp
 
     @Override
     public boolean has2Dsegmentation() {
+        return true;
+    }
+
+    /**
+     * TrackMate 9 (where this overrides {@code SpotDetectorFactoryBase.has3Dsegmentation()}; TrackMate 8 has no such
+     * method and never calls it): Z stacks give mesh spots, so TrackMate adds its 3D shape analyzers (volume,
+     * surface area, sphericity, ellipsoid fit).
+     */
+    public boolean has3Dsegmentation() {
         return true;
     }
 

@@ -35,7 +35,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.trackpose.bridge.DetectorKeys;
-import org.trackpose.trackmate.TrackposeGroundTruthTest.Blob;
+import org.trackpose.trackmate.TestImages.Blob;
 
 /**
  * The detector inside the real TrackMate 8.1.6 ({@code TrackMate.process()}: detection, TrackMate's feature analyzers,
@@ -76,7 +76,7 @@ class InsideTrackMateTest {
             for (double[] c : centres) {
                 blobs.add(new Blob(c[0] + dx * t, c[1] + dy * t, Double.NaN, r));
             }
-            stack.addSlice(TrackposeGroundTruthTest.plane(w, h, blobs, 0, noise));
+            stack.addSlice(TestImages.plane(w, h, blobs, 0, noise));
         }
         ImagePlus movie = new ImagePlus("discs", stack);
         movie.setDimensions(1, 1, frames);

@@ -2,10 +2,12 @@ package org.trackpose.trackmate;
 
 import ij.ImagePlus;
 import ij.ImageStack;
+import ij.process.FloatProcessor;
 import ij.process.ImageProcessor;
 import ij.process.ShortProcessor;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import net.imagej.ImgPlus;
 import net.imagej.axis.Axes;
 import net.imagej.axis.AxisType;
@@ -15,6 +17,7 @@ import net.imglib2.Interval;
 import net.imglib2.img.Img;
 import net.imglib2.img.array.ArrayImgs;
 import net.imglib2.type.numeric.real.FloatType;
+import org.trackpose.bridge.Mesh;
 
 /** Test images: ImageJ hyperstacks and the ImgPlus TrackMate would make of them (axes X, Y, [C], [Z], [T]). */
 final class TestImages {
@@ -127,5 +130,66 @@ final class TestImages {
             a += x[j] * y[i] - x[i] * y[j];
         }
         return Math.abs(a / 2);
+    }
+
+    /** A closed box [x0, x1] x [y0, y1] x [z0, z1] with outward-facing triangles (two per face). */
+    static Mesh boxMesh(double x0, double y0, double z0, double x1, double y1, double z1) {
+        double[] v = new double[24];
+        for (int i = 0; i < 8; i++) {
+            v[3 * i] = (i & 1) == 0 ? x0 : x1;
+            v[3 * i + 1] = (i & 2) == 0 ? y0 : y1;
+            v[3 * i + 2] = (i & 4) == 0 ? z0 : z1;
+        }
+        int[] t = {
+            0, 2, 1, 1, 2, 3, // z0 face, normal -z
+            4, 5, 6, 5, 7, 6, // z1 face, +z
+            0, 1, 4, 1, 5, 4, // y0 face, -y
+            2, 6, 3, 3, 6, 7, // y1 face, +y
+            0, 4, 2, 2, 4, 6, // x0 face, -x
+            1, 3, 5, 3, 7, 5, // x1 face, +x
+        };
+        return new Mesh(v, t);
+    }
+
+    /** A disc (z NaN) or ball (centre in pixels, radius r pixels) for {@link #plane}. */
+    static final class Blob {
+        final double x;
+        final double y;
+        final double z;
+        final double r;
+
+        Blob(double x, double y, double z, double r) {
+            this.x = x;
+            this.y = y;
+            this.z = z;
+            this.r = r;
+        }
+    }
+
+    /**
+     * Bright blobs (value 1000 inside, anti-aliased edge by 4 x 4 x 4 supersampling) on a background of 100 with
+     * Gaussian noise (sigma 15, fixed seed).
+     */
+    static FloatProcessor plane(int w, int h, List<Blob> blobs, int z, Random noise) {
+        FloatProcessor fp = new FloatProcessor(w, h);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                double cover = 0;
+                for (Blob b : blobs) {
+                    int in = 0;
+                    for (int k = 0; k < 64; k++) {
+                        double dx = x + ((k & 3) + 0.5) / 4 - 0.5 - b.x;
+                        double dy = y + (((k >> 2) & 3) + 0.5) / 4 - 0.5 - b.y;
+                        double dz = Double.isNaN(b.z) ? 0 : z + ((k >> 4) + 0.5) / 4 - 0.5 - b.z;
+                        if (dx * dx + dy * dy + dz * dz <= b.r * b.r) {
+                            in++;
+                        }
+                    }
+                    cover += in / 64.0;
+                }
+                fp.setf(x, y, (float) (100 + 900 * Math.min(1, cover) + 15 * noise.nextGaussian()));
+            }
+        }
+        return fp;
     }
 }

@@ -58,6 +58,7 @@ class TrackposeConfigurationPanelTest {
         assertFalse(p.anisotropyRow.isVisible());
         assertFalse(p.iouRow.isVisible());
         assertTrue(p.simplifyRow.isVisible());
+        assertEquals("Simplify contours", p.simplifyContours.getText());
         assertTrue(p.modelNameRow.isVisible());
         assertFalse(p.modelFileRow.isVisible());
         assertTrue(p.condaEnvRow.isVisible());
@@ -122,7 +123,11 @@ class TrackposeConfigurationPanelTest {
         p.setSettings(DetectorKeys.defaults());
         assertTrue(p.modeRow.isVisible());
         assertTrue(p.anisotropyRow.isVisible());
-        assertFalse(p.simplifyRow.isVisible(), "3D spots have no 2D outline");
+        assertTrue(p.simplifyRow.isVisible(), "SIMPLIFY_CONTOURS simplifies the mesh spots in 3D");
+        assertEquals("Simplify surfaces", p.simplifyContours.getText());
+        p.simplifyContours.doClick();
+        assertEquals(false, p.getSettings().get(KEY_SIMPLIFY_CONTOURS));
+        p.simplifyContours.doClick();
         assertTrue(p.mode3D.isSelected());
         assertFalse(p.iouRow.isVisible(), "IoU only with 2D + Z");
         Map<String, Object> s = p.getSettings();

@@ -24,6 +24,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.trackpose.bridge.DetectorKeys;
+import org.trackpose.trackmate.TestImages.Blob;
 
 /**
  * The detector with the real engine and its built-in model ({@code trackpose_default}, trained on synthetic bright
@@ -43,20 +44,6 @@ class TrackposeGroundTruthTest {
     private static final double PW = 0.5; // micron per pixel in X and Y
 
     /** One object of the ground truth: centre in pixels of the whole image, radius in pixels. */
-    static final class Blob {
-        final double x;
-        final double y;
-        final double z;
-        final double r;
-
-        Blob(double x, double y, double z, double r) {
-            this.x = x;
-            this.y = y;
-            this.z = z;
-            this.r = r;
-        }
-    }
-
     @BeforeEach
     void needsTheEngine() {
         String p = System.getenv("TRACKPOSE_PYTHON");
@@ -82,33 +69,6 @@ class TrackposeGroundTruthTest {
         s.put(KEY_USE_GPU, false);
         s.put(KEY_SIMPLIFY_CONTOURS, false); // pixel-exact outlines: their area is the object's pixel area
         return s;
-    }
-
-    /**
-     * Bright blobs (value 1000 inside, anti-aliased edge by 4 x 4 x 4 supersampling) on a background of 100 with
-     * Gaussian noise (sigma 15, fixed seed).
-     */
-    static FloatProcessor plane(int w, int h, List<Blob> blobs, int z, Random noise) {
-        FloatProcessor fp = new FloatProcessor(w, h);
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                double cover = 0;
-                for (Blob b : blobs) {
-                    int in = 0;
-                    for (int k = 0; k < 64; k++) {
-                        double dx = x + ((k & 3) + 0.5) / 4 - 0.5 - b.x;
-                        double dy = y + (((k >> 2) & 3) + 0.5) / 4 - 0.5 - b.y;
-                        double dz = Double.isNaN(b.z) ? 0 : z + ((k >> 4) + 0.5) / 4 - 0.5 - b.z;
-                        if (dx * dx + dy * dy + dz * dz <= b.r * b.r) {
-                            in++;
-                        }
-                    }
-                    cover += in / 64.0;
-                }
-                fp.setf(x, y, (float) (100 + 900 * Math.min(1, cover) + 15 * noise.nextGaussian()));
-            }
-        }
-        return fp;
     }
 
     private static double distance(double ax, double ay, double az, double bx, double by, double bz) {
@@ -147,7 +107,7 @@ class TrackposeGroundTruthTest {
                 blobs.add(new Blob(c[0] + shift[0] * t, c[1] + shift[1] * t, Double.NaN, r));
             }
             truth.add(blobs);
-            stack.addSlice(plane(w, h, blobs, 0, noise));
+            stack.addSlice(TestImages.plane(w, h, blobs, 0, noise));
         }
         ImagePlus movie = new ImagePlus("discs", stack);
         movie.setDimensions(1, 1, frames);
@@ -198,7 +158,7 @@ class TrackposeGroundTruthTest {
         Random noise = new Random(11);
         ImageStack stack = new ImageStack(w, h);
         for (int z = 0; z < nz; z++) {
-            stack.addSlice(plane(w, h, balls, z, noise));
+            stack.addSlice(TestImages.plane(w, h, balls, z, noise));
         }
         ImagePlus imp = new ImagePlus("balls", stack);
         imp.setDimensions(1, nz, 1);

@@ -49,7 +49,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.trackpose.bridge.DetectorKeys;
-import org.trackpose.trackmate.TrackposeGroundTruthTest.Blob;
+import org.trackpose.trackmate.TestImages.Blob;
 
 /**
  * The detector in TrackMate 8.1.6's real wizard (an X display is needed: Xvfb in CI). Opens the wizard on a
@@ -148,7 +148,7 @@ class WizardGuiTest {
             for (int i = 0; i < 12; i++) {
                 blobs.add(new Blob(18 + 31 * (i % 4) + t, 22 + 40 * (i / 4), Double.NaN, 8));
             }
-            stack.addSlice(TrackposeGroundTruthTest.plane(w, h, blobs, 0, noise));
+            stack.addSlice(TestImages.plane(w, h, blobs, 0, noise));
         }
         ImagePlus imp = new ImagePlus("12 discs", stack);
         imp.setDimensions(1, 1, frames);
@@ -171,7 +171,7 @@ class WizardGuiTest {
         int frames = 2; // a single time point with Z slices makes TrackMate ask whether to swap Z and T
         for (int t = 0; t < frames; t++) {
             for (int z = 0; z < nz; z++) {
-                stack.addSlice(TrackposeGroundTruthTest.plane(w, h, blobs, z, noise));
+                stack.addSlice(TestImages.plane(w, h, blobs, z, noise));
             }
         }
         ImagePlus imp = new ImagePlus("balls", stack);
