@@ -125,9 +125,9 @@ def _tracked_3d(folder, meshes):
 @pytest.mark.slow
 def test_3d_xml_opens_with_meshes_in_trackmate9_and_spheres_in_trackmate8(oracle9, oracle, tmp_path):
     from trackpose import meshes as engine
-    options = {"smooth_iterations": 3, "decimate": 0.5}
-    raw, raw_xml = _tracked_3d(tmp_path / "raw", True)
-    smooth, smooth_xml = _tracked_3d(tmp_path / "smooth", options)
+    options = {"simplify": False}  # the exact voxel surface; the default (True) is what the detector gives
+    raw, raw_xml = _tracked_3d(tmp_path / "raw", options)
+    smooth, smooth_xml = _tracked_3d(tmp_path / "smooth", True)
     assert raw_xml.with_name("movie.xml.meshes").exists()
     m = synth.movie(n_frames=3, shape=(48, 48), seed=2, n_cells=4)  # and a 2D file: outlines, no side file
     flat = track(labels=np.stack([renumber(f) for f in m.labels]), spacing=(0.5, 0.5),
@@ -143,13 +143,13 @@ def test_3d_xml_opens_with_meshes_in_trackmate9_and_spheres_in_trackmate8(oracle
         assert np.array_equal(np.array(s["roi"]), np.asarray(flat.spots.polygons[int(k)]).ravel())
         assert (s["POSITION_X"], s["POSITION_Y"]) == tuple(flat.spots.position[int(k), :2])
     read8 = oracle.run({"action": "read_xml", "path": str(raw_xml)})
-    for result, read, opts in ((raw, reads9[0], {}), (smooth, reads9[1], options)):
+    for result, read, opts in ((raw, reads9[0], options), (smooth, reads9[1], {})):
         assert read["ok"], read["error"]
         sp, spacing = result.spots, np.array(result.spacing)
         spots = {int(k): v for k, v in read["spots"].items()}
         assert sorted(spots) == list(range(len(sp))) and len(sp) >= 16
         for t, lab in enumerate(result.labels):
-            surfaces = engine.meshes(lab, spacing=spacing, **opts)  # the engine's meshes, voxel corners at 0
+            surfaces = engine.surfaces(lab, spacing=spacing, **opts)  # the engine's meshes, voxel corners at 0
             for k in np.flatnonzero(sp.frame == t):
                 s = spots[int(k)]
                 assert s["class"] == "SpotMesh"
@@ -164,7 +164,7 @@ def test_3d_xml_opens_with_meshes_in_trackmate9_and_spheres_in_trackmate8(oracle
                 assert np.all(np.abs(centre - sp.position[k]) < spacing[::-1])  # near the voxel centroid
                 normals = np.array(s["mesh"]["normals"]).reshape(-1, 3)  # TrackMate's, from our winding
                 assert np.mean(np.sum(normals * (vertices - centre), axis=1) > 0) > 0.95  # point outwards
-                if not opts:  # marching cubes at iso 0.5: the mesh spans the voxels' extent exactly
+                if opts:  # marching cubes at iso 0.5: the mesh spans the voxels' extent exactly
                     zz, yy, xx = np.nonzero(lab == sp.label[k])
                     low = np.array([xx.min(), yy.min(), zz.min()]) * spacing[::-1] - spacing[::-1] / 2
                     high = np.array([xx.max(), yy.max(), zz.max()]) * spacing[::-1] + spacing[::-1] / 2
@@ -196,8 +196,8 @@ def test_mesh_side_file_from_the_command_line(tmp_path, capsys):
     io.write_labels(src, np.stack([renumber(f) for f in m.labels]),
                     io.ImageMeta(axes="TZYX", pixel_size_x=0.5, pixel_size_y=0.5, z_spacing=1.0, unit="micron"))
     args = ["track", str(src), "--labels", "--linking-max-distance", "5"]
-    assert main(args + ["--out", str(tmp_path / "full")]) == 0
-    assert main(args + ["--out", str(tmp_path / "half"), "--mesh-decimate", "0.5", "--mesh-smoothing", "1"]) == 0
+    assert main(args + ["--out", str(tmp_path / "full"), "--simplify-meshes", "false"]) == 0
+    assert main(args + ["--out", str(tmp_path / "half"), "--mesh-smoothing", "1"]) == 0
     n_faces = {}
     for name in ("full", "half"):
         with zipfile.ZipFile(tmp_path / name / "cells.xml.meshes") as zf:
@@ -218,8 +218,8 @@ def test_mesh_side_file_from_the_command_line(tmp_path, capsys):
     assert main(args + ["--out", str(tmp_path / "off"), "--meshes", "false"]) == 0
     assert sorted(p.name for p in (tmp_path / "off").glob("cells.xml*")) == ["cells.xml"]
     capsys.readouterr()
-    assert main(args + ["--out", str(tmp_path / "bad"), "--mesh-decimate", "0"]) != 0
-    assert "--mesh-decimate" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(args + ["--out", str(tmp_path / "bad"), "--mesh-smoothing", "-1"]) != 0
+    assert "--mesh-smoothing" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     flat = tmp_path / "flat.tif"
     io.write_labels(flat, np.stack([renumber(f) for f in synth.movie(n_frames=3, shape=(40, 40), seed=2,
                                                                          n_cells=4).labels]), io.ImageMeta(axes="TYX"))

@@ -97,12 +97,13 @@ def _add_track_parser(sub) -> None:
     g = p.add_argument_group("3D meshes (NAME.xml.meshes, for TrackMate 9)")
     g.add_argument("--meshes", type=_bool, default=True, metavar="true|false",
                    help="3D movies: write NAME.xml.meshes beside NAME.xml [default: true]")
+    g.add_argument("--simplify-meshes", type=_bool, default=True, metavar="true|false",
+                   help="the surfaces TrackMate's detector gets: the voxel staircase smoothed away and meshes of 200 "
+                        "or more triangles decimated to half, so that TrackMate 9's volume and sphericity match "
+                        "the object; false: the exact voxel surface (marching cubes) [default: true]")
     g.add_argument("--mesh-smoothing", type=float, default=0.0, metavar="PX",
-                   help="smooth the meshes at about this scale in pixels (Taubin smoothing, keeps the volume); "
-                        "0 = the voxel surface as is [default: 0]")
-    g.add_argument("--mesh-decimate", type=float, default=1.0, metavar="FRACTION",
-                   help="keep this fraction of each mesh's triangles (0 < FRACTION <= 1): smaller files "
-                        "[default: 1]")
+                   help="smooth the meshes further at about this scale in pixels (Taubin smoothing, keeps the "
+                        "volume) [default: 0]")
     g = p.add_argument_group("colony tracker (--tracker colony)")
     g.add_argument("--colony-max-distance", type=float, default=0.0,
                    help="largest move of a link between objects that do not overlap once motion is compensated, "
@@ -133,18 +134,13 @@ def _lap_from_args(args) -> dict:
 
 
 def _meshes_from_args(args):
-    """save_tracking's ``meshes``: False, or trackpose.meshes.meshes's keywords."""
+    """save_tracking's ``meshes``: False, or trackpose.meshes.surfaces's keywords."""
     from ..errors import InputError
-    from ..meshes import mesh_smoothing_iterations
     if not args.meshes:
         return False
     if not (args.mesh_smoothing >= 0):
         raise InputError(f"--mesh-smoothing must be >= 0 pixels, got {args.mesh_smoothing}")
-    if not (0 < args.mesh_decimate <= 1):
-        raise InputError(f"--mesh-decimate is the fraction of triangles to keep (0 < FRACTION <= 1), got "
-                         f"{args.mesh_decimate}")
-    return {"smooth_iterations": mesh_smoothing_iterations(args.mesh_smoothing),
-            "decimate": None if args.mesh_decimate == 1 else args.mesh_decimate}
+    return {"simplify": args.simplify_meshes, "smoothing": args.mesh_smoothing}
 
 
 def _report(stage, done, total):

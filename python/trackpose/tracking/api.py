@@ -194,7 +194,7 @@ def save_tracking(result: Tracking, out, name: str = "tracks", *, source: Option
     """Write ``out/``: ``ctc/`` (maskTTT.tif, res_track.txt), ``<name>.xml`` (TrackMate), ``spots.csv``,
     ``edges.csv``, ``tracks.csv`` and ``<name>_tracked.tif`` (label = track id); for 3D movies also
     ``<name>.xml.meshes`` (TrackMate 9's mesh side file: ``export_trackmate``) unless ``meshes`` is False.
-    ``meshes`` may be a dict of :func:`trackpose.meshes.meshes`'s ``smooth_iterations`` and ``decimate``.
+    ``meshes`` may be a dict of :func:`trackpose.meshes.surfaces`'s ``simplify`` and ``smoothing``.
 
     Everything is written into a temporary folder next to ``out`` and renamed at the end, so ``out`` is either
     complete or absent. An existing non-empty ``out`` is an error unless ``overwrite``.

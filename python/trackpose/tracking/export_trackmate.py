@@ -78,16 +78,17 @@ def _lap_tracker_xml(s: dict) -> str:
             f'{pen("MERGING_FEATURE_PENALTIES")}</TrackMerging></TrackerSettings>')
 
 
-def label_meshes(label_frames: Iterable, spacing, smooth_iterations: int = 0, decimate: Optional[float] = None):
-    """Yield ``(frame, {label: (vertices, faces)})`` for 3D label frames: the surfaces of ``trackpose.meshes``
-    in TrackMate's coordinates (the centre of voxel (k, i, j) at (j dx, i dy, k dz), as spot positions).
+def label_meshes(label_frames: Iterable, spacing, simplify: bool = True, smoothing: float = 0.0):
+    """Yield ``(frame, {label: (vertices, faces)})`` for 3D label frames: the surfaces TrackMate's detector gets
+    (:func:`trackpose.meshes.surfaces`) in TrackMate's coordinates (the centre of voxel (k, i, j) at
+    (j dx, i dy, k dz), as spot positions).
 
-    ``spacing``: (dz, dy, dx); ``smooth_iterations`` and ``decimate`` as in :func:`trackpose.meshes.meshes`.
+    ``spacing``: (dz, dy, dx); ``simplify`` and ``smoothing`` (pixels) as in :func:`trackpose.meshes.surfaces`.
     """
     from .. import meshes
     half = 0.5 * np.asarray(spacing, np.float64)[::-1]
     for t, labels in enumerate(label_frames):
-        surfaces = meshes.meshes(labels, spacing=spacing, smooth_iterations=smooth_iterations, decimate=decimate)
+        surfaces = meshes.surfaces(labels, spacing=spacing, simplify=simplify, smoothing=smoothing)
         yield t, {label: (vertices - half, faces) for label, (vertices, faces) in surfaces.items()}
 
 
