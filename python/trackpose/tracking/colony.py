@@ -104,84 +104,103 @@ def _warped_overlap(a: _Frame, b: _Frame, shift_px: np.ndarray):
 
 
 def _hypotheses(a: _Frame, b: _Frame, disp: np.ndarray, spacing, settings, gate: float):
-    """Candidate links and divisions with their costs."""
+    """Candidate links ``(source, target, cost)`` and divisions ``(source, daughter, daughter, cost)``, as arrays.
+
+    A division whose cost is at least that of linking the mother to one of its daughters plus a start for the
+    other can never be part of a cheaper solution than that pair, so it is left out (the optimum is unchanged).
+    """
+    nb = len(b.size)
     shift_px = np.round(disp / spacing).astype(np.int64)
     s, t, inter = _warped_overlap(a, b, shift_px)
-    inter_of = dict(zip(zip(s.tolist(), t.tolist()), inter.tolist()))
+    ov_key = s * nb + t
     pred = a.centre + disp
-    tree = cKDTree(b.centre)
-    k = min(_CANDIDATES, len(b.size))
-    dist, near = tree.query(pred, k=k)
+    k = min(_CANDIDATES, nb)
+    dist, near = cKDTree(b.centre).query(pred, k=k)
     dist, near = dist.reshape(len(pred), k), near.reshape(len(pred), k)
-    cand: dict[int, set] = {i: set() for i in range(len(a.size))}
-    for i, j in inter_of:
-        cand[i].add(j)
-    for i in range(len(a.size)):
-        cand[i].update(near[i][dist[i] <= gate].tolist())
-    links, divisions = [], []
-    for i, targets in cand.items():
-        targets = sorted(targets)
-        for j in targets:
-            x = inter_of.get((i, j), 0.0)
-            if x > 0:
-                cost = 1.0 - x / (a.size[i] + b.size[j] - x)
-            else:
-                cost = 1.0 + min(np.linalg.norm(b.centre[j] - pred[i]) / gate, 1.0)
-            links.append((i, j, cost))
-        olap = [j for j in targets if inter_of.get((i, j), 0.0) > 0]
-        for m, j in enumerate(olap):
-            for l in olap[m + 1:]:
-                x = inter_of[(i, j)] + inter_of[(i, l)]
-                iou = x / (a.size[i] + b.size[j] + b.size[l] - x)
-                v = b.centre[l] - b.centre[j]
-                align = abs(float(v @ a.axis[i])) / max(float(np.linalg.norm(v)), 1e-9)
-                sym = abs(np.log(b.size[j] / b.size[l]))
-                cost = (1.0 - iou + settings["DIVISION_COST"] + settings["ALIGNMENT_WEIGHT"] * (1 - align)
-                        + settings["SYMMETRY_WEIGHT"] * sym)
-                divisions.append((i, j, l, cost))
-    return links, divisions
+    close = dist <= gate
+    near_key = (np.repeat(np.arange(len(pred)), k) * nb + near.ravel())[close.ravel()]
+    key = np.union1d(ov_key, near_key)
+    li, lj = key // nb, key % nb
+    x = np.zeros(len(key))
+    if len(ov_key):
+        pos = np.minimum(np.searchsorted(ov_key, key), len(ov_key) - 1)
+        x = np.where(ov_key[pos] == key, inter[pos], 0.0)
+    far = 1.0 + np.minimum(np.linalg.norm(b.centre[lj] - pred[li], axis=1) / gate, 1.0)
+    lcost = np.where(x > 0, 1.0 - x / (a.size[li] + b.size[lj] - np.maximum(x, 0)), far)
+    links = (li, lj, lcost)
+    # divisions: every pair of targets that a source overlaps after warping (s, t sorted by source, then target)
+    empty = (np.zeros(0, np.int64),) * 3 + (np.zeros(0),)
+    if len(s) < 2:
+        return links, empty
+    first = np.searchsorted(s, np.arange(len(a.size)))
+    count = np.bincount(s, minlength=len(a.size))
+    m = int(count.max())
+    rank = np.arange(len(s)) - first[s]
+    slot = np.full((len(a.size), m), -1, np.int64)
+    slot[s, rank] = np.arange(len(s))
+    p, q = np.triu_indices(m, 1)
+    src = np.repeat(np.arange(len(a.size)), len(p))
+    e1, e2 = slot[:, p].ravel(), slot[:, q].ravel()
+    ok = (e1 >= 0) & (e2 >= 0)
+    src, e1, e2 = src[ok], e1[ok], e2[ok]
+    if len(src) == 0:
+        return links, empty
+    j, l = t[e1], t[e2]
+    both = inter[e1] + inter[e2]
+    iou = both / (a.size[src] + b.size[j] + b.size[l] - both)
+    v = b.centre[l] - b.centre[j]
+    align = np.abs(np.sum(v * a.axis[src], axis=1)) / np.maximum(np.linalg.norm(v, axis=1), 1e-9)
+    sym = np.abs(np.log(b.size[j] / b.size[l]))
+    dcost = (1.0 - iou + settings["DIVISION_COST"] + settings["ALIGNMENT_WEIGHT"] * (1 - align)
+             + settings["SYMMETRY_WEIGHT"] * sym)
+    single = 1.0 - inter / (a.size[s] + b.size[t] - inter)  # the link cost of each overlapping pair
+    keep = dcost < np.minimum(single[e1], single[e2]) + _START_COST
+    return links, (src[keep], j[keep], l[keep], dcost[keep])
 
 
 def _solve(n_a: int, n_b: int, links, divisions):
-    """Exact set partitioning (scipy milp): every source ends/links/divides once, every target is covered once."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    nl, nd = len(links), len(divisions)
-    li = np.array([x[0] for x in links], np.int64).reshape(-1)
-    lj = np.array([x[1] for x in links], np.int64).reshape(-1)
-    di = np.array([x[0] for x in divisions], np.int64).reshape(-1)
-    dj = np.array([x[1] for x in divisions], np.int64).reshape(-1)
-    dl = np.array([x[2] for x in divisions], np.int64).reshape(-1)
-    cost = np.concatenate([[x[2] for x in links], [x[3] for x in divisions], np.full(n_a, _END_COST),
-                           np.full(n_b, _START_COST)])
+    """Exact set partitioning: every source ends/links/divides once, every target is covered once.
+
+    The linear relaxation is solved first (HiGHS dual simplex through scipy's ``linprog``); on these problems
+    its optimum is almost always integral, and an integral optimum of the relaxation is an optimum of the
+    integer problem. Otherwise the integer problem is solved (scipy's ``milp``, HiGHS branch and bound).
+    Returns (links as (i, j, cost) rows, divisions as (i, j, l, cost) rows, total cost).
+    """
+    from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+    li, lj, lc = links
+    di, dj, dl, dc = divisions
+    nl, nd = len(li), len(di)
+    cost = np.concatenate([lc, dc, np.full(n_a, _END_COST), np.full(n_b, _START_COST)])
     var_l, var_d = np.arange(nl), nl + np.arange(nd)
     var_end, var_start = nl + nd + np.arange(n_a), nl + nd + n_a + np.arange(n_b)
     rows = np.concatenate([li, di, np.arange(n_a), n_a + lj, n_a + dj, n_a + dl, n_a + np.arange(n_b)])
     cols = np.concatenate([var_l, var_d, var_end, var_l, var_d, var_d, var_start])
     matrix = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_a + n_b, len(cost))).tocsr()
-    res = milp(cost, constraints=LinearConstraint(matrix, 1, 1), integrality=np.ones(len(cost)),
-               bounds=Bounds(0, 1))
-    if res.x is None:  # pragma: no cover - the all-end/all-start assignment is always feasible
+    res = linprog(cost, A_eq=matrix, b_eq=np.ones(n_a + n_b), bounds=(0, 1), method="highs-ds")
+    x = res.x
+    if x is None or np.any(np.abs(x - np.round(x)) > 1e-6):
+        res = milp(cost, constraints=LinearConstraint(matrix, 1, 1), integrality=np.ones(len(cost)),
+                   bounds=Bounds(0, 1))
+        x = res.x
+    if x is None:  # pragma: no cover - the all-end/all-start assignment is always feasible
         raise InputError(f"the colony tracker's assignment failed: {res.message}")
-    x = res.x > 0.5
-    chosen_links = [links[k] for k in np.flatnonzero(x[:nl])]
-    chosen_div = [divisions[k] for k in np.flatnonzero(x[nl:nl + nd])]
-    return chosen_links, chosen_div, float(cost @ x)
+    x = x > 0.5
+    chosen_l = np.flatnonzero(x[:nl])
+    chosen_d = np.flatnonzero(x[nl:nl + nd])
+    return ((li[chosen_l], lj[chosen_l], lc[chosen_l]), (di[chosen_d], dj[chosen_d], dl[chosen_d], dc[chosen_d]),
+            float(cost @ x))
 
 
 def _refine(a: _Frame, b: _Frame, disp, links, divisions, neighbours: int) -> np.ndarray:
     """Correct each displacement by the median residual of its nearest confidently linked objects."""
-    src, res = [], []
-    for i, j, c in links:
-        if c <= 1 - _CONFIDENT_IOU:
-            src.append(i)
-            res.append(b.centre[j] - a.centre[i] - disp[i])
-    for i, j, l, _ in divisions:
-        centre = (b.centre[j] * b.size[j] + b.centre[l] * b.size[l]) / (b.size[j] + b.size[l])
-        src.append(i)
-        res.append(centre - a.centre[i] - disp[i])
-    if not src:
+    li, lj, lc = links
+    di, dj, dl, _ = divisions
+    sure = lc <= 1 - _CONFIDENT_IOU
+    union = (b.centre[dj] * b.size[dj, None] + b.centre[dl] * b.size[dl, None]) / (b.size[dj] + b.size[dl])[:, None]
+    src = np.concatenate([li[sure], di])
+    if len(src) == 0:
         return disp
-    src, res = np.array(src), np.array(res)
+    res = np.concatenate([b.centre[lj[sure]], union]) - a.centre[src] - disp[src]
     k = min(neighbours, len(src))
     _, near = cKDTree(a.centre[src]).query(a.centre, k=k)
     near = near.reshape(len(a.centre), k)
@@ -206,9 +225,12 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
     if not frames:
         return Edges(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     spacing = np.ones(frames[0].ndim) if spacing is None else np.asarray(spacing, np.float64)
-    row_of = {}
-    for k, (f, lab) in enumerate(zip(spots.frame.tolist(), spots.label.tolist())):
-        row_of[(f, lab)] = k
+    rows = []  # rows[t][label - 1]: the spot row of each object of frame t
+    for t, f in enumerate(frames):
+        at = np.flatnonzero(spots.frame == t)
+        row = np.full(int(np.max(f)), -1, np.int64)
+        row[spots.label[at] - 1] = at
+        rows.append(row)
     gate = settings["MAX_DISTANCE"] or 4 * float(np.median(spots.radius))
     src_out, tgt_out, cost_out = [], [], []
     prev = _frame(np.asarray(frames[0]), spacing)
@@ -235,21 +257,18 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
                     disp = _refine(prev, cur, disp, solution[0], solution[1], settings["NEIGHBOURS"])
             if best is None or solution[2] < best[2]:
                 best = solution
-        links, divisions, _ = best
+        (li, lj, lc), (di, dj, dl, dc), _ = best
         nxt = np.full(cur.centre.shape, np.nan)
-        for i, j, c in links:
-            src_out.append(row_of[(t - 1, i + 1)])
-            tgt_out.append(row_of[(t, j + 1)])
-            cost_out.append(c)
-            nxt[j] = cur.centre[j] - prev.centre[i]
-        for i, j, l, c in divisions:
-            union = (cur.centre[j] * cur.size[j] + cur.centre[l] * cur.size[l]) / (cur.size[j] + cur.size[l])
-            for d in (j, l):
-                src_out.append(row_of[(t - 1, i + 1)])
-                tgt_out.append(row_of[(t, d + 1)])
-                cost_out.append(c)
-                nxt[d] = union - prev.centre[i]  # daughters move on as their mother's pair did
+        nxt[lj] = cur.centre[lj] - prev.centre[li]
+        union = ((cur.centre[dj] * cur.size[dj, None] + cur.centre[dl] * cur.size[dl, None])
+                 / (cur.size[dj] + cur.size[dl])[:, None])
+        nxt[dj] = nxt[dl] = union - prev.centre[di]  # daughters move on as their mother's pair did
+        src_out += [rows[t - 1][li], rows[t - 1][di], rows[t - 1][di]]
+        tgt_out += [rows[t][lj], rows[t][dj], rows[t][dl]]
+        cost_out += [lc, dc, dc]
         prev, prev_disp = cur, nxt
-    src, tgt, cost = np.asarray(src_out, np.int64), np.asarray(tgt_out, np.int64), np.asarray(cost_out)
+    src = np.concatenate(src_out) if src_out else np.zeros(0, np.int64)
+    tgt = np.concatenate(tgt_out) if tgt_out else np.zeros(0, np.int64)
+    cost = np.concatenate(cost_out) if cost_out else np.zeros(0)
     order = np.lexsort((tgt, src))
     return Edges(src[order], tgt[order], cost[order])
