@@ -138,7 +138,7 @@ def main():
         except ImportError:
             print("laptrack not installed: skipped")
     with tempfile.TemporaryDirectory() as tmp:
-        gt = write_ctc_ground_truth(Path(tmp) / "gt", col.labels, col.ground_truth_rows())
+        gt = write_ctc_ground_truth(Path(tmp) / "gt", *col.ctc_ground_truth())
         rows = []
         for k, (name, run) in enumerate(runs.items()):
             if args.only and not any(o in name for o in args.only):

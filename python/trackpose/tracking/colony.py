@@ -18,8 +18,16 @@ For each pair of consecutive frames ``t -> t+1`` this tracker
 4. **refines the motion** from the confident links of that solution: each object's displacement is corrected by
    the median residual of its nearest confidently linked neighbours, and steps 2-3 run again (REFINE times).
 
-The result is TrackMate's edge list (source earlier, cost = the chosen hypothesis' cost, a mother has two edges),
-so the TrackMate XML, CTC and CSV exports apply unchanged. No gap closing: each link spans one frame.
+5. **closes gaps** (an object missed in up to ``MAX_FRAME_GAP - 1`` frames): a track that ended at frame f < t
+   without dividing may continue in a track that starts at t (f >= t - MAX_FRAME_GAP). The ended object is carried
+   to frame t by its neighbours' motion (at each frame in between, the median displacement of the nearest
+   objects that were linked onward) and its shifted pixels are intersected with the starting objects. A bridge
+   costs ``1 - IoU``; each ended track and each start takes at most one bridge, and a bridge is chosen only
+   where it costs less than leaving both alone (IoU > 0): one sparse assignment per frame (TrackMate's
+   augmented matrix, scipy's ``min_weight_full_bipartite_matching``).
+
+The result is TrackMate's edge list (source earlier, cost = the chosen hypothesis' cost, a mother has two edges,
+a bridge spans more than one frame), so the TrackMate XML, CTC and CSV exports apply unchanged.
 """
 from __future__ import annotations
 
@@ -37,7 +45,7 @@ __all__ = ["COLONY_DEFAULTS", "check_colony_settings", "colony_track"]
 
 #: TrackMate-style keys of the colony tracker and their defaults (MAX_DISTANCE 0 = 4 median radii, per movie)
 COLONY_DEFAULTS = {"MAX_DISTANCE": 0.0, "DIVISION_COST": 0.15, "ALIGNMENT_WEIGHT": 0.5, "SYMMETRY_WEIGHT": 0.3,
-                   "REFINE": 1, "NEIGHBOURS": 6}
+                   "REFINE": 1, "NEIGHBOURS": 6, "MAX_FRAME_GAP": 2}
 _START_COST = 1.0   # an object of t+1 with no source
 _END_COST = 1.0     # an object of t with no target
 _CANDIDATES = 6     # nearest targets per source considered (besides all overlapping ones)
@@ -54,9 +62,9 @@ def check_colony_settings(settings: dict) -> dict:
         out[key] = float(out[key])
         if not (np.isfinite(out[key]) and out[key] >= 0):
             raise InputError(f"{key} must be a finite number >= 0, got {out[key]!r}")
-    for key in ("REFINE", "NEIGHBOURS"):
-        if int(out[key]) != out[key] or out[key] < (0 if key == "REFINE" else 1):
-            raise InputError(f"{key} must be an integer >= {0 if key == 'REFINE' else 1}, got {out[key]!r}")
+    for key, low in (("REFINE", 0), ("NEIGHBOURS", 1), ("MAX_FRAME_GAP", 1)):
+        if isinstance(out[key], bool) or int(out[key]) != out[key] or out[key] < low:
+            raise InputError(f"{key} must be an integer >= {low}, got {out[key]!r}")
         out[key] = int(out[key])
     return out
 
@@ -207,6 +215,45 @@ def _refine(a: _Frame, b: _Frame, disp, links, divisions, neighbours: int) -> np
     return disp + np.median(res[near], axis=1)
 
 
+def _neighbour_motion(centre: np.ndarray, disp: np.ndarray, points: np.ndarray, neighbours: int) -> np.ndarray:
+    """Median displacement ``disp`` of the ``neighbours`` objects (``centre``) nearest each point (NaN rows of
+    ``disp`` left out; zero motion when none is known)."""
+    known = np.flatnonzero(np.all(np.isfinite(disp), axis=1))
+    if len(known) == 0 or len(points) == 0:
+        return np.zeros_like(points)
+    k = min(neighbours, len(known))
+    _, near = cKDTree(centre[known]).query(points, k=k)
+    return np.median(disp[known[near.reshape(len(points), k)]], axis=1)
+
+
+def _gap_candidates(window, ended, carried, cur: _Frame, spacing):
+    """Bridges from ended objects (``ended``: (window index, object) rows; ``carried``: their predicted centres in
+    ``cur``'s frame) to the objects of ``cur`` they overlap once shifted there: (ended row, target, 1 - IoU)."""
+    nb = len(cur.size)
+    rows, targets, costs = [], [], []
+    for w in np.unique(ended[:, 0]):
+        frame = window[w][1]
+        mine = np.flatnonzero(ended[:, 0] == w)
+        member = np.full(len(frame.size), -1, np.int64)
+        member[ended[mine, 1]] = np.arange(len(mine))
+        pick = member[frame.owner] >= 0
+        owner = member[frame.owner[pick]]
+        shift = np.round((carried[mine] - frame.centre[ended[mine, 1]]) / spacing).astype(np.int64)
+        moved = frame.coords[pick] + shift[owner]
+        inside = np.all((moved >= 0) & (moved < np.array(cur.labels.shape)), axis=1)
+        hit = np.zeros(len(moved), np.int64)
+        hit[inside] = cur.labels[tuple(moved[inside].T)]
+        ok = hit > 0
+        pair, inter = np.unique(owner[ok] * (nb + 1) + hit[ok] - 1, return_counts=True)
+        e, j = pair // (nb + 1), pair % (nb + 1)
+        rows.append(mine[e])
+        targets.append(j)
+        costs.append(1.0 - inter / (frame.size[ended[mine[e], 1]] + cur.size[j] - inter))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(rows), np.concatenate(targets), np.concatenate(costs)
+
+
 def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None = None) -> Edges:
     """Link the objects of consecutive label frames (see the module's description).
 
@@ -218,7 +265,8 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
     spacing : pixel (voxel) size in array axis order; distances are in these units
     settings : dict, optional
         COLONY_DEFAULTS keys: MAX_DISTANCE (0 = four times the median equivalent radius), DIVISION_COST,
-        ALIGNMENT_WEIGHT, SYMMETRY_WEIGHT, REFINE (motion refinement rounds), NEIGHBOURS (for the refinement).
+        ALIGNMENT_WEIGHT, SYMMETRY_WEIGHT, REFINE (motion refinement rounds), NEIGHBOURS (for the refinement
+        and the gap closing), MAX_FRAME_GAP (largest frame difference a bridge spans; 1: no gap closing).
     """
     settings = check_colony_settings(settings or {})
     frames = list(label_frames)
@@ -235,6 +283,7 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
     src_out, tgt_out, cost_out = [], [], []
     prev = _frame(np.asarray(frames[0]), spacing)
     prev_disp = None     # displacement into ``prev`` of each of its objects (NaN: none)
+    window = []          # gap closing: the last frames' objects, ended tracks and onward displacements
     for t in range(1, len(frames)):
         cur = _frame(np.asarray(frames[t]), spacing)
         # initial motion: the colony's expansion field, or the object's own last displacement
@@ -248,16 +297,38 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
             own = field.copy()
             own[known] = prev_disp[known]
             starts.insert(0, own)
+        # gap closing: the window's unbridged ended objects, carried to frame t - 1 by their neighbours' motion
+        ended = np.array([(w, i) for w, entry in enumerate(window) for i in entry[2].tolist()],
+                         np.int64).reshape(-1, 2)
+        carried = np.zeros((len(ended), len(spacing)))
+        for w, (_, frame, gone, _) in enumerate(window):
+            mine = ended[:, 0] == w
+            pos = frame.centre[ended[mine, 1]]
+            for _, here, _, out_disp in window[w:]:
+                pos = pos + _neighbour_motion(here.centre, out_disp, pos, settings["NEIGHBOURS"])
+            carried[mine] = pos
+        n_a = len(prev.size)
         best = None
         for disp in starts:  # each motion guess, refined; the cheapest solution wins
             for round_ in range(settings["REFINE"] + 1):
-                hyp = _hypotheses(prev, cur, disp, spacing, settings, gate)
-                solution = _solve(len(prev.size), len(cur.size), *hyp)
+                (li, lj, lc), divisions = _hypotheses(prev, cur, disp, spacing, settings, gate)
+                if len(ended):  # bridges: extra sources that may each take one target instead of staying ended
+                    step = _neighbour_motion(prev.centre, disp, carried, settings["NEIGHBOURS"])
+                    e, j, c = _gap_candidates(window, ended, carried + step, cur, spacing)
+                    li, lj, lc = np.concatenate([li, n_a + e]), np.concatenate([lj, j]), np.concatenate([lc, c])
+                solution = _solve(n_a + len(ended), len(cur.size), (li, lj, lc), divisions)
                 if round_ < settings["REFINE"]:
-                    disp = _refine(prev, cur, disp, solution[0], solution[1], settings["NEIGHBOURS"])
+                    own = solution[0][0] < n_a
+                    disp = _refine(prev, cur, disp, tuple(x[own] for x in solution[0]), solution[1],
+                                   settings["NEIGHBOURS"])
             if best is None or solution[2] < best[2]:
                 best = solution
         (li, lj, lc), (di, dj, dl, dc), _ = best
+        bridged = np.zeros(len(ended), bool)
+        bj, bc = np.zeros(len(ended), np.int64), np.zeros(len(ended))
+        gap = li >= n_a
+        bridged[li[gap] - n_a], bj[li[gap] - n_a], bc[li[gap] - n_a] = True, lj[gap], lc[gap]
+        li, lj, lc = li[~gap], lj[~gap], lc[~gap]
         nxt = np.full(cur.centre.shape, np.nan)
         nxt[lj] = cur.centre[lj] - prev.centre[li]
         union = ((cur.centre[dj] * cur.size[dj, None] + cur.centre[dl] * cur.size[dl, None])
@@ -266,6 +337,20 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
         src_out += [rows[t - 1][li], rows[t - 1][di], rows[t - 1][di]]
         tgt_out += [rows[t][lj], rows[t][dj], rows[t][dl]]
         cost_out += [lc, dc, dc]
+        if settings["MAX_FRAME_GAP"] >= 2:  # bridged ends leave the window; this frame's ends join it
+            for e in np.flatnonzero(bridged):
+                w, i = ended[e]
+                f, frame = window[w][0], window[w][1]
+                src_out.append(rows[f][[i]])
+                tgt_out.append(rows[t][[bj[e]]])
+                cost_out.append(bc[[e]])
+                nxt[bj[e]] = (cur.centre[bj[e]] - frame.centre[i]) / (t - f)
+                window[w] = window[w][:2] + (window[w][2][window[w][2] != i],) + window[w][3:]
+            out_disp = np.full(prev.centre.shape, np.nan)
+            out_disp[li] = cur.centre[lj] - prev.centre[li]
+            out_disp[di] = nxt[dj]
+            gone = np.setdiff1d(np.arange(len(prev.size)), np.concatenate([li, di]))
+            window = (window + [(t - 1, prev, gone, out_disp)])[-(settings["MAX_FRAME_GAP"] - 1):]
         prev, prev_disp = cur, nxt
     src = np.concatenate(src_out) if src_out else np.zeros(0, np.int64)
     tgt = np.concatenate(tgt_out) if tgt_out else np.zeros(0, np.int64)
