@@ -144,6 +144,7 @@ def test_gaps_in_the_colony_ground_truth():
         synth.colony(shape=(64, 64), drop=0.9)
 
 
+@pytest.mark.slow
 def test_colony_tracker_bridges_missed_detections(tmp_path):
     """A colony whose cells are missed in single frames (30% per cell and frame where a life has room for it):
     nearly every gap is bridged by a link over two frames from the cell to itself, and the scores stay close to
