@@ -12,19 +12,20 @@ For each pair of consecutive frames ``t -> t+1`` this tracker
    ``1 - IoU(a, b | c) + DIVISION_COST`` plus a penalty when the daughters are unequal or do not lie along the
    mother's long axis. Candidates are pairs that overlap after warping or whose predicted centres are within
    MAX_DISTANCE (those cost 1 + distance / MAX_DISTANCE), the nearest few per object;
-3. **solves** the frame pair exactly as a set partitioning: every object of t ends, links once, or divides once,
-   and every object of t+1 is linked, a daughter, or starts, at a cost of 1 for a start and for an end
-   (scipy's MILP solver, HiGHS);
-4. **refines the motion** from the confident links of that solution: each object's displacement is corrected by
-   the median residual of its nearest confidently linked neighbours, and steps 2-3 run again (REFINE times).
-
-5. **closes gaps** (an object missed in up to ``MAX_FRAME_GAP - 1`` frames): a track that ended at frame f < t
-   without dividing may continue in a track that starts at t (f >= t - MAX_FRAME_GAP). The ended object is carried
-   to frame t by its neighbours' motion (at each frame in between, the median displacement of the nearest
-   objects that were linked onward) and its shifted pixels are intersected with the starting objects. A bridge
-   costs ``1 - IoU``; each ended track and each start takes at most one bridge, and a bridge is chosen only
-   where it costs less than leaving both alone (IoU > 0): one sparse assignment per frame (TrackMate's
-   augmented matrix, scipy's ``min_weight_full_bipartite_matching``).
+3. **closes gaps** (an object missed in up to ``MAX_FRAME_GAP - 1`` frames): the tracks that ended without
+   dividing at frames ``t+1 - MAX_FRAME_GAP .. t-1`` are extra sources of the pair. Each is carried to frame t+1
+   by its neighbours' motion (at each frame in between, the median displacement of its nearest objects that were
+   linked onward; for the last step, of the current motion guess) and its shifted pixels are intersected with
+   frame t+1's labels: a continuation costs ``1 - IoU``, staying ended costs as much as an end. In the same
+   assignment as the links, so a reappearing object is not taken for a neighbour's false daughter;
+4. **solves** the frame pair exactly as a set partitioning: every object of t ends, links once, or divides once,
+   every ended track stays ended or continues once, and every object of t+1 is linked, a daughter, a
+   continuation, or starts, at a cost of 1 for a start and for an end. The linear relaxation is solved first
+   (HiGHS dual simplex through scipy); it is integral on these problems, and then optimal; otherwise scipy's
+   ``milp`` solves the integer problem;
+5. **refines the motion** from the confident links of that solution: each object's displacement is corrected by
+   the median residual of its nearest confidently linked neighbours, and steps 2-4 run again (REFINE times). Both
+   motion guesses of step 1 are tried; the cheaper solution is kept.
 
 The result is TrackMate's edge list (source earlier, cost = the chosen hypothesis' cost, a mother has two edges,
 a bridge spans more than one frame), so the TrackMate XML, CTC and CSV exports apply unchanged.
@@ -301,7 +302,7 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
         ended = np.array([(w, i) for w, entry in enumerate(window) for i in entry[2].tolist()],
                          np.int64).reshape(-1, 2)
         carried = np.zeros((len(ended), len(spacing)))
-        for w, (_, frame, gone, _) in enumerate(window):
+        for w, (_, frame, _, _) in enumerate(window):
             mine = ended[:, 0] == w
             pos = frame.centre[ended[mine, 1]]
             for _, here, _, out_disp in window[w:]:
@@ -318,8 +319,8 @@ def colony_track(spots: Spots, label_frames, spacing=None, settings: dict | None
                     li, lj, lc = np.concatenate([li, n_a + e]), np.concatenate([lj, j]), np.concatenate([lc, c])
                 solution = _solve(n_a + len(ended), len(cur.size), (li, lj, lc), divisions)
                 if round_ < settings["REFINE"]:
-                    own = solution[0][0] < n_a
-                    disp = _refine(prev, cur, disp, tuple(x[own] for x in solution[0]), solution[1],
+                    linked = solution[0][0] < n_a  # links between the two frames, not bridges
+                    disp = _refine(prev, cur, disp, tuple(x[linked] for x in solution[0]), solution[1],
                                    settings["NEIGHBOURS"])
             if best is None or solution[2] < best[2]:
                 best = solution
