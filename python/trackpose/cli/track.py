@@ -94,7 +94,7 @@ def _add_track_parser(sub) -> None:
                    help="outline polygons or their bounding boxes [default: PRECISE]")
     g.add_argument("--scale-factor", type=float, default=1.0, help="outlines scaled before the IoU [default: 1]")
     g.add_argument("--min-iou", type=float, default=0.3, help="a link needs a larger IoU [default: 0.3]")
-    g = p.add_argument_group("colony tracker (--tracker colony)")
+    g = p.add_argument_group("colony tracker (the default; --tracker colony)")
     g.add_argument("--colony-max-distance", type=float, default=0.0,
                    help="largest move of a link between objects that do not overlap once motion is compensated, "
                         "calibrated units; 0 = four times the median object radius [default: 0]")
