@@ -21,8 +21,9 @@ from .spots import Spots
 __all__ = ["Tracking", "track", "track_label_frames", "save_tracking", "TRACKERS", "DEFAULT_TRACKER"]
 
 TRACKERS = ("lap", "overlap", "overlap-voxels", "colony")
-#: The tracker of ``track``/``track_label_frames`` and of ``trackpose track`` when none is named: the colony tracker
-#: measured best on both dividing colonies and the general synthetic movies (docs/benchmarks.md, Colony tracking)
+#: The tracker of ``track``/``track_label_frames`` and of ``trackpose track`` when none is named: the colony tracker,
+#: by far the best on dividing colonies and at least as good as the LAP and overlap trackers on the general
+#: synthetic movies (docs/benchmarks.md, Colony tracking)
 DEFAULT_TRACKER = "colony"
 #: What the TrackMate XML names as the tracker of the colony tracker's links: TrackMate's manual tracker (links made
 #: outside TrackMate's own trackers, which TrackMate reads back), with LINKED_BY saying what made them
