@@ -10,7 +10,7 @@ For each pair of consecutive frames ``t -> t+1`` this tracker
 2. **scores candidates on the warped objects**: each object's pixels (voxels) are shifted by its ``d_a`` and
    intersected with frame t+1's labels. A link ``a -> b`` costs ``1 - IoU``; a **division** ``a -> {b, c}`` costs
    ``1 - IoU(a, b | c) + DIVISION_COST`` plus a penalty when the daughters are unequal or do not lie along the
-   mother's long axis. Candidates are pairs that overlap after warping or whose predicted centres are within
+   mother's long axis (weighted by how elongated the mother is: a round cell has no long axis). Candidates are pairs that overlap after warping or whose predicted centres are within
    MAX_DISTANCE (those cost 1 + distance / MAX_DISTANCE), the nearest few per object;
 3. **closes gaps** (an object missed in up to ``MAX_FRAME_GAP - 1`` frames): the tracks that ended without
    dividing at frames ``t+1 - MAX_FRAME_GAP .. t-1`` are extra sources of the pair. Each is carried to frame t+1
@@ -80,6 +80,7 @@ class _Frame:
     size: np.ndarray        # (n,) pixels
     centre: np.ndarray      # (n, ndim) physical, array axis order
     axis: np.ndarray        # (n, ndim) unit long axis
+    elongation: np.ndarray  # (n,) 1 - smallest / largest axis length (0: round, towards 1: a long rod)
 
 
 def _frame(labels: np.ndarray, spacing: np.ndarray) -> _Frame:
@@ -96,8 +97,9 @@ def _frame(labels: np.ndarray, spacing: np.ndarray) -> _Frame:
     rel = phys - centre[owner]
     cov = np.stack([np.stack([np.bincount(owner, rel[:, i] * rel[:, j], n) for j in range(labels.ndim)], -1)
                     for i in range(labels.ndim)], -2) / size[:, None, None]
-    axis = np.linalg.eigh(cov)[1][..., -1]
-    return _Frame(labels, coords, owner, size, centre, axis)
+    value, vector = np.linalg.eigh(cov)
+    elongation = 1 - np.sqrt(np.maximum(value[:, 0], 0) / np.maximum(value[:, -1], 1e-12))
+    return _Frame(labels, coords, owner, size, centre, vector[..., -1], elongation)
 
 
 def _warped_overlap(a: _Frame, b: _Frame, shift_px: np.ndarray):
@@ -160,7 +162,7 @@ def _hypotheses(a: _Frame, b: _Frame, disp: np.ndarray, spacing, settings, gate:
     v = b.centre[l] - b.centre[j]
     align = np.abs(np.sum(v * a.axis[src], axis=1)) / np.maximum(np.linalg.norm(v, axis=1), 1e-9)
     sym = np.abs(np.log(b.size[j] / b.size[l]))
-    dcost = (1.0 - iou + settings["DIVISION_COST"] + settings["ALIGNMENT_WEIGHT"] * (1 - align)
+    dcost = (1.0 - iou + settings["DIVISION_COST"] + settings["ALIGNMENT_WEIGHT"] * a.elongation[src] * (1 - align)
              + settings["SYMMETRY_WEIGHT"] * sym)
     single = 1.0 - inter / (a.size[s] + b.size[t] - inter)  # the link cost of each overlapping pair
     keep = dcost < np.minimum(single[e1], single[e2]) + _START_COST
