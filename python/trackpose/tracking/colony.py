@@ -10,8 +10,9 @@ For each pair of consecutive frames ``t -> t+1`` this tracker
 2. **scores candidates on the warped objects**: each object's pixels (voxels) are shifted by its ``d_a`` and
    intersected with frame t+1's labels. A link ``a -> b`` costs ``1 - IoU``; a **division** ``a -> {b, c}`` costs
    ``1 - IoU(a, b | c) + DIVISION_COST`` plus a penalty when the daughters are unequal or do not lie along the
-   mother's long axis (weighted by how elongated the mother is: a round cell has no long axis). Candidates are pairs that overlap after warping or whose predicted centres are within
-   MAX_DISTANCE (those cost 1 + distance / MAX_DISTANCE), the nearest few per object;
+   mother's long axis (weighted by how elongated the mother is: a round cell has no long axis). Candidates are
+   pairs that overlap after warping or whose predicted centres are within MAX_DISTANCE (those cost
+   1 + distance / MAX_DISTANCE), the nearest few per object;
 3. **closes gaps** (an object missed in up to ``MAX_FRAME_GAP - 1`` frames): the tracks that ended without
    dividing at frames ``t+1 - MAX_FRAME_GAP .. t-1`` are extra sources of the pair. Each is carried to frame t+1
    by its neighbours' motion (at each frame in between, the median displacement of its nearest objects that were
