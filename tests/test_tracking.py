@@ -32,8 +32,8 @@ def _gt_rows(m):
 
 def test_track_api_on_labels_recovers_divisions(movie, tmp_path):
     labels = np.stack([renumber(f) for f in movie.labels])
-    result = track(labels=labels, lap=dict(linking_max_distance=8.0, allow_track_splitting=True,
-                                           splitting_max_distance=10.0, allow_gap_closing=False))
+    result = track(labels=labels, tracker="lap", lap=dict(linking_max_distance=8.0, allow_track_splitting=True,
+                                                          splitting_max_distance=10.0, allow_gap_closing=False))
     assert len(result.spots) == len(movie.tracks)
     out = save_tracking(result, tmp_path / "out", "m")
     gt = write_ctc_ground_truth(tmp_path / "gt", movie.labels, _gt_rows(movie))
@@ -48,8 +48,9 @@ def test_outputs_and_tracked_movie(movie, tmp_path):
     labels = np.stack([renumber(f) for f in movie.labels])
     src = tmp_path / "labels.tif"
     io.write_labels(src, labels, io.ImageMeta(axes="TYX", pixel_size_x=0.5, pixel_size_y=0.5, unit="micron"))
-    assert main(["track", str(src), "--labels", "--out", str(tmp_path / "o"), "--linking-max-distance", "4",
-                 "--allow-track-splitting", "true", "--splitting-max-distance", "5"]) == 0
+    assert main(["track", str(src), "--labels", "--out", str(tmp_path / "o"), "--tracker", "lap",
+                 "--linking-max-distance", "4", "--allow-track-splitting", "true",
+                 "--splitting-max-distance", "5"]) == 0
     out = tmp_path / "o"
     assert sorted(p.name for p in out.iterdir()) == ["ctc", "edges.csv", "labels.xml", "labels_tracked.tif",
                                                      "spots.csv", "tracks.csv"]
@@ -137,7 +138,7 @@ def test_eval_tracks_command(movie, tmp_path, capsys):
 @pytest.mark.slow
 def test_track_a_raw_movie_end_to_end(tmp_path, monkeypatch, capsys):
     """trackpose track movie.tif --out DIR: the built-in model segments each frame, one frame at a time (no
-    earlier frame's network output is still alive when the next is segmented), then the LAP tracker links them;
+    earlier frame's network output is still alive when the next is segmented), then the default tracker links them;
     the CTC folder passes py-ctcmetrics' validation and scores well against the synthetic truth."""
     import gc
     import weakref

@@ -24,10 +24,9 @@ def oracle():
 def test_xml_loads_in_trackmate_identically(oracle, tmp_path):
     m = synth.movie(n_frames=8, shape=(96, 96), seed=5, division_interval=5)
     labels = np.stack([renumber(f) for f in m.labels])
-    result = track(labels=labels, spacing=(0.5, 0.5), lap=dict(linking_max_distance=4.0,
-                                                               allow_track_splitting=True,
-                                                               splitting_max_distance=5.0,
-                                                               linking_feature_penalties={"QUALITY": 0.3}))
+    result = track(labels=labels, spacing=(0.5, 0.5), tracker="lap",
+                   lap=dict(linking_max_distance=4.0, allow_track_splitting=True, splitting_max_distance=5.0,
+                            linking_feature_penalties={"QUALITY": 0.3}))
     out = save_tracking(result, tmp_path / "o", "movie", unit="micron")
     read = oracle.run({"action": "read_xml", "path": str(out / "movie.xml")})
     assert read["ok"], read["error"]

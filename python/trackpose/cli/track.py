@@ -50,8 +50,10 @@ def _add_track_parser(sub) -> None:
     p = sub.add_parser(
         "track", help="segment and track a movie (or track label images); TrackMate XML, CTC and CSV outputs",
         description="Find the objects of every frame of a movie (trackpose segment's options) or take them from "
-                    "label images (--labels), link them with TrackMate's LAP or overlap tracker, and write the "
-                    "tracks. INPUT is a TIFF with a T axis, or a folder of per-frame images sorted by name.",
+                    "label images (--labels), link them (by default with the colony tracker: motion-compensated "
+                    "overlap with divisions and gap closing; TrackMate's LAP or overlap tracker with --tracker), "
+                    "and write the tracks. INPUT is a TIFF with a T axis, or a folder of per-frame images sorted "
+                    "by name.",
         epilog=_OUTPUTS, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", type=Path, metavar="INPUT", help="movie TIFF (T[Z]YX[C]) or folder of frames")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder (must be new or empty)")
@@ -60,12 +62,14 @@ def _add_track_parser(sub) -> None:
                    "path and its last objects' outlines in its own colour, over the last frame")
     p.add_argument("--labels", action="store_true", help="INPUT holds label images (ids independent from frame "
                    "to frame, 1..n in each); segmentation is skipped")
-    p.add_argument("--tracker", choices=["lap", "overlap", "overlap-voxels", "colony"], default="lap",
-                   help="lap: TrackMate's LAP tracker; overlap: TrackMate's overlap (IoU) tracker on outlines "
-                        "(2D); overlap-voxels: IoU of the label voxels (2D and 3D); colony: motion-compensated "
-                        "IoU with divisions, for growing colonies (2D and 3D) [default: lap]")
+    p.add_argument("--tracker", choices=["colony", "lap", "overlap", "overlap-voxels"], default="colony",
+                   help="colony: motion-compensated IoU with divisions and gap closing (2D and 3D; measured best on "
+                        "growing colonies and on moving, dividing cells); lap: TrackMate's LAP tracker (exactly "
+                        "TrackMate 8.1.6's links); overlap: TrackMate's overlap (IoU) tracker on outlines (2D); "
+                        "overlap-voxels: IoU of the label voxels (2D and 3D) [default: colony, for label images "
+                        "and segmented movies alike]")
     d = LAPSettings()
-    g = p.add_argument_group("LAP tracker (TrackMate's keys; distances in calibrated units)")
+    g = p.add_argument_group("LAP tracker (--tracker lap; TrackMate's keys; distances in calibrated units)")
     g.add_argument("--linking-max-distance", type=float, default=d.linking_max_distance,
                    help=f"max distance of a frame-to-frame link [default: {d.linking_max_distance}]")
     g.add_argument("--allow-gap-closing", type=_bool, default=d.allow_gap_closing, metavar="true|false",
@@ -89,7 +93,7 @@ def _add_track_parser(sub) -> None:
                    help=f"[default: {d.alternative_linking_cost_factor}]")
     g.add_argument("--cutoff-percentile", type=float, default=d.cutoff_percentile,
                    help=f"[default: {d.cutoff_percentile}]")
-    g = p.add_argument_group("overlap tracker (TrackMate's keys)")
+    g = p.add_argument_group("overlap trackers (--tracker overlap / overlap-voxels; TrackMate's keys)")
     g.add_argument("--iou-calculation", choices=["PRECISE", "FAST"], default="PRECISE",
                    help="outline polygons or their bounding boxes [default: PRECISE]")
     g.add_argument("--scale-factor", type=float, default=1.0, help="outlines scaled before the IoU [default: 1]")
@@ -104,12 +108,16 @@ def _add_track_parser(sub) -> None:
     g.add_argument("--mesh-smoothing", type=float, default=0.0, metavar="PX",
                    help="smooth the meshes further at about this scale in pixels (Taubin smoothing, keeps the "
                         "volume) [default: 0]")
-    g = p.add_argument_group("colony tracker (--tracker colony)")
+    g = p.add_argument_group("colony tracker (the default; --tracker colony)")
     g.add_argument("--colony-max-distance", type=float, default=0.0,
                    help="largest move of a link between objects that do not overlap once motion is compensated, "
                         "calibrated units; 0 = four times the median object radius [default: 0]")
     g.add_argument("--division-cost", type=float, default=0.15,
                    help="added to the cost of a division (higher: fewer divisions) [default: 0.15]")
+    g.add_argument("--colony-max-frame-gap", type=int, default=2,
+                   help="largest frame difference a link may span: a track that ends may continue in one that "
+                        "starts up to this many frames later (2: objects missed in one frame); 1: no gap "
+                        "closing [default: 2]")
     groups = {}
     for s in SETTINGS:
         if not s.cli or not s.segment:
@@ -143,6 +151,26 @@ def _meshes_from_args(args):
     return {"simplify": args.simplify_meshes, "smoothing": args.mesh_smoothing}
 
 
+def _check_tracker_options(args) -> None:
+    """Options of another tracker than the chosen one are an error (they would be ignored silently)."""
+    from ..errors import InputError
+    from ..tracking.lap_settings import LAPSettings
+    given = {"lap": [k for k, v in _lap_from_args(args).items() if v != getattr(LAPSettings(), k)],
+             "overlap": [k for k, v, d in (("iou_calculation", args.iou_calculation, "PRECISE"),
+                                           ("scale_factor", args.scale_factor, 1.0), ("min_iou", args.min_iou, 0.3))
+                         if v != d],
+             "colony": [k for k, v, d in (("colony_max_distance", args.colony_max_distance, 0.0),
+                                          ("division_cost", args.division_cost, 0.15),
+                                          ("colony_max_frame_gap", args.colony_max_frame_gap, 2)) if v != d]}
+    mine = "overlap" if args.tracker == "overlap-voxels" else args.tracker
+    for tracker, keys in given.items():
+        if keys and tracker != mine:
+            options = ", ".join("--" + k.replace("_", "-") for k in keys)
+            raise InputError(f"{options} {'is an option' if len(keys) == 1 else 'are options'} of --tracker "
+                             f"{tracker}, but the tracker is {args.tracker} (the default is colony); add "
+                             f"--tracker {tracker} or leave {'it' if len(keys) == 1 else 'them'} out")
+
+
 def _report(stage, done, total):
     print(f"{stage}: {done}" + (f"/{total}" if total else ""), file=sys.stderr, flush=True)
 
@@ -152,6 +180,12 @@ def _run_track(args) -> int:
     from ..tracking.movie import open_movie
     lap = LAPSettings(**_lap_from_args(args))  # range errors before any work
     meshes = _meshes_from_args(args)
+    _check_tracker_options(args)
+    colony = {"MAX_DISTANCE": args.colony_max_distance, "DIVISION_COST": args.division_cost,
+              "MAX_FRAME_GAP": args.colony_max_frame_gap}
+    if args.tracker == "colony":
+        from ..tracking.colony import check_colony_settings
+        check_colony_settings(colony)
     movie = open_movie(args.input, labels=args.labels)
     overlap = {"IOU_CALCULATION": args.iou_calculation, "SCALE_FACTOR": args.scale_factor, "MIN_IOU": args.min_iou}
     if args.labels:
@@ -176,10 +210,10 @@ def _run_track(args) -> int:
                     print(f"frame {t + 1}/{movie.n_frames}: {int(masks.max())} objects", flush=True)
                     yield masks
             frames = segmented()
-    colony = {"MAX_DISTANCE": args.colony_max_distance, "DIVISION_COST": args.division_cost}
-    result = track_label_frames(frames, spacing=movie.spacing, tracker=args.tracker, lap=lap, overlap=overlap,
-                                time_interval=movie.time_interval,
-                                progress=_report if args.labels else None, colony=colony)
+    result = track_label_frames(frames, spacing=movie.spacing, tracker=args.tracker,
+                                lap=lap if args.tracker == "lap" else None, overlap=overlap,
+                                time_interval=movie.time_interval, progress=_report if args.labels else None,
+                                colony=colony if args.tracker == "colony" else None)
     if not args.labels:
         result.detector = "TRACKPOSE_DETECTOR"
         result.detector_settings = {k: v for k, v in recorded.items() if isinstance(v, (int, float, str, bool))}

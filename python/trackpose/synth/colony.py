@@ -12,16 +12,19 @@ What defeats classical trackers on bacterial colonies, reproduced with a seeded 
   colony (the stage) is added.
 - **Crowding.** The cells touch: a pixel belongs to the rod whose axis is nearest in units of its radius, out to
   ``fill`` radii, so neighbouring rods share borders without gaps inside the colony.
-- **No gaps in time**: every cell is visible in every frame of its life (frames are large enough for the colony).
+- **No gaps in time** by default: every cell is visible in every frame of its life (frames are large enough for
+  the colony). ``drop`` > 0 removes cells from single frames of the labels (missed detections; the images still
+  show them); the cell keeps its id after the gap.
 
-``colony`` returns a :class:`Colony`: ``labels`` whose id is the CTC track label (a new id per daughter), the CTC
-lineage rows ``(label, begin, end, parent)`` (``man_track.txt``), a simple fluorescence-like image per frame, and
+``colony`` returns a :class:`Colony`: ``labels`` whose id is the cell's track id (a new id per daughter; a gap keeps
+the id), the lineage rows ``(label, begin, end, parent)``, a simple fluorescence-like image per frame,
+``ctc_ground_truth()``: the Cell Tracking Challenge ground truth (``man_track.txt`` rows and masks), and
 ``frame_labels(t)``: frame ``t`` relabelled 1..n (ids independent from frame to frame: a tracker's input).
 Pure numpy/scipy and a function of its arguments and ``seed``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import numpy as np
@@ -42,14 +45,19 @@ class Colony:
     images : (T, [Z,] Y, X) float32
         Fluorescence-like frames (bright cells, darker borders, blur and noise).
     labels : same shape, int32
-        0 = background; the id is the cell's CTC track label in every frame (a daughter gets a new id).
+        0 = background; the id is the cell's track id in every frame it is seen in (a daughter gets a new id; a
+        cell missed in a frame, see ``drop``, keeps its id after the gap).
     tracks : (n, 4) int64
-        CTC lineage rows ``label, begin, end, parent`` (parent 0 for the founders), as in ``man_track.txt``.
+        Lineage rows ``label, begin, end, parent`` (parent 0 for the founders): a cell's first and last frame
+        (it may be missing in frames in between, ``gaps``).
+    gaps : (m, 2) int64
+        ``label, frame`` of each missed detection.
     """
 
     images: np.ndarray
     labels: np.ndarray
     tracks: np.ndarray
+    gaps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
 
     def frame_labels(self, t: int) -> np.ndarray:
         """Frame ``t`` with its objects relabelled 1..n in the order of their ids (a tracker's input)."""
@@ -68,9 +76,40 @@ class Colony:
                 out.setdefault(parent, []).append(lab)
         return out
 
-    def ground_truth_rows(self) -> list:
-        """``[(label, begin, end, parent)]`` for ``write_ctc_ground_truth``."""
-        return [tuple(int(v) for v in row) for row in self.tracks]
+    def ctc_ground_truth(self):
+        """``(labels, rows)`` for ``write_ctc_ground_truth``: CTC masks and ``man_track.txt`` rows.
+
+        The CTC format (and py-ctcmetrics' validation) needs a label in every frame from its begin to its end, so
+        the part of a track after a gap gets a new label whose parent is the part before (the CTC way of writing
+        a gap: a link across the missing frames, not a division). Without gaps this is ``labels`` and
+        ``tracks``.
+        """
+        labels = self.labels.copy()
+        rows = [[int(v) for v in r] for r in self.tracks]
+        if len(self.gaps) == 0:
+            return labels, [tuple(r) for r in rows]
+        missing: dict = {}
+        for lab, t in self.gaps.tolist():
+            missing.setdefault(lab, set()).add(t)
+        current = {r[0]: r[0] for r in rows}  # the CTC label that a cell's pixels carry from here on
+        next_label = int(self.tracks[:, 0].max()) + 1
+        out = []
+        for lab, begin, end, parent in [list(r) for r in rows]:
+            piece = [lab, begin, None, current.get(parent, parent) if parent else 0]
+            for t in range(begin, end + 1):
+                if t in missing.get(lab, ()):
+                    if piece[2] is None:
+                        piece[2] = t - 1
+                        out.append(piece)
+                    continue
+                if piece[2] is not None:  # first frame after a gap: a new label, parent = the piece before
+                    piece = [next_label, t, None, piece[0]]
+                    next_label += 1
+                labels[t][self.labels[t] == lab] = piece[0]
+            piece[2] = end
+            out.append(piece)
+            current[lab] = piece[0]  # daughters' parent: the mother's last piece
+        return labels, [tuple(r) for r in out]
 
 
 class _Cells:
@@ -197,7 +236,7 @@ def _image(labels: np.ndarray, rng) -> np.ndarray:
 
 def colony(n_frames: int = 16, shape: Sequence[int] = (256, 256), n_cells: int = 4, *, width: float = 10.0,
            division_length: float = 40.0, doubling_frames: float = 3.0, drift: float = 3.0, fill: float = 1.25,
-           relax_iterations: int = 40, seed: Optional[int] = 0) -> Colony:
+           relax_iterations: int = 40, drop: float = 0.0, seed: Optional[int] = 0) -> Colony:
     """Simulate a growing, dividing colony of rods and render every frame.
 
     Parameters
@@ -219,12 +258,17 @@ def colony(n_frames: int = 16, shape: Sequence[int] = (256, 256), n_cells: int =
         Pixels out to this many radii from a rod's axis belong to the nearest rod (> 1 fills the seams).
     relax_iterations : int
         Overlap-relaxation rounds per frame.
+    drop : float in 0..0.5
+        Probability, per cell and frame, that the cell is missing from that frame's labels (a missed detection;
+        never in a cell's first or last frame, nor in two frames in a row). The images still show it.
     """
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (2, 3) or min(shape) < 16:
         raise InputError(f"shape must be (Y, X) or (Z, Y, X) of at least 16 pixels each, got {shape}")
     if n_frames < 1 or n_cells < 1:
         raise InputError("n_frames and n_cells must be >= 1")
+    if not 0 <= drop <= 0.5:
+        raise InputError(f"drop is a probability per cell and frame (0..0.5), got {drop}")
     if not (width > 1 and division_length > 2 * width and doubling_frames > 0 and fill >= 1):
         raise InputError("need width > 1, division_length > 2 * width, doubling_frames > 0, fill >= 1")
     rng = np.random.default_rng(seed)
@@ -286,4 +330,16 @@ def colony(n_frames: int = 16, shape: Sequence[int] = (256, 256), n_cells: int =
         rows.append((cid, frames[0], frames[-1], parent.get(cid, 0)))
     alive = {r[0] for r in rows}
     rows = [(a, b, c, p if p in alive else 0) for a, b, c, p in rows]
-    return Colony(np.stack(images), labels, np.array(rows, np.int64).reshape(-1, 4))
+    gaps = []
+    if drop > 0:  # missed detections: after the simulation, so the same seed gives the same colony
+        miss = np.random.default_rng(rng.integers(2 ** 63))
+        for cid, begin, end, _ in rows:
+            t = begin + 1
+            while t < end:
+                if miss.random() < drop:
+                    labels[t][labels[t] == cid] = 0
+                    gaps.append((cid, t))
+                    t += 1  # never two frames in a row
+                t += 1
+    return Colony(np.stack(images), labels, np.array(rows, np.int64).reshape(-1, 4),
+                  np.array(gaps, np.int64).reshape(-1, 2))

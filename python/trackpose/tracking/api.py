@@ -18,9 +18,16 @@ from .objects import concat_spots, frame_spots
 from .overlap import OVERLAP_DEFAULTS, check_overlap_settings, overlap_track, overlap_track_labels
 from .spots import Spots
 
-__all__ = ["Tracking", "track", "track_label_frames", "save_tracking", "TRACKERS"]
+__all__ = ["Tracking", "track", "track_label_frames", "save_tracking", "TRACKERS", "DEFAULT_TRACKER"]
 
 TRACKERS = ("lap", "overlap", "overlap-voxels", "colony")
+#: The tracker of ``track``/``track_label_frames`` and of ``trackpose track`` when none is named: the colony tracker,
+#: by far the best on dividing colonies and at least as good as the LAP and overlap trackers on the general
+#: synthetic movies (docs/benchmarks.md, Colony tracking)
+DEFAULT_TRACKER = "colony"
+#: What the TrackMate XML names as the tracker of the colony tracker's links: TrackMate's manual tracker (links made
+#: outside TrackMate's own trackers, which TrackMate reads back), with LINKED_BY saying what made them
+COLONY_XML_TRACKER = "MANUAL_TRACKER"
 
 
 @dataclass
@@ -84,8 +91,8 @@ def _lap_settings(lap) -> LAPSettings:
     return LAPSettings(**lap)
 
 
-def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "lap", lap=None, overlap=None,
-                       time_interval: float = 1.0, progress: Optional[Callable] = None,
+def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = DEFAULT_TRACKER, lap=None,
+                       overlap=None, time_interval: float = 1.0, progress: Optional[Callable] = None,
                        colony: Optional[dict] = None) -> Tracking:
     """Track objects given as label images, one per frame (ids independent from frame to frame).
 
@@ -95,11 +102,12 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
         Frame t's objects are labelled 1..n_t.
     spacing : (dy, dx) or (dz, dy, dx), optional
         Pixel/voxel size in physical units; distances (``lap``) are in these units.
-    tracker : "lap", "overlap", "overlap-voxels" or "colony"
-        TrackMate's LAP tracker; TrackMate's overlap tracker on outlines (2D); overlap on the voxels (2D/3D);
-        motion-compensated overlap with divisions for growing colonies (2D/3D, ``tracking.colony``).
+    tracker : "colony" (default), "lap", "overlap" or "overlap-voxels"
+        Motion-compensated overlap with divisions and gap closing (2D/3D, ``tracking.colony``); TrackMate's LAP
+        tracker; TrackMate's overlap tracker on outlines (2D); overlap on the voxels (2D/3D).
     lap : LAPSettings or dict, optional
-        snake-case fields or TrackMate keys; TrackMate's defaults otherwise.
+        For ``tracker="lap"`` (an error with another tracker): snake-case fields or TrackMate keys; TrackMate's
+        defaults otherwise.
     overlap : dict, optional
         IOU_CALCULATION ("PRECISE"/"FAST"), SCALE_FACTOR, MIN_IOU (TrackMate's keys; defaults 0.3 IoU).
     progress : callable(stage, done, total), optional
@@ -108,6 +116,12 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
     """
     if tracker not in TRACKERS:
         raise InputError(f"tracker must be one of {', '.join(TRACKERS)}, got {tracker!r}")
+    if lap is not None and tracker != "lap":
+        raise InputError(f"LAP settings were given but the tracker is {tracker!r} (the default is "
+                         f"{DEFAULT_TRACKER!r}); pass tracker='lap' to use them")
+    if colony and tracker != "colony":
+        raise InputError(f"colony tracker settings were given but the tracker is {tracker!r}; pass "
+                         "tracker='colony' to use them")
     settings_lap = _lap_settings(lap) if tracker == "lap" else None
     ov = {**OVERLAP_DEFAULTS, **(overlap or {})}
     settings_colony = check_colony_settings(colony or {}) if tracker == "colony" else None
@@ -139,7 +153,8 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
         tsettings, tname = ov, "OVERLAP_TRACKER"
     elif tracker == "colony":
         edges = colony_track(spots, frames, spacing, settings_colony)
-        tsettings, tname = settings_colony, "TRACKPOSE_COLONY_TRACKER"
+        tsettings = {"LINKED_BY": "trackpose colony tracker", **settings_colony}
+        tname = COLONY_XML_TRACKER
     else:
         edges = overlap_track_labels(spots, enumerate(frames), float(ov["MIN_IOU"]))
         tsettings, tname = {**ov, "IOU_CALCULATION": "PRECISE"}, "OVERLAP_TRACKER"
@@ -147,7 +162,7 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
                     tsettings, float(time_interval))
 
 
-def track(movie=None, *, labels=None, spacing=None, tracker: str = "lap", lap=None, overlap=None,
+def track(movie=None, *, labels=None, spacing=None, tracker: str = DEFAULT_TRACKER, lap=None, overlap=None,
           time_interval: float = 1.0, segment_settings: Optional[dict] = None,
           progress: Optional[Callable] = None, colony: Optional[dict] = None) -> Tracking:
     """Segment each frame of a movie with ``trackpose.segment`` (or take label images) and track the objects.
