@@ -116,7 +116,7 @@ def oracle9():
 def _tracked_3d(folder, meshes):
     m = synth.movie(n_frames=4, shape=(12, 48, 48), seed=4, anisotropy=2.0, n_cells=5)
     labels = np.stack([renumber(f) for f in m.labels])
-    result = track(labels=labels, spacing=(1.0, 0.5, 0.5), lap=dict(linking_max_distance=5.0))
+    result = track(labels=labels, spacing=(1.0, 0.5, 0.5), tracker="lap", lap=dict(linking_max_distance=5.0))
     out = save_tracking(result, folder, "movie", unit="micron", meshes=meshes)
     return result, out / "movie.xml"
 
@@ -129,7 +129,7 @@ def test_3d_xml_opens_with_meshes_in_trackmate9_and_spheres_in_trackmate8(oracle
     smooth, smooth_xml = _tracked_3d(tmp_path / "smooth", True)
     assert raw_xml.with_name("movie.xml.meshes").exists()
     m = synth.movie(n_frames=3, shape=(48, 48), seed=2, n_cells=4)  # and a 2D file: outlines, no side file
-    flat = track(labels=np.stack([renumber(f) for f in m.labels]), spacing=(0.5, 0.5),
+    flat = track(labels=np.stack([renumber(f) for f in m.labels]), spacing=(0.5, 0.5), tracker="lap",
                  lap=dict(linking_max_distance=5.0))
     flat_xml = save_tracking(flat, tmp_path / "2d", "movie", unit="micron") / "movie.xml"
     reads9 = oracle9.run({"action": "batch", "requests": [{"action": "read_xml", "path": str(p)}
@@ -194,7 +194,7 @@ def test_mesh_side_file_from_the_command_line(tmp_path, capsys):
     src = tmp_path / "cells.tif"
     io.write_labels(src, np.stack([renumber(f) for f in m.labels]),
                     io.ImageMeta(axes="TZYX", pixel_size_x=0.5, pixel_size_y=0.5, z_spacing=1.0, unit="micron"))
-    args = ["track", str(src), "--labels", "--linking-max-distance", "5"]
+    args = ["track", str(src), "--labels", "--tracker", "lap", "--linking-max-distance", "5"]
     assert main(args + ["--out", str(tmp_path / "full"), "--simplify-meshes", "false"]) == 0
     assert main(args + ["--out", str(tmp_path / "half"), "--mesh-smoothing", "1"]) == 0
     n_faces = {}
@@ -271,7 +271,7 @@ def _movies_for_readers(tmp_path):
     yields (result, xml path, expected XML positions)."""
     import zipfile
     m = synth.movie(n_frames=5, shape=(64, 64), seed=5, division_interval=3)
-    r2 = track(labels=np.stack([renumber(f) for f in m.labels]), spacing=(0.5, 0.5),
+    r2 = track(labels=np.stack([renumber(f) for f in m.labels]), spacing=(0.5, 0.5), tracker="lap",
                lap=dict(linking_max_distance=4.0, allow_track_splitting=True, splitting_max_distance=5.0))
     xml2 = save_tracking(r2, tmp_path / "2d", "movie", unit="micron") / "movie.xml"
     yield r2, xml2, r2.spots.position
