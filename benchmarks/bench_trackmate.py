@@ -132,6 +132,7 @@ def main():
                   f"{r['frames']} frames of {r['width']} x {r['height']}:")
             print(f"  {'TrackMate.process()':44s} {r['seconds']:7.1f} s   {r['spots']} spots, {r['tracks']} tracks "
                   f"({r['seconds'] / r['frames']:.2f} s per frame)")
+            print(f"  {'  of which detection (engine job + spots)':44s} {r['detection_seconds']:7.1f} s")
             print(f"  {'engine alone, trackpose.segment per frame':44s} {sum(alone):7.1f} s   "
                   f"({statistics.mean(alone):.2f} s per frame, model loaded)")
             print(f"  TrackMate.process() / engine alone: {r['seconds'] / sum(alone):.2f}x")
