@@ -550,7 +550,7 @@ def get_masks(p, inds, shape, max_size_fraction=DEFAULT_MAX_SIZE_FRACTION):
 
 def compute_masks(dP, cellprob, niter=DEFAULT_NITER, cellprob_threshold=DEFAULT_CELLPROB_THRESHOLD,
                   flow_threshold=DEFAULT_FLOW_THRESHOLD, min_size=DEFAULT_MIN_SIZE, max_size=None,
-                  max_size_fraction=DEFAULT_MAX_SIZE_FRACTION):
+                  max_size_fraction=DEFAULT_MAX_SIZE_FRACTION, step_scale=None):
     """Label image from network flows and cell probability (2D or 3D, by ``dP.shape[0]``).
 
     Pixels with ``cellprob > cellprob_threshold`` follow ``dP / 5`` (set to 0 outside those pixels) for
@@ -576,6 +576,11 @@ def compute_masks(dP, cellprob, niter=DEFAULT_NITER, cellprob_threshold=DEFAULT_
         Largest kept mask in pixels (voxels); None or 0 means no limit.
     max_size_fraction : float
         Masks covering more than this fraction of the image are removed before the flow check.
+    step_scale : sequence of float, optional
+        Per-axis factor on the steps (one per flow component): flows measured on another grid than ``dP``'s
+        (a network run on a resized image, its flows resampled to ``dP``'s grid) are steps of that grid, and
+        ``dP``'s size / that grid's size along each axis turns them into steps of this one. None: 1 on every axis
+        (cellpose's behaviour).
 
     Returns
     -------
@@ -601,6 +606,11 @@ def compute_masks(dP, cellprob, niter=DEFAULT_NITER, cellprob_threshold=DEFAULT_
     field = dP.astype(np.float32, copy=False) * is_cell
     del is_cell
     field /= np.float32(FLOW_SCALE)
+    if step_scale is not None:
+        if len(step_scale) != dP.shape[0]:
+            raise InputError(f"step_scale needs one factor per flow component ({dP.shape[0]}), got {step_scale}")
+        for axis, factor in enumerate(step_scale):
+            field[axis] *= np.float32(factor)
     ends = follow_flows(field, inds, niter)
     del field
     masks = get_masks(ends, inds, cellprob.shape, max_size_fraction=max_size_fraction)

@@ -282,9 +282,11 @@ def segment(image: np.ndarray,
         del planes
         timings["network"] = time.perf_counter() - t
         t = time.perf_counter()
+        grid = _network_grid_3d((nz, ly, lx), rescale, 1.0 if anisotropy is None else float(anisotropy))
         masks = _masks_3d(y, (nz, ly, lx), niter=n_iter, cellprob_threshold=cellprob_threshold,
                           min_size=min_size, max_size=max_size, max_size_fraction=max_size_fraction,
-                          flow3d_smooth=flow3d_smooth, exclude_on_edges=exclude_on_edges)
+                          flow3d_smooth=flow3d_smooth, exclude_on_edges=exclude_on_edges,
+                          network_grid=grid if resample else None)
         flows, cellprob = y[:3], y[3]
     else:
         def network_2d():
@@ -357,20 +359,32 @@ def _cached(cache: Optional[dict], key, timings: dict, compute):
 
 def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float, min_size: int,
               max_size: Optional[int], max_size_fraction: float, flow3d_smooth: float = 0.0,
-              exclude_on_edges: bool = False) -> np.ndarray:
+              exclude_on_edges: bool = False, network_grid: Optional[tuple] = None) -> np.ndarray:
     """3D masks from the network output of the 3D mode (everything :func:`segment` does after the network).
 
     y : (4, Z', Y', X') float32, dZ, dY, dX, cellprob (``_network_3d``'s output); the flows are smoothed in place
     when ``flow3d_smooth`` > 0. shape : (Z, Y, X) of the image; masks found at another size are resized to it.
-    Returns (Z, Y, X) int32 labels.
+    network_grid : (Z, Y, X) the network ran at, when ``y`` was resampled from it to another grid: the flows are
+    displacements on the network's grid, so the dynamics follows them converted to ``y``'s voxels (each component
+    times ``y``'s size / the network's along its axis; see the note in the function). Returns (Z, Y, X) int32
+    labels.
     """
     if flow3d_smooth > 0:
         from scipy.ndimage import gaussian_filter
         for c in range(3):
             gaussian_filter(y[c], flow3d_smooth, output=y[c])
+    step_scale = None
+    if network_grid is not None and tuple(network_grid) != y.shape[1:]:
+        # Cellpose 3.1.1.2 resamples the 3D flows to the image grid without converting their lengths. A flow
+        # is a step on the network's grid, which in 3D is the image upsampled by rescale x anisotropy along Z
+        # (3.75x for 16-px objects with a Z step twice the pixel size). Unconverted, a step near an object's centre
+        # overshoots it: the point alternates between the planes either side of the centre, pixels end in two end
+        # bins two planes apart, only one of them seeds a mask and the object comes out as half a ball (issue 17;
+        # tests/test_3d.py, test_3d_balls_come_out_whole_*).
+        step_scale = tuple(s / g for s, g in zip(y.shape[1:], network_grid))
     masks = dynamics.compute_masks(y[:3], y[3], niter=niter, cellprob_threshold=cellprob_threshold,
                                    flow_threshold=0.0, min_size=min_size, max_size=max_size,
-                                   max_size_fraction=max_size_fraction)
+                                   max_size_fraction=max_size_fraction, step_scale=step_scale)
     if masks.shape != tuple(shape):
         masks = _resize_labels_3d(masks, tuple(shape))
         masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
@@ -418,6 +432,12 @@ def _resize_labels_3d(masks: np.ndarray, shape: tuple) -> np.ndarray:
     return _resize_volume(masks, shape, nearest=True)
 
 
+def _network_grid_3d(shape: tuple, rescale: float, anisotropy: float) -> tuple:
+    """(Z, Y, X) the 3D mode runs the network at: the image resized by rescale, and Z also by anisotropy."""
+    nz, ly, lx = shape
+    return int(nz * anisotropy * rescale), int(ly * rescale), int(lx * rescale)
+
+
 def _network_3d(models, planes: np.ndarray, rescale: float, anisotropy: float, resample: bool, net_kw: dict):
     """Run the 2D network on YX, ZX and ZY slices and sum the flows (cellpose's 3D mode).
 
@@ -425,7 +445,7 @@ def _network_3d(models, planes: np.ndarray, rescale: float, anisotropy: float, r
     at image size when ``resample`` is on, else at the rescaled size; and the style of the YX pass.
     """
     nz, ly, lx, _ = planes.shape
-    target = (int(nz * anisotropy * rescale), int(ly * rescale), int(lx * rescale))
+    target = _network_grid_3d((nz, ly, lx), rescale, anisotropy)
     if min(target) < 1:
         raise InputError(f"with anisotropy {anisotropy} and diameter rescale {rescale:.2f} the {nz}-plane volume "
                          f"becomes {target}: check anisotropy (Z spacing / pixel size) and diameter")

@@ -312,23 +312,20 @@ class InsideTrackMateTest {
         return imp;
     }
 
-    private void runBalls(boolean stitch) {
-        // Z step twice the pixel width: the engine takes anisotropy 2 from the calibration (ANISOTROPY 0)
-        double pd = 2 * PW;
-        // diameter 24 px: the engine rescales by 30 / 24 only (small objects would be upsampled, which costs)
-        double r = 12;
-        double[][] balls = {{16.5, 17.2, 6.6}, {38.6, 37.4, 7.2}};
-        int frames = 2;
-        double dx = 2;
-        ImagePlus movie = ballMovie(balls, r, 56, 56, 14, pd, frames, dx, 5);
+    /**
+     * A movie of balls (radius r XY pixels, Z step pd micron; centres x, y in pixels and z in planes, moving dx px per
+     * frame) through TrackMate.process() with the built-in model and the LAP tracker, anisotropy from the
+     * calibration: one spot per ball, within {@code position} micron of the ball's centre, its volume within
+     * {@code volume} (a fraction) of the ball's, one track per ball.
+     */
+    private void runBalls(boolean stitch, double r, double pd, double[][] balls, int w, int h, int nz, int frames,
+            double dx, int minSize, double position, double volumeTolerance) {
+        ImagePlus movie = ballMovie(balls, r, w, h, nz, pd, frames, dx, 5);
         Map<String, Object> det = detectorSettings(2 * r * PW);
         det.put(KEY_MODE_3D, true);
         det.put(KEY_DO2DZ, stitch);
         det.put(KEY_ANISOTROPY, 0.0);
-        // 2D + Z stitching (as in cellpose) leaves the faint cap of a ball in its outermost plane as an object of its
-        // own when its IoU with the next plane's disc is below the threshold (seen: 2.3 px radius, ~17 voxels); a
-        // user removes such fragments with "Remove objects below", as here (a ball is ~3,600 voxels)
-        det.put(KEY_MIN_SIZE, 200);
+        det.put(KEY_MIN_SIZE, minSize);
         Settings s = trackMateSettings(movie, det);
         s.trackerFactory = new SparseLAPTrackerFactory();
         s.trackerSettings = lapSettings(3.0);
@@ -360,10 +357,11 @@ class InsideTrackMateTest {
                         best = spot;
                     }
                 }
-                assertTrue(distance(best, x, y, z) < 0.75 * pd, mode + ": ball at (" + x + ", " + y + ", " + z
-                        + ") has its spot " + distance(best, x, y, z) + " micron away: " + best);
+                String what = mode + ": ball at (" + x + ", " + y + ", " + z + "), frame " + t + ":" + found;
+                assertTrue(distance(best, x, y, z) < position, what + "\nits spot is " + distance(best, x, y, z)
+                        + " micron away: " + best);
                 double v = 4.0 / 3.0 * Math.PI * Math.pow(best.getFeature(Spot.RADIUS), 3);
-                assertEquals(volume, v, 0.25 * volume, mode + ": volume of the ball of the spot's radius");
+                assertEquals(volume, v, volumeTolerance * volume, what + "\nvolume of the ball of the spot's radius");
             }
         }
         List<List<Spot>> tracks = tracks(model);
@@ -375,12 +373,25 @@ class InsideTrackMateTest {
 
     @Test
     void a3DMovieInTrue3DModeWithAnisotropyFromTheCalibrationIsTrackedIn3D() {
-        runBalls(false);
+        // issue 17's movie, as a user makes it: balls of 8 micron (16 px) at 0.5 micron per pixel, Z step 1 micron
+        // (anisotropy 2 from the calibration), centred on a plane, between planes and in between. The ball centred
+        // on a plane came out as its upper half (0.53 of its volume, 0.6 micron off) before the 3D dynamics took
+        // the network grid's steps at the image's scale. Measured: volumes +5 to +8 % (the planes of the caps,
+        // partly inside a ball, are counted in), centres within 0.1 micron.
+        double[][] balls = {{12.3, 12.6, 7.0}, {37.6, 13.2, 6.5}, {62.1, 12.4, 7.25}};
+        runBalls(false, 8, 2 * PW, balls, 76, 26, 14, 2, 2, 15, 0.25, 0.12);
     }
 
     @Test
     void a3DMovieWith2DPlusZStitchingWithAnisotropyFromTheCalibrationIsTrackedIn3D() {
-        runBalls(true);
+        // Z step twice the pixel width: the engine takes anisotropy 2 from the calibration (ANISOTROPY 0);
+        // diameter 24 px: the engine rescales by 30 / 24 only (small objects would be upsampled, which costs).
+        // 2D + Z stitching (as in cellpose) leaves the faint cap of a ball in its outermost plane as an object of its
+        // own when its IoU with the next plane's disc is below the threshold (seen: 2.3 px radius, ~17 voxels); a
+        // user removes such fragments with "Remove objects below", as here (a ball is ~3,600 voxels)
+        double pd = 2 * PW;
+        double[][] balls = {{16.5, 17.2, 6.6}, {38.6, 37.4, 7.2}};
+        runBalls(true, 12, pd, balls, 56, 56, 14, 2, 2, 200, 0.75 * pd, 0.25);
     }
 
     // ---- cancel and failures

@@ -4,6 +4,7 @@ import ij.ImagePlus;
 import ij.ImageStack;
 import ij.io.FileSaver;
 import ij.io.Opener;
+import ij.process.FloatProcessor;
 import ij.process.ImageProcessor;
 import ij.process.ShortProcessor;
 import java.io.PrintStream;
@@ -23,9 +24,10 @@ import org.trackpose.bridge.Json;
 /**
  * A stand-in engine, run as a real child process: {@code LabelEngine SCENARIO job DIR}. Scenario "labels" reads the
  * input's target channel as a label image (pixel value = label id) and answers with it, as the real engine would for
- * a perfect segmentation: labels.tif, and shapes.json whose 2D outlines are the labels' bounding boxes (tests draw
- * rectangles) and whose quality is label / 100. "error" fails like an engine that cannot load its model; "hang" logs
- * that it started and then sleeps, for cancel tests.
+ * a perfect segmentation: labels.tif (16-bit, or 32-bit float past 65,535 labels, as the engine writes it), and
+ * shapes.json whose 2D outlines are the labels' bounding boxes (tests draw rectangles) and whose quality is
+ * label / 100. "error" fails like an engine that cannot load its model; "hang" logs that it started and then sleeps,
+ * for cancel tests.
  */
 public final class LabelEngine {
 
@@ -87,18 +89,20 @@ public final class LabelEngine {
         int nZ = input.getNSlices();
         int w = input.getWidth();
         int h = input.getHeight();
-        ImageStack labels = new ImageStack(w, h);
+        List<int[]> planes = new ArrayList<>();
+        int maxLabel = 0;
         List<Object> frameEntries = new ArrayList<>();
         int count = 0;
         for (int t = 0; t < frames.size(); t++) {
             TreeMap<Integer, Stats> stats = new TreeMap<>();
             for (int z = 0; z < nZ; z++) {
                 ImageProcessor ip = input.getStack().getProcessor(input.getStackIndex(channel, z + 1, t + 1));
-                ShortProcessor out = new ShortProcessor(w, h);
+                int[] out = new int[w * h];
                 for (int y = 0; y < h; y++) {
                     for (int x = 0; x < w; x++) {
                         int label = (int) ip.getf(x, y);
-                        out.set(x, y, label);
+                        out[y * w + x] = label;
+                        maxLabel = Math.max(maxLabel, label);
                         if (label == 0) {
                             continue;
                         }
@@ -113,7 +117,7 @@ public final class LabelEngine {
                         s.y1 = Math.max(s.y1, y + 1);
                     }
                 }
-                labels.addSlice(out);
+                planes.add(out);
             }
             List<Object> objects = new ArrayList<>();
             for (Map.Entry<Integer, Stats> e : stats.entrySet()) {
@@ -138,6 +142,15 @@ public final class LabelEngine {
             entry.put("objects", objects);
             frameEntries.add(entry);
             event("progress", "done", t + 1, "total", frames.size(), "frame", frames.get(t));
+        }
+        // as the real engine writes them: 16-bit, or 32-bit float when an id does not fit in 16 bits
+        ImageStack labels = new ImageStack(w, h);
+        for (int[] plane : planes) {
+            ImageProcessor ip = maxLabel > 65_535 ? new FloatProcessor(w, h) : new ShortProcessor(w, h);
+            for (int i = 0; i < plane.length; i++) {
+                ip.setf(i, plane[i]);
+            }
+            labels.addSlice(ip);
         }
         ImagePlus out = new ImagePlus("labels", labels);
         out.setDimensions(1, nZ, frames.size());
