@@ -15,12 +15,13 @@ from .colony import check_colony_settings, colony_track
 from .graph import track_ids, tracklets
 from .lap import Edges, LAPSettings, lap_track
 from .objects import concat_spots, frame_spots
-from .overlap import OVERLAP_DEFAULTS, check_overlap_settings, overlap_track, overlap_track_labels
+from .overlap import (OVERLAP_DEFAULTS, LabelOverlaps, check_overlap_settings, overlap_track,
+                      overlap_track_labels)
 from .spots import Spots
 
 __all__ = ["Tracking", "track", "track_label_frames", "save_tracking", "TRACKERS"]
 
-TRACKERS = ("lap", "overlap", "overlap-voxels", "colony")
+TRACKERS = ("lap", "overlap", "overlap-voxels", "colony", "lap-iou")
 
 
 @dataclass
@@ -97,7 +98,8 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
         Pixel/voxel size in physical units; distances (``lap``) are in these units.
     tracker : "lap", "overlap", "overlap-voxels" or "colony"
         TrackMate's LAP tracker; TrackMate's overlap tracker on outlines (2D); overlap on the voxels (2D/3D);
-        motion-compensated overlap with divisions for growing colonies (2D/3D, ``tracking.colony``).
+        motion-compensated overlap with divisions for growing colonies (2D/3D, ``tracking.colony``); "lap-iou":
+        the LAP tracker with the mask overlap as the link cost and the distances as gates (2D/3D, ``lap`` settings).
     lap : LAPSettings or dict, optional
         snake-case fields or TrackMate keys; TrackMate's defaults otherwise.
     overlap : dict, optional
@@ -108,7 +110,7 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
     """
     if tracker not in TRACKERS:
         raise InputError(f"tracker must be one of {', '.join(TRACKERS)}, got {tracker!r}")
-    settings_lap = _lap_settings(lap) if tracker == "lap" else None
+    settings_lap = _lap_settings(lap) if tracker in ("lap", "lap-iou") else None
     ov = {**OVERLAP_DEFAULTS, **(overlap or {})}
     settings_colony = check_colony_settings(colony or {}) if tracker == "colony" else None
     if tracker in ("overlap", "overlap-voxels"):
@@ -132,6 +134,12 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = "
     if tracker == "lap":
         edges = lap_track(spots, settings_lap, progress=(lambda d, n: progress("linking", d, n)) if progress else None)
         tsettings, tname = settings_lap.to_trackmate(), "SPARSE_LAP_TRACKER"
+    elif tracker == "lap-iou":
+        gap = settings_lap.max_frame_gap if settings_lap.allow_gap_closing else 1
+        overlaps = LabelOverlaps.from_labels(spots, enumerate(frames), gap)
+        edges = lap_track(spots, settings_lap, overlaps=overlaps,
+                          progress=(lambda d, n: progress("linking", d, n)) if progress else None)
+        tsettings, tname = {**settings_lap.to_trackmate(), "LINKING_COST": "IOU"}, "TRACKPOSE_IOU_LAP_TRACKER"
     elif tracker == "overlap":
         if frames[0].ndim == 3:
             raise InputError("the outline overlap tracker is 2D (as TrackMate's); use --tracker overlap-voxels")
