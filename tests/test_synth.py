@@ -336,6 +336,10 @@ def test_missed_cells_leave_gaps_that_keep_the_track_id(shape, kwargs):
     np.testing.assert_array_equal(plain.labels, synth.movie(n_frames=5, shape=(64, 64), seed=5,
                                                             missed_rate=0.0).labels)
     assert plain.gaps() == []
+    with pytest.raises(InputError, match="missed_rate"):
+        synth.movie(n_frames=3, shape=(64, 64), missed_rate=1.0)
+    with pytest.raises(InputError, match="max_gap"):
+        synth.movie(n_frames=3, shape=(64, 64), missed_rate=0.1, max_gap=0)
 
 
 def test_ctc_ground_truth_of_a_movie_with_gaps_is_valid_for_py_ctcmetrics(tmp_path):
