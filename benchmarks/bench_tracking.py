@@ -1,7 +1,8 @@
 """Tracking benchmarks (issue 18): linking speed, and accuracy on synthetic movies with divisions and gaps.
 
     python benchmarks/bench_tracking.py speed [--frames 100] [--spots 1000 300] [--no-laptrack]
-    python benchmarks/bench_tracking.py accuracy [--frames 30] [--segment] [--no-trackmate] [--no-laptrack]
+    python benchmarks/bench_tracking.py accuracy [--frames 30] [--segment | --segment-only] [--only WORD ...]
+                                                 [--no-trackmate] [--no-laptrack]
 
 speed: random spots that move and are missed 5% of the time (gaps), 2D with the first --spots count and 3D with
 the second, linked with LAP + gap closing + splitting (10 units) by trackpose's ``lap_track``, by the real
@@ -192,16 +193,18 @@ def accuracy(a):
             continue
         m = synth.movie(n_frames=a.frames, seed=a.seed, **kwargs)
         labels, rows = m.ctc_ground_truth()
-        inputs = {"ground-truth masks": [renumber(f) for f in m.labels]}
-        if a.segment and m.labels.ndim == 3:
+        inputs = {} if a.segment_only else {"ground-truth masks": [renumber(f) for f in m.labels]}
+        if (a.segment or a.segment_only) and m.labels.ndim == 3:
             diameter = float(np.median([2 * np.sqrt(np.sum(m.labels[0] == i) / np.pi)
                                         for i in np.unique(m.labels[0])[1:]]))
             t0 = time.perf_counter()
             inputs["trackpose segmentation"] = [renumber(f) for f in _segment_frames(m.images, diameter)]
-            print(f"  ({name}: segmented {len(m.images)} frames in {time.perf_counter() - t0:.0f} s)")
+            seg_seconds = time.perf_counter() - t0
         print(f"{name}: {a.frames} frames {kwargs['shape']}, {len(m.tracks)} cell-frames, "
               f"{len(m.divisions())} divisions, {len(m.gaps())} gaps; LAP max distances {distance} px, "
-              f"gap closing 2 frames, splitting on")
+              f"gap closing 2 frames, splitting on", flush=True)
+        if "trackpose segmentation" in inputs:
+            print(f"  (segmented with the built-in model, diameter {diameter:.1f} px: {seg_seconds:.0f} s)")
         settings = LAPSettings(linking_max_distance=distance, gap_closing_max_distance=distance,
                                allow_track_splitting=True, splitting_max_distance=distance)
         ndim = m.labels.ndim - 1
@@ -249,6 +252,7 @@ def main():
     ac.add_argument("--frames", type=int, default=30)
     ac.add_argument("--seed", type=int, default=1)
     ac.add_argument("--segment", action="store_true", help="also track trackpose's segmentation (2D movies)")
+    ac.add_argument("--segment-only", action="store_true", help="track trackpose's segmentation only")
     ac.add_argument("--only", nargs="*", help="movies whose name contains one of these words")
     ac.add_argument("--no-trackmate", action="store_true")
     ac.add_argument("--no-laptrack", action="store_true")

@@ -205,10 +205,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageMeta]:
     tiff_logger.addHandler(capture)
     try:
         with tifffile.TiffFile(path, mode="rb") as tif:
-            if not tif.series:
-                raise InputError(f"{path}: the TIFF holds no image series. Export the image again.")
-            series = tif.series[0]
-            _check_tiff_extent(tif, series, path)
+            series = _first_series(tif, path)
             _check_decoded_size(tif, series, path)
             image = series.asarray()
             axes = series.axes
@@ -228,6 +225,15 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageMeta]:
                          "truncated or corrupt; export it again.")
     image, meta.axes = _to_canonical(image, axes, path)
     return image, meta
+
+
+def _first_series(tif, path: Path):
+    """The TIFF's first image series, refused when absent or when its data lies past the file's end."""
+    if not tif.series:
+        raise InputError(f"{path}: the TIFF holds no image series. Export the image again.")
+    series = tif.series[0]
+    _check_tiff_extent(tif, series, path)
+    return series
 
 
 def _check_tiff_extent(tif, series, path: Path) -> None:
@@ -359,10 +365,7 @@ def read_tiff_frames(path) -> tuple[TiffFrames | np.ndarray, ImageMeta]:
     whole = None
     try:
         with tifffile.TiffFile(path, mode="rb") as tif:
-            if not tif.series:
-                raise InputError(f"{path}: the TIFF holds no image series. Export the image again.")
-            series = tif.series[0]
-            _check_tiff_extent(tif, series, path)
+            series = _first_series(tif, path)
             order, canonical = _canonical_order(series.axes, len(series.shape), path)
             meta = _tiff_meta(tif, path)
             if "T" in canonical and order[0] == 0 and len(series.shape) > 2:
