@@ -187,7 +187,7 @@ def accuracy(a):
     from trackpose.tracking.overlap import LabelOverlaps, overlap_track_labels
     print(machine())
     laptrack_version = None if a.no_laptrack else _laptrack_version()
-    print(f"{'movie / input / tracker':62s} {'TRA':>6s} {'LNK':>6s} {'BC(0)':>6s}  ms/frame")
+    print(f"{'movie / input / tracker':68s} {'TRA':>6s} {'LNK':>6s} {'BC(0)':>6s}  ms/frame")
     for name, (kwargs, distance) in MOVIES.items():
         if a.only and not any(o in name for o in a.only):
             continue
@@ -237,7 +237,7 @@ def accuracy(a):
                         edges, elapsed = edges
                     s = _score(spots, frames, edges, gt, Path(tmp) / "res")
                     label = f"  {input_name} / {tracker}"
-                    print(f"{label:62s} {s['TRA']:6.3f} {s['LNK']:6.3f} {s['BC(0)']:6.3f}  "
+                    print(f"{label:68s} {s['TRA']:6.3f} {s['LNK']:6.3f} {s['BC(0)']:6.3f}  "
                           f"{1000 * elapsed / len(frames):8.1f}")
 
 

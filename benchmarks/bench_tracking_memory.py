@@ -1,5 +1,6 @@
 """Peak memory of ``trackpose track`` end to end (segmentation with the built-in model, LAP tracking, all
-outputs) on a synthetic 2D movie, measured on the command's own process (issue 18: 200 frames of 1024 x 1024
+outputs) on a synthetic 2D movie of nuclei 24-36 px across (about the model's own scale, so frames are not
+upscaled), measured on the command's own process (issue 18: 200 frames of 1024 x 1024
 within 4 GB resident).
 
     python benchmarks/bench_tracking_memory.py [--frames 200] [--size 1024] [--threads 2] [--keep DIR]
@@ -43,7 +44,7 @@ def write_movie(path: Path, frames: int, size: int, seed: int) -> tuple[float, i
         pages = []
         for start in range(0, frames, block):
             m = synth.movie(n_frames=min(block, frames - start), shape=(size, size), seed=seed + start,
-                            division_interval=15, missed_rate=0.02)
+                            diameter_range=(24, 36), division_interval=15, missed_rate=0.02)
             if start == 0:
                 ids = np.unique(m.labels[0])[1:]
                 diameter = float(np.median([2 * np.sqrt(np.sum(m.labels[0] == i) / np.pi) for i in ids]))
@@ -56,6 +57,30 @@ def write_movie(path: Path, frames: int, size: int, seed: int) -> tuple[float, i
     return diameter, cells
 
 
+def write_label_movie(path: Path, frames: int, size: int, seed: int) -> tuple[float, int]:
+    """--labels: a label movie (uint16 ImageJ TIFF) of discs on a random walk, written frame by frame; returns
+    the disc diameter and the number of discs."""
+    import tifffile
+    from trackpose.masks import renumber
+    rng = np.random.default_rng(seed)
+    radius, n = 10, int(0.3 * size * size / (np.pi * 10 ** 2))
+    pos = rng.uniform(radius, size - radius, (n, 2))
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    disc = yy ** 2 + xx ** 2 <= radius ** 2
+    with tifffile.TiffWriter(path, imagej=True) as tif:
+        def pages():
+            nonlocal pos
+            for _ in range(frames):
+                pos = np.clip(pos + rng.normal(0, 2.0, pos.shape), radius, size - radius - 1)
+                frame = np.zeros((size, size), np.uint16)
+                for k, (y, x) in enumerate(np.round(pos).astype(int)):
+                    box = frame[y - radius:y + radius + 1, x - radius:x + radius + 1]
+                    box[disc] = k + 1
+                yield renumber(frame).astype(np.uint16)
+        tif.write(pages(), shape=(frames, size, size), dtype=np.uint16, metadata={"axes": "TYX"})
+    return 2.0 * radius, n
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=200)
@@ -63,19 +88,21 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the tracked run")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", type=Path, help="keep the movie and the outputs in this folder")
+    ap.add_argument("--labels", action="store_true", help="track a label movie (discs on a random walk) with "
+                    "--labels: no segmentation, so the full-length tracking and output stages alone, quickly")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-track-mem-")) if a.keep is None else a.keep
     work.mkdir(parents=True, exist_ok=True)
     movie = work / "movie.tif"
     t0 = time.perf_counter()
-    diameter, cells = write_movie(movie, a.frames, a.size, a.seed)
-    print(f"movie: {a.frames} frames x {a.size} x {a.size} uint16 ({movie.stat().st_size / 2**20:.0f} MiB on "
-          f"disk), {cells} nuclei in frame 0, diameter {diameter:.1f} px (written in "
-          f"{time.perf_counter() - t0:.0f} s)")
+    diameter, cells = (write_label_movie if a.labels else write_movie)(movie, a.frames, a.size, a.seed)
+    print(f"{'label movie' if a.labels else 'movie'}: {a.frames} frames x {a.size} x {a.size} uint16 "
+          f"({movie.stat().st_size / 2**20:.0f} MiB on disk), {cells} objects in frame 0, diameter "
+          f"{diameter:.1f} px (written in {time.perf_counter() - t0:.0f} s)")
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "TRACKPOSE_THREADS": str(a.threads)}
     cmd = [sys.executable, "-m", "trackpose", "track", str(movie), "--out", str(work / "out"), "--overwrite",
-           "--diameter", f"{diameter:.1f}", "--linking-max-distance", f"{diameter:.1f}",
-           "--gap-closing-max-distance", f"{diameter:.1f}"]
+           "--linking-max-distance", f"{diameter:.1f}", "--gap-closing-max-distance", f"{diameter:.1f}"]
+    cmd += ["--labels"] if a.labels else ["--diameter", f"{diameter:.1f}"]
     print("command: " + " ".join(cmd[1:]))
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -84,7 +111,7 @@ def main():
     def read():
         for line in proc.stdout:
             tail.append(line.rstrip())
-            if line.startswith("frame "):
+            if line.startswith("frame ") or "objects" in line:
                 samples.append((time.perf_counter() - t0, rss_mib(proc.pid)))
     reader = threading.Thread(target=read)
     reader.start()
