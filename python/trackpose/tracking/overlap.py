@@ -111,11 +111,13 @@ def label_iou(previous: np.ndarray, current: np.ndarray):
     a, b = previous[both].astype(np.int64), current[both].astype(np.int64)
     if len(a) == 0:
         return a, b, np.zeros(0)
-    pairs, inter = np.unique(np.stack([a, b]), axis=1, return_counts=True)
-    size_a = np.bincount(previous.ravel().astype(np.int64))
-    size_b = np.bincount(current.ravel().astype(np.int64))
-    iou = inter / (size_a[pairs[0]] + size_b[pairs[1]] - inter)
-    return pairs[0], pairs[1], iou
+    width = int(b.max()) + 1
+    keys, inter = np.unique(a * width + b, return_counts=True)  # one integer per pair: a fast 1-D unique
+    pa, pb = keys // width, keys % width
+    size_a = np.bincount(previous.ravel())
+    size_b = np.bincount(current.ravel())
+    iou = inter / (size_a[pa] + size_b[pb] - inter)
+    return pa, pb, iou
 
 
 def overlap_track_labels(spots: Spots, label_frames, min_iou: float = 0.3) -> Edges:
