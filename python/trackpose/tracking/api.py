@@ -46,11 +46,12 @@ class Tracking:
     detector_settings: dict = field(default_factory=lambda: {"TARGET_CHANNEL": 1, "SIMPLIFY_CONTOURS": False})
 
     def tracked_labels(self) -> np.ndarray:
-        """(T, [Z,] Y, X) movie whose label = track id."""
-        out = np.zeros((len(self.labels),) + self.labels[0].shape, np.int32)
+        """(T, [Z,] Y, X) movie whose label = track id (uint16 below 65536 tracks, as it is saved: no copy)."""
+        dtype = np.uint16 if self.track_id.max(initial=0) < 65536 else np.int32
+        out = np.zeros((len(self.labels),) + self.labels[0].shape, dtype)
         for t, lab in enumerate(self.labels):
             rows = np.flatnonzero(self.spots.frame == t)
-            lut = np.zeros(int(lab.max()) + 1, np.int32)
+            lut = np.zeros(int(lab.max()) + 1, dtype)
             lut[self.spots.label[rows]] = self.track_id[rows]
             out[t] = lut[lab]
         return out
