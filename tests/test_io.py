@@ -353,3 +353,55 @@ def test_truncated_png_is_a_clear_error(tmp_path):
     (tmp_path / "cut.png").write_bytes(content[:-20])
     with pytest.raises(InputError, match="cut.png.*Export the image again"):
         read_image(tmp_path / "cut.png")
+
+
+# ---- movies read one time point at a time --------------------------------------------------------------------
+
+def _movie_files(tmp_path):
+    rng = np.random.default_rng(0)
+    tzcyx = rng.integers(0, 4000, (5, 3, 2, 24, 20)).astype(np.uint16)
+    tyx = rng.integers(0, 255, (6, 30, 28)).astype(np.uint8)
+    files = {}
+    files["imagej TZCYX"] = (tmp_path / "ij.tif", tzcyx)
+    tifffile.imwrite(files["imagej TZCYX"][0], tzcyx, imagej=True, metadata={"axes": "TZCYX"})
+    files["imagej TYX zlib"] = (tmp_path / "ijz.tif", tyx)
+    tifffile.imwrite(files["imagej TYX zlib"][0], tyx, imagej=True, metadata={"axes": "TYX"}, compression="zlib")
+    files["ome TCYX big-endian"] = (tmp_path / "ome.ome.tif", tzcyx[:, 0])
+    tifffile.imwrite(files["ome TCYX big-endian"][0], tzcyx[:, 0].astype(">u2"), ome=True,
+                     metadata={"axes": "TCYX"})
+    files["ome CTYX (T not outermost)"] = (tmp_path / "ome2.ome.tif", tzcyx[:, 0])
+    tifffile.imwrite(files["ome CTYX (T not outermost)"][0], np.moveaxis(tzcyx[:, 0], 1, 0), ome=True,
+                     metadata={"axes": "CTYX"})
+    return files
+
+
+def test_movie_frames_read_one_at_a_time_equal_the_whole_read(tmp_path):
+    from trackpose.io.images import TiffFrames, read_tiff_frames
+    for name, (path, data) in _movie_files(tmp_path).items():
+        whole, meta = read_image(path)
+        frames, fmeta = read_tiff_frames(path)
+        assert fmeta.axes == "T" + meta.axes.replace("T", ""), name
+        expected = np.moveaxis(whole, meta.axes.index("T"), 0)
+        assert len(frames) == len(data) and frames.shape == expected.shape, name
+        assert isinstance(frames, TiffFrames) == ("outermost" not in name), name
+        for t in range(len(frames)):
+            frame = frames[t]
+            assert frame.dtype.isnative and frame.dtype == expected.dtype
+            np.testing.assert_array_equal(frame, expected[t], err_msg=name)
+
+
+def test_a_movie_frame_is_decoded_without_the_rest_of_the_movie(tmp_path):
+    import tracemalloc
+    from trackpose.io.images import read_tiff_frames
+    movie = np.random.default_rng(1).integers(0, 60000, (40, 256, 256)).astype(np.uint16)  # 5 MiB
+    for kind in ("raw", "zlib"):
+        path = tmp_path / f"{kind}.tif"
+        tifffile.imwrite(path, movie, imagej=True, metadata={"axes": "TYX"},
+                         compression=None if kind == "raw" else "zlib")
+        frames, _ = read_tiff_frames(path)
+        tracemalloc.start()
+        frame = frames[17]
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        np.testing.assert_array_equal(frame, movie[17])
+        assert peak < 4 * movie[0].nbytes, (kind, peak)  # one frame (and a copy), not 40

@@ -3,6 +3,7 @@ import hashlib
 
 import numpy as np
 import pytest
+import tifffile
 from scipy import ndimage
 
 from trackpose import synth
@@ -313,3 +314,50 @@ def test_bad_volume_and_movie_arguments_are_named():
         synth.movie(kind="bacteria")
     with pytest.raises(InputError, match="drift"):
         synth.movie(shape=(64, 64), drift=(1.0, 0.0, 0.0))
+
+
+@pytest.mark.parametrize("shape, kwargs", [((128, 128), dict(division_interval=8)),
+                                           ((16, 64, 64), dict(n_cells=8, diameter_range=(10, 16), anisotropy=2.0,
+                                                               division_interval=5))])
+def test_missed_cells_leave_gaps_that_keep_the_track_id(shape, kwargs):
+    m = synth.movie(n_frames=14, shape=shape, missed_rate=0.12, max_gap=2, seed=4, **kwargs)
+    gaps = m.gaps()
+    assert len(gaps) >= 3 and m.divisions()
+    assert all(2 <= b - a <= 3 for _, a, b in gaps)  # at most max_gap frames missed
+    for tid, a, b in gaps:  # missed in the frames between: absent from the labels and from the images
+        assert (m.labels[a] == tid).any() and (m.labels[b] == tid).any()
+        for t in range(a + 1, b):
+            assert not (m.labels[t] == tid).any()
+    for mother, daughters in m.divisions().items():  # never missed just before dividing
+        last = m.tracks["frame"][m.tracks["track_id"] == mother].max()
+        assert all(m.tracks["frame"][m.tracks["track_id"] == d].min() == last + 1 for d in daughters)
+    # no gaps asked for: the movie of the same seed is the one made before gaps existed
+    plain = synth.movie(n_frames=5, shape=(64, 64), seed=5)
+    np.testing.assert_array_equal(plain.labels, synth.movie(n_frames=5, shape=(64, 64), seed=5,
+                                                            missed_rate=0.0).labels)
+    assert plain.gaps() == []
+    with pytest.raises(InputError, match="missed_rate"):
+        synth.movie(n_frames=3, shape=(64, 64), missed_rate=1.0)
+    with pytest.raises(InputError, match="max_gap"):
+        synth.movie(n_frames=3, shape=(64, 64), missed_rate=0.1, max_gap=0)
+
+
+def test_ctc_ground_truth_of_a_movie_with_gaps_is_valid_for_py_ctcmetrics(tmp_path):
+    pytest.importorskip("ctc_metrics")
+    from trackpose.tracking.evaluate import evaluate_ctc, write_ctc_ground_truth
+    from trackpose.tracking.export_ctc import mask_name
+    m = synth.movie(n_frames=10, shape=(96, 96), division_interval=6, missed_rate=0.15, seed=7)
+    labels, rows = m.ctc_ground_truth()
+    assert len(rows) == len(np.unique(m.tracks["track_id"])) + len(m.gaps())
+    by = {r[0]: r for r in rows}
+    for tid, a, b in m.gaps():  # the part after a gap: a new label whose parent is the part before it
+        before, after = labels[a][m.labels[a] == tid][0], labels[b][m.labels[b] == tid][0]
+        assert after != before and by[after][3] == before and by[before][2] == a and by[after][1] == b
+    gt = write_ctc_ground_truth(tmp_path / "gt", labels, rows)
+    res = tmp_path / "res"  # the ground truth itself as a result: valid, and every measure perfect
+    res.mkdir()
+    for t, lab in enumerate(labels):
+        tifffile.imwrite(res / mask_name(t, len(labels)), lab)
+    (res / "res_track.txt").write_text("".join(f"{a} {b} {c} {d}\n" for a, b, c, d in rows))
+    scores = evaluate_ctc(res, gt)
+    assert scores["Valid"] == 1 and scores["TRA"] == 1 and scores["LNK"] == 1 and scores["BC(0)"] == 1

@@ -189,3 +189,22 @@ def test_track_a_movie_with_its_frames_segmented_on_dask(tmp_path):
         runs[name] = (tmp_path / name / "spots.csv").read_text()
     assert runs["dask"] == runs["plain"]
     assert not list(tmp_path.glob(".trackpose-frames-*"))  # the workers' frames are removed
+
+
+@pytest.mark.parametrize("tracker", ["lap", "lap-iou"])
+def test_movie_with_missed_cells_is_tracked_across_the_gaps(tracker, tmp_path):
+    m = synth.movie(n_frames=10, shape=(96, 96), seed=5, division_interval=6, missed_rate=0.1)
+    assert len(m.gaps()) >= 3
+    labels = np.stack([renumber(f) for f in m.labels])
+    lap = dict(linking_max_distance=8.0, allow_track_splitting=True, splitting_max_distance=10.0,
+               gap_closing_max_distance=10.0)
+    result = track(labels=labels, tracker=tracker, lap=lap)
+    out = save_tracking(result, tmp_path / "out", "m")
+    gt = write_ctc_ground_truth(tmp_path / "gt", *m.ctc_ground_truth())
+    scores = evaluate_ctc(out / "ctc", gt)
+    without = track(labels=labels, tracker=tracker, lap={**lap, "allow_gap_closing": False})
+    out2 = save_tracking(without, tmp_path / "nogap", "m")
+    assert scores["Valid"] == 1 and scores["TRA"] > 0.97
+    assert scores["LNK"] > evaluate_ctc(out2 / "ctc", gt)["LNK"]  # the gaps are bridged
+    if tracker == "lap-iou":
+        assert result.tracker == "TRACKPOSE_IOU_LAP_TRACKER" and result.tracker_settings["LINKING_COST"] == "IOU"

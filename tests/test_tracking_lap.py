@@ -312,3 +312,68 @@ def test_solver_finds_the_optimum():
             dense[i, kk[start[i]:start[i + 1]]] = cc[start[i]:start[i + 1]]
         r, c = linear_sum_assignment(dense)
         assert dense[np.arange(n), assign].sum() == pytest.approx(dense[r, c].sum())
+
+
+# ---- gap closing on synthetic movies with missed cells, and the overlap (IoU) cost --------------------------------
+
+def _truth_spots(m):
+    """Spots of a synthetic movie's label frames: ``spots.label`` = the track id (ground truth at hand)."""
+    from trackpose.tracking.objects import concat_spots, frame_spots
+    return concat_spots([frame_spots(f, t, outlines=False) for t, f in enumerate(m.labels)])
+
+
+def _true_links(m, spots, edges):
+    """How many edges join the same cell (same track id, across a gap too) or a mother and her daughter."""
+    parent = {int(t): int(p) for t, p in zip(m.tracks["track_id"], m.tracks["parent"])}
+    a, b = spots.label[edges.source], spots.label[edges.target]
+    return sum(int(x == y or parent.get(int(y)) == int(x)) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("shape, kwargs, distance", [
+    ((128, 128), dict(division_interval=8), 10.0),
+    ((16, 80, 80), dict(n_cells=16, diameter_range=(10, 16), anisotropy=2.0, division_interval=6), 8.0)])
+def test_gap_closing_recovers_the_missed_cells(shape, kwargs, distance):
+    from trackpose import synth
+    m = synth.movie(n_frames=12, shape=shape, missed_rate=0.1, max_gap=2, seed=11, **kwargs)
+    gaps = m.gaps()
+    assert len(gaps) >= 5
+    spots = _truth_spots(m)
+    row = {(int(f), int(l)): k for k, (f, l) in enumerate(zip(spots.frame, spots.label))}
+    settings = dict(linking_max_distance=distance, gap_closing_max_distance=distance, max_frame_gap=2,
+                    allow_track_splitting=True, splitting_max_distance=distance)
+    bridges = {(row[(a, tid)], row[(b, tid)]) for tid, a, b in gaps}
+    closed = lap_track(spots, **settings).pairs()
+    # TrackMate's rule: only a segment of step 1 (>= 2 spots) is gap-closed; a cell seen in a single frame
+    # between gaps, or at either end of the movie, stays alone
+    step1 = link_frames(spots, LAPSettings(**settings))
+    linked = set(step1.source.tolist()) | set(step1.target.tolist())
+    closable = {(s, t) for s, t in bridges if s in linked and t in linked}
+    assert len(closable) >= max(5, 0.4 * len(bridges))
+    assert len(closable & closed) >= 0.9 * len(closable), (sorted(closable - closed), len(closable))
+    assert not bridges & lap_track(spots, **{**settings, "allow_gap_closing": False}).pairs()
+
+
+def test_overlap_cost_is_one_minus_iou_plus_scaled_distance_and_follows_the_masks():
+    from trackpose import synth
+    from trackpose.tracking.overlap import LabelOverlaps, label_iou
+    m = synth.movie(n_frames=10, shape=(160, 160), kind="cells", n_cells=36, speed=5.0, division_interval=6,
+                    missed_rate=0.05, seed=3)
+    spots = _truth_spots(m)
+    overlaps = LabelOverlaps.from_labels(spots, enumerate(m.labels), max_frame_gap=2)
+    # the stored IoUs are the masks' (brute force on one pair of frames, 2 apart)
+    a, b, iou = label_iou(m.labels[3], m.labels[5])
+    rows3 = {int(l): k for k, (f, l) in enumerate(zip(spots.frame, spots.label)) if f == 3}
+    rows5 = {int(l): k for k, (f, l) in enumerate(zip(spots.frame, spots.label)) if f == 5}
+    np.testing.assert_allclose(overlaps.iou([rows3[x] for x in a], [rows5[y] for y in b]), iou)
+    assert overlaps.iou([rows3[a[0]]], [rows3[a[0]]])[0] == 0  # not stored: no overlap
+    settings = LAPSettings(linking_max_distance=18.0, gap_closing_max_distance=18.0, allow_track_splitting=True,
+                           splitting_max_distance=18.0)
+    edges = lap_track(spots, settings, overlaps=overlaps)
+    d = np.linalg.norm(spots.position[edges.source] - spots.position[edges.target], axis=1)
+    np.testing.assert_allclose(edges.cost, 1 - overlaps.iou(edges.source, edges.target) + (d / 18.0) ** 2)
+    assert np.all(d < 18.0)  # the distance stays the gate
+    # crowded cells moving fast: the overlap cost links more cells right than the distance cost does
+    right_iou, right_distance = _true_links(m, spots, edges), _true_links(m, spots, lap_track(spots, settings))
+    assert right_iou > right_distance
+    with pytest.raises(InputError, match="gaps of 2"):
+        lap_track(spots, settings, overlaps=LabelOverlaps.from_labels(spots, enumerate(m.labels), 1))

@@ -62,12 +62,13 @@ def _add_track_parser(sub) -> None:
                    "path and its last objects' outlines in its own colour, over the last frame")
     p.add_argument("--labels", action="store_true", help="INPUT holds label images (ids independent from frame "
                    "to frame, 1..n in each); segmentation is skipped")
-    p.add_argument("--tracker", choices=["colony", "lap", "overlap", "overlap-voxels"], default="colony",
+    p.add_argument("--tracker", choices=["colony", "lap", "overlap", "overlap-voxels", "lap-iou"], default="colony",
                    help="colony: motion-compensated IoU with divisions and gap closing (2D and 3D; measured best on "
                         "growing colonies and on moving, dividing cells); lap: TrackMate's LAP tracker (exactly "
                         "TrackMate 8.1.6's links); overlap: TrackMate's overlap (IoU) tracker on outlines (2D); "
-                        "overlap-voxels: IoU of the label voxels (2D and 3D) [default: colony, for label images "
-                        "and segmented movies alike]")
+                        "overlap-voxels: IoU of the label voxels (2D and 3D); lap-iou: the LAP tracker with the "
+                        "mask overlap as the cost (1 - IoU + (d/D)^2) and the LAP distances as gates (2D and 3D; "
+                        "the LAP options apply) [default: colony, for label images and segmented movies alike]")
     d = LAPSettings()
     g = p.add_argument_group("LAP tracker (--tracker lap; TrackMate's keys; distances in calibrated units)")
     g.add_argument("--linking-max-distance", type=float, default=d.linking_max_distance,
@@ -162,7 +163,7 @@ def _check_tracker_options(args) -> None:
              "colony": [k for k, v, d in (("colony_max_distance", args.colony_max_distance, 0.0),
                                           ("division_cost", args.division_cost, 0.15),
                                           ("colony_max_frame_gap", args.colony_max_frame_gap, 2)) if v != d]}
-    mine = "overlap" if args.tracker == "overlap-voxels" else args.tracker
+    mine = {"overlap-voxels": "overlap", "lap-iou": "lap"}.get(args.tracker, args.tracker)
     for tracker, keys in given.items():
         if keys and tracker != mine:
             options = ", ".join("--" + k.replace("_", "-") for k in keys)
@@ -211,7 +212,7 @@ def _run_track(args) -> int:
                     yield masks
             frames = segmented()
     result = track_label_frames(frames, spacing=movie.spacing, tracker=args.tracker,
-                                lap=lap if args.tracker == "lap" else None, overlap=overlap,
+                                lap=lap if args.tracker in ("lap", "lap-iou") else None, overlap=overlap,
                                 time_interval=movie.time_interval, progress=_report if args.labels else None,
                                 colony=colony if args.tracker == "colony" else None)
     if not args.labels:

@@ -205,10 +205,7 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageMeta]:
     tiff_logger.addHandler(capture)
     try:
         with tifffile.TiffFile(path, mode="rb") as tif:
-            if not tif.series:
-                raise InputError(f"{path}: the TIFF holds no image series. Export the image again.")
-            series = tif.series[0]
-            _check_tiff_extent(tif, series, path)
+            series = _first_series(tif, path)
             _check_decoded_size(tif, series, path)
             image = series.asarray()
             axes = series.axes
@@ -228,6 +225,15 @@ def _read_tiff(path: Path) -> tuple[np.ndarray, ImageMeta]:
                          "truncated or corrupt; export it again.")
     image, meta.axes = _to_canonical(image, axes, path)
     return image, meta
+
+
+def _first_series(tif, path: Path):
+    """The TIFF's first image series, refused when absent or when its data lies past the file's end."""
+    if not tif.series:
+        raise InputError(f"{path}: the TIFF holds no image series. Export the image again.")
+    series = tif.series[0]
+    _check_tiff_extent(tif, series, path)
+    return series
 
 
 def _check_tiff_extent(tif, series, path: Path) -> None:
@@ -280,9 +286,17 @@ def _to_canonical(image: np.ndarray, axes: str, path) -> tuple[np.ndarray, str]:
     ImageJ opens a plain multi-page TIFF as a Z stack, and a second unknown outer dimension as time. Samples
     stored planar (an 'S' that is not the last axis) are channels, C.
     """
+    order, canonical = _canonical_order(axes, image.ndim, path)
+    if order != list(range(len(order))):
+        image = np.transpose(image, order)
+    return image, canonical
+
+
+def _canonical_order(axes: str, ndim: int, path) -> tuple[list, str]:
+    """The transposition from tifffile axes to canonical order, and the canonical axes (see ``_to_canonical``)."""
     axes = axes.upper()
-    if len(axes) != image.ndim:
-        raise InputError(f"{path}: axes {axes!r} do not match the data's {image.ndim} dimensions.")
+    if len(axes) != ndim:
+        raise InputError(f"{path}: axes {axes!r} do not match the data's {ndim} dimensions.")
     letters = list(axes)
     if "S" in letters[:-1] and "C" not in letters:
         letters[letters.index("S")] = "C"  # planar samples (not interleaved) are channels
@@ -298,10 +312,89 @@ def _to_canonical(image: np.ndarray, axes: str, path) -> tuple[np.ndarray, str]:
         raise InputError(f"{path}: cannot interpret the TIFF axes {axes!r}. Save it from Fiji as a hyperstack "
                          "(axes among T, Z, C, Y, X).")
     order = sorted(range(len(letters)), key=lambda i: CANONICAL_AXES.index(letters[i]))
-    canonical = "".join(letters[i] for i in order)
-    if order != list(range(len(order))):
-        image = np.transpose(image, order)
-    return image, canonical
+    return order, "".join(letters[i] for i in order)
+
+
+class TiffFrames:
+    """The time points of a TIFF movie, read one at a time: ``frames[t]`` decodes frame ``t`` only (axes
+    ``axes``, canonical order without T, native byte order), so a movie larger than memory can be streamed.
+    Made by :func:`read_tiff_frames`."""
+
+    def __init__(self, path: Path, series_shape, dtype, order, axes: str, dataoffset, pages_per_frame: int):
+        self.path, self.axes = Path(path), axes
+        self._file_shape, self._dtype = tuple(series_shape[1:]), np.dtype(dtype)
+        self._order = [o - 1 for o in order[1:]]
+        self._offset, self._pages = dataoffset, pages_per_frame
+        self.shape = (int(series_shape[0]),) + tuple(self._file_shape[o] for o in self._order)
+        self.dtype = self._dtype.newbyteorder("=")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, t: int) -> np.ndarray:
+        t = int(t)
+        if not 0 <= t < len(self):
+            raise IndexError(f"frame {t} of a {len(self)}-frame movie")
+        count = int(np.prod(self._file_shape))
+        if self._offset is not None:  # contiguous, uncompressed: read the frame's bytes, no mapping of the file
+            with open(self.path, "rb") as handle:
+                frame = np.fromfile(handle, self._dtype, count, offset=self._offset + t * count * self._dtype.itemsize)
+            if frame.size != count:
+                raise InputError(f"{self.path}: truncated at frame {t}; export the movie again.")
+        else:  # one page (or Z/C pages) per frame, compressed or scattered: decode those pages only
+            import tifffile
+            with tifffile.TiffFile(self.path, mode="rb") as tif:
+                first = t * self._pages
+                frame = np.stack([tif.pages[k].asarray() for k in range(first, first + self._pages)])
+        frame = frame.reshape(self._file_shape)
+        if self._order != list(range(len(self._order))):
+            frame = np.transpose(frame, self._order)
+        return np.ascontiguousarray(frame, self.dtype)
+
+
+def read_tiff_frames(path) -> tuple[TiffFrames | np.ndarray, ImageMeta]:
+    """Open a TIFF movie (axes with T) to be read one time point at a time; returns ``(frames, meta)``.
+
+    ``frames`` is a :class:`TiffFrames` (``len``, ``frames[t]``, ``shape``, ``axes`` without T) when time is the
+    file's outermost axis, the usual case (ImageJ hyperstacks, OME ``XYZCT``, ``XYCZT``...). Otherwise (rare
+    orders) the movie is read whole and ``frames`` is the array with T moved first. ``meta.axes`` has T first.
+    Files without a T axis are read whole too (``read_image``) and returned as they are.
+    """
+    import tifffile
+    path = Path(path)
+    whole = None
+    try:
+        with tifffile.TiffFile(path, mode="rb") as tif:
+            series = _first_series(tif, path)
+            order, canonical = _canonical_order(series.axes, len(series.shape), path)
+            meta = _tiff_meta(tif, path)
+            if "T" in canonical and order[0] == 0 and len(series.shape) > 2:
+                n_frames = int(series.shape[0])
+                frame_bytes = int(series.nbytes) // max(n_frames, 1)
+                check_decoded_size(frame_bytes, f"{path} (one frame)")
+                offset = getattr(series, "dataoffset", None)
+                pages = len(series.pages)
+                if offset is None and (pages % n_frames or any(p is None for p in series.pages)):
+                    whole = True
+                else:
+                    stored = np.dtype(series.dtype).newbyteorder(tif.byteorder)  # the file's byte order
+                    frames = TiffFrames(path, series.shape, stored, order, canonical[1:], offset,
+                                        pages // n_frames)
+            else:
+                whole = True
+    except InputError:
+        raise
+    except Exception as error:  # tifffile raises many types
+        raise InputError(f"{path}: cannot be read as TIFF ({type(error).__name__}: {error}). The file is "
+                         "probably truncated or corrupt; export it again.") from error
+    if whole:
+        image, meta = read_image(path)
+        if "T" in meta.axes and meta.axes.index("T") != 0:
+            image = np.moveaxis(image, meta.axes.index("T"), 0)
+            meta.axes = "T" + meta.axes.replace("T", "")
+        return image, meta
+    meta.axes = canonical
+    return frames, meta
 
 
 def _tiff_meta(tif, path: Path) -> ImageMeta:

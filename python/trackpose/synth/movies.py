@@ -36,8 +36,8 @@ class Movie:
         0 = background; **a label id is the track id**, in every frame: the same id in two frames is the same
         cell, and a new cell (a daughter) gets a new id that no other track ever used.
     tracks : structured array, fields ``TRACK_COLUMNS``
-        One row per (track, frame) in which the cell is visible, sorted by frame then track: ``label`` (= track
-        id), centroid ``z, y, x`` of its label in voxel coordinates (``z = 0`` for 2D movies), ``parent`` = the
+        One row per (track, frame) in which the cell is visible, sorted by frame then track (a missed cell has
+        no row in the frames it is missed, see ``gaps``): ``label`` (= track id), centroid ``z, y, x`` of its label in voxel coordinates (``z = 0`` for 2D movies), ``parent`` = the
         mother's track id for a daughter, 0 otherwise. A mother's last row is the frame before her daughters'
         first. A track ends when its cell divides, dies, or leaves the field (or is hidden below the minimum size).
     anisotropy : float
@@ -48,6 +48,55 @@ class Movie:
     labels: np.ndarray
     tracks: np.ndarray
     anisotropy: float = 1.0
+
+    def gaps(self) -> list[tuple[int, int, int]]:
+        """``(track_id, last frame seen, next frame seen)`` of every gap: the cell was missed in the frames
+        between (absent from the images and the labels) and came back with the same track id."""
+        out = []
+        for tid in np.unique(self.tracks["track_id"]):
+            frames = self.tracks["frame"][self.tracks["track_id"] == tid]
+            for k in np.flatnonzero(np.diff(frames) > 1):
+                out.append((int(tid), int(frames[k]), int(frames[k + 1])))
+        return out
+
+    def ctc_ground_truth(self) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+        """The ground truth in Cell Tracking Challenge form: ``(labels, rows)``.
+
+        CTC requires a label in every frame from its first to its last, so a track with gaps is cut at each gap:
+        the part after a gap gets a new label whose parent is the part before it (a single-child parent, which CTC
+        does not count as a division). Daughters' parent is their mother's last part. ``labels`` is the label
+        movie with these labels (uint16 or uint32), ``rows`` the ``(label, begin, end, parent)`` lines of
+        ``man_track.txt`` (``tracking.evaluate.write_ctc_ground_truth`` writes both). Without gaps the labels
+        are the track ids.
+        """
+        tracks = self.tracks
+        ids = np.unique(tracks["track_id"])
+        next_label = int(ids.max(initial=0)) + 1
+        part = {}                # (track_id, frame) -> CTC label
+        last_part = {}           # track_id -> its last CTC label
+        rows = []
+        parents = {int(t): int(p) for t, p in zip(tracks["track_id"], tracks["parent"])}
+        for tid in ids:          # mothers have smaller ids than their daughters: parents are labelled first
+            tid = int(tid)
+            frames = tracks["frame"][tracks["track_id"] == tid]
+            cuts = np.split(frames, np.flatnonzero(np.diff(frames) > 1) + 1)
+            parent = last_part.get(parents[tid], 0) if parents[tid] else 0
+            for k, run in enumerate(cuts):
+                label = tid if k == 0 else next_label
+                if k:
+                    next_label += 1
+                rows.append((label, int(run[0]), int(run[-1]), parent))
+                part.update({(tid, int(f)): label for f in run})
+                parent = label
+            last_part[tid] = parent
+        dtype = np.uint16 if next_label <= 65535 else np.uint32
+        labels = np.zeros(self.labels.shape, dtype)
+        for t in range(len(self.labels)):
+            present = tracks["track_id"][tracks["frame"] == t]
+            lut = np.zeros(int(self.labels[t].max()) + 1, dtype)
+            lut[present] = [part[(int(i), t)] for i in present]
+            labels[t] = lut[self.labels[t]]
+        return labels, sorted(rows)
 
     def divisions(self) -> dict[int, list[int]]:
         """Mother track id -> daughter track ids (as visible in the movie)."""
@@ -88,6 +137,8 @@ class _Cell:
     next_division: float
     push: np.ndarray            # daughters: extra velocity away from the sister for their first frames
     push_frames: int = 0
+    missed: int = 0             # consecutive frames (up to now) in which the cell was missed
+    seen: bool = False          # visible in at least one frame
 
     def shape(self):
         s = self.template
@@ -106,7 +157,8 @@ class _Cell:
 def movie(n_frames: int = 20, shape: Sequence[int] = (256, 256), n_cells: Optional[int] = None,
           kind: str = "nuclei", diameter_range: Optional[Sequence[float]] = None, anisotropy: float = 1.0,
           speed: Optional[float] = None, drift: Optional[Sequence[float]] = None, division_interval: float = 15.0,
-          death_rate: float = 0.0, stain: str = "cytoplasm", seed=None) -> Movie:
+          death_rate: float = 0.0, stain: str = "cytoplasm", missed_rate: float = 0.0, max_gap: int = 2,
+          seed=None) -> Movie:
     """A time-lapse of moving, dividing cells (2D or 3D) with ground-truth labels and tracks.
 
     Cells follow a persistent random walk with drift and push their neighbours away; a displacement per frame
@@ -115,6 +167,12 @@ def movie(n_frames: int = 20, shape: Sequence[int] = (256, 256), n_cells: Option
     track ids, ``parent`` = the mother) appear on opposite sides of the mother's last position, 0.18 diameters
     away, smaller (half the volume), and move apart while growing back. Cells may die (``death_rate``) or leave
     the field; their tracks end.
+
+    With ``missed_rate`` > 0, cells are sometimes **missed**: absent from a frame's image and labels (out of
+    focus, too dim), for at most ``max_gap`` consecutive frames, then back with the same track id. Such a gap is
+    what a tracker's gap closing must bridge. A cell is never missed in its first frame, in the frame before it
+    divides, or in the last frame of the movie, so every gap has a visible cell on both sides (``Movie.gaps``);
+    ``Movie.ctc_ground_truth`` gives the tracks in Cell Tracking Challenge form (a new label after each gap).
 
     Parameters
     ----------
@@ -138,6 +196,10 @@ def movie(n_frames: int = 20, shape: Sequence[int] = (256, 256), n_cells: Option
         Mean frames between divisions of a cell (standard deviation 20%); 0 or inf: no divisions.
     death_rate : float in 0..1
         Probability per frame that a cell disappears (its track ends without daughters).
+    missed_rate : float in 0..1
+        Probability per frame that a visible cell is missed in that frame (a gap in its track).
+    max_gap : int >= 1
+        Most consecutive frames a cell may be missed.
     stain : "cytoplasm" or "membrane"
         Cell stain when ``kind="cells"``.
     seed : int or numpy SeedSequence, optional
@@ -156,6 +218,10 @@ def movie(n_frames: int = 20, shape: Sequence[int] = (256, 256), n_cells: Option
         raise InputError(f"n_frames must be >= 1, got {n_frames}")
     if not 0 <= death_rate <= 1:
         raise InputError(f"death_rate is a probability per frame (0..1), got {death_rate}")
+    if not 0 <= missed_rate < 1:
+        raise InputError(f"missed_rate is a probability per frame (0 <= p < 1), got {missed_rate}")
+    if isinstance(max_gap, bool) or int(max_gap) != max_gap or max_gap < 1:
+        raise InputError(f"max_gap is a number of frames >= 1, got {max_gap}")
     if diameter_range is None:
         diameter_range = (12, 24) if kind == "nuclei" else (18, 36)
     if len(shape) == 3:
@@ -260,9 +326,21 @@ def movie(n_frames: int = 20, shape: Sequence[int] = (256, 256), n_cells: Option
                 cell.scale = min(1.0, cell.scale * growth)
                 moved.append(cell)
             cells = moved
+        hidden = set()
+        if missed_rate > 0 and 0 < t < int(n_frames) - 1:
+            for k, cell in enumerate(cells):
+                if (cell.seen and cell.missed < max_gap and cell.next_division > t + 1
+                        and rng.random() < missed_rate):
+                    hidden.add(k)
+        for k, cell in enumerate(cells):
+            cell.missed = cell.missed + 1 if k in hidden else 0
+        missed = [cell for k, cell in enumerate(cells) if k in hidden]
+        cells = [cell for k, cell in enumerate(cells) if k not in hidden]
         shapes = [cell.shape() for cell in cells]
         painted, distance, kept = paint(shapes, grid, spacing, min_size)
         cells = [cells[k] for k in kept]  # a cell no longer visible (left, hidden) ends its track here
+        for cell in cells:
+            cell.seen = True
         ids = np.array([0] + [cell.track_id for cell in cells], np.int32)
         labels = ids[painted]
         values = np.zeros(next_id, np.float32)
@@ -278,6 +356,7 @@ def movie(n_frames: int = 20, shape: Sequence[int] = (256, 256), n_cells: Option
             for cell, centroid in zip(cells, centroids):
                 z, y, x = (centroid if ndim == 3 else (0.0, *centroid))
                 rows.append((cell.track_id, t, cell.track_id, z, y, x, cell.parent))
+        cells = cells + missed  # missed cells live on (and move) unseen
     tracks = np.array(rows, _TRACK_DTYPE)
     tracks = tracks[np.lexsort((tracks["track_id"], tracks["frame"]))]
     return Movie(np.stack(images), np.stack(frames), tracks, float(anisotropy))

@@ -15,12 +15,13 @@ from .colony import check_colony_settings, colony_track
 from .graph import track_ids, tracklets
 from .lap import Edges, LAPSettings, lap_track
 from .objects import concat_spots, frame_spots
-from .overlap import OVERLAP_DEFAULTS, check_overlap_settings, overlap_track, overlap_track_labels
+from .overlap import (OVERLAP_DEFAULTS, LabelOverlaps, check_overlap_settings, overlap_track,
+                      overlap_track_labels)
 from .spots import Spots
 
 __all__ = ["Tracking", "track", "track_label_frames", "save_tracking", "TRACKERS", "DEFAULT_TRACKER"]
 
-TRACKERS = ("lap", "overlap", "overlap-voxels", "colony")
+TRACKERS = ("lap", "overlap", "overlap-voxels", "colony", "lap-iou")
 #: The tracker of ``track``/``track_label_frames`` and of ``trackpose track`` when none is named: the colony tracker,
 #: by far the best on dividing colonies and at least as good as the LAP and overlap trackers on the general
 #: synthetic movies (docs/benchmarks.md, Colony tracking)
@@ -52,11 +53,12 @@ class Tracking:
     detector_settings: dict = field(default_factory=lambda: {"TARGET_CHANNEL": 1, "SIMPLIFY_CONTOURS": False})
 
     def tracked_labels(self) -> np.ndarray:
-        """(T, [Z,] Y, X) movie whose label = track id."""
-        out = np.zeros((len(self.labels),) + self.labels[0].shape, np.int32)
+        """(T, [Z,] Y, X) movie whose label = track id (uint16 below 65536 tracks, as it is saved: no copy)."""
+        dtype = np.uint16 if self.track_id.max(initial=0) < 65536 else np.int32
+        out = np.zeros((len(self.labels),) + self.labels[0].shape, dtype)
         for t, lab in enumerate(self.labels):
             rows = np.flatnonzero(self.spots.frame == t)
-            lut = np.zeros(int(lab.max()) + 1, np.int32)
+            lut = np.zeros(int(lab.max()) + 1, dtype)
             lut[self.spots.label[rows]] = self.track_id[rows]
             out[t] = lut[lab]
         return out
@@ -102,9 +104,10 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = D
         Frame t's objects are labelled 1..n_t.
     spacing : (dy, dx) or (dz, dy, dx), optional
         Pixel/voxel size in physical units; distances (``lap``) are in these units.
-    tracker : "colony" (default), "lap", "overlap" or "overlap-voxels"
+    tracker : "colony" (default), "lap", "overlap", "overlap-voxels" or "lap-iou"
         Motion-compensated overlap with divisions and gap closing (2D/3D, ``tracking.colony``); TrackMate's LAP
-        tracker; TrackMate's overlap tracker on outlines (2D); overlap on the voxels (2D/3D).
+        tracker; TrackMate's overlap tracker on outlines (2D); overlap on the voxels (2D/3D); the LAP tracker with
+        the mask overlap as the link cost and the distances as gates (2D/3D, ``lap`` settings).
     lap : LAPSettings or dict, optional
         For ``tracker="lap"`` (an error with another tracker): snake-case fields or TrackMate keys; TrackMate's
         defaults otherwise.
@@ -116,13 +119,13 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = D
     """
     if tracker not in TRACKERS:
         raise InputError(f"tracker must be one of {', '.join(TRACKERS)}, got {tracker!r}")
-    if lap is not None and tracker != "lap":
+    if lap is not None and tracker not in ("lap", "lap-iou"):
         raise InputError(f"LAP settings were given but the tracker is {tracker!r} (the default is "
-                         f"{DEFAULT_TRACKER!r}); pass tracker='lap' to use them")
+                         f"{DEFAULT_TRACKER!r}); pass tracker='lap' (or 'lap-iou') to use them")
     if colony and tracker != "colony":
         raise InputError(f"colony tracker settings were given but the tracker is {tracker!r}; pass "
                          "tracker='colony' to use them")
-    settings_lap = _lap_settings(lap) if tracker == "lap" else None
+    settings_lap = _lap_settings(lap) if tracker in ("lap", "lap-iou") else None
     ov = {**OVERLAP_DEFAULTS, **(overlap or {})}
     settings_colony = check_colony_settings(colony or {}) if tracker == "colony" else None
     if tracker in ("overlap", "overlap-voxels"):
@@ -146,6 +149,12 @@ def track_label_frames(label_frames: Iterable, *, spacing=None, tracker: str = D
     if tracker == "lap":
         edges = lap_track(spots, settings_lap, progress=(lambda d, n: progress("linking", d, n)) if progress else None)
         tsettings, tname = settings_lap.to_trackmate(), "SPARSE_LAP_TRACKER"
+    elif tracker == "lap-iou":
+        gap = settings_lap.max_frame_gap if settings_lap.allow_gap_closing else 1
+        overlaps = LabelOverlaps.from_labels(spots, enumerate(frames), gap)
+        edges = lap_track(spots, settings_lap, overlaps=overlaps,
+                          progress=(lambda d, n: progress("linking", d, n)) if progress else None)
+        tsettings, tname = {**settings_lap.to_trackmate(), "LINKING_COST": "IOU"}, "TRACKPOSE_IOU_LAP_TRACKER"
     elif tracker == "overlap":
         if frames[0].ndim == 3:
             raise InputError("the outline overlap tracker is 2D (as TrackMate's); use --tracker overlap-voxels")

@@ -1,5 +1,6 @@
-"""Movies on disk for ``trackpose track``: a TIFF with a T axis, or a folder of per-frame images; frames are
-read one at a time from a folder, and the calibration is checked to be the same in every frame."""
+"""Movies on disk for ``trackpose track``: a TIFF with a T axis, or a folder of per-frame images. Frames are read
+one at a time (from a TIFF: only that time point's pixels are decoded), and the calibration is checked to be the
+same in every frame of a folder."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import numpy as np
 
 from .. import io
 from ..errors import InputError
+from ..io.images import read_tiff_frames
 
 __all__ = ["open_movie", "Movie"]
 
@@ -27,8 +29,9 @@ class Movie:
     _paths: Optional[list] = None
 
     def frames(self):
-        if self._array is not None:
-            yield from self._array
+        if self._array is not None:  # an array, or io.images.TiffFrames: decoded one frame at a time
+            for t in range(self.n_frames):
+                yield np.asarray(self._array[t])
             return
         for path in self._paths:
             image, _ = io.read_image(path)
@@ -71,17 +74,22 @@ def open_movie(path, labels: bool = False) -> Movie:
                                  "must share axes and calibration")
         return Movie(path, path.name, meta.axes, len(paths), spacing, meta.unit or "pixel",
                      meta.time_interval or 1.0, _paths=paths)
-    array, meta = io.read_image(path)
+    with open(path, "rb") as handle:
+        tiff = handle.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    if tiff:  # frame by frame: the movie is never decoded whole (io.images.TiffFrames)
+        array, meta = read_tiff_frames(path)
+    else:
+        array, meta = io.read_image(path)
     if "T" not in meta.axes:
         if "Z" in meta.axes:
             raise InputError(f"{path} has axes {meta.axes}: its first axis could be time or Z. Save it as an ImageJ "
                              "hyperstack with frames (Image > Hyperstacks > Re-order, or Image > Properties: "
                              "frames), or give a folder of one image per frame")
         raise InputError(f"{path} has axes {meta.axes} and no time axis: it is not a movie")
-    if meta.axes.index("T") != 0:
+    if meta.axes.index("T") != 0:  # (TIFFs come with T first)
         array = np.moveaxis(array, meta.axes.index("T"), 0)
     axes = meta.axes.replace("T", "")
     if labels and ("C" in axes or "S" in axes):
         raise InputError(f"{path} has axes {meta.axes}; label movies have one channel")
-    return Movie(path, io.image_stem(path), axes, array.shape[0], _calibration(meta, path), meta.unit or "pixel",
+    return Movie(path, io.image_stem(path), axes, len(array), _calibration(meta, path), meta.unit or "pixel",
                  meta.time_interval or 1.0, _array=array)

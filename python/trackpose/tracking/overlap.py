@@ -19,7 +19,7 @@ from ..errors import InputError
 from .lap import Edges
 from .spots import Spots
 
-__all__ = ["overlap_track", "overlap_track_labels", "OVERLAP_DEFAULTS", "check_overlap_settings"]
+__all__ = ["overlap_track", "overlap_track_labels", "OVERLAP_DEFAULTS", "check_overlap_settings", "LabelOverlaps"]
 
 OVERLAP_DEFAULTS = {"IOU_CALCULATION": "PRECISE", "SCALE_FACTOR": 1.0, "MIN_IOU": 0.3}
 
@@ -111,11 +111,13 @@ def label_iou(previous: np.ndarray, current: np.ndarray):
     a, b = previous[both].astype(np.int64), current[both].astype(np.int64)
     if len(a) == 0:
         return a, b, np.zeros(0)
-    pairs, inter = np.unique(np.stack([a, b]), axis=1, return_counts=True)
-    size_a = np.bincount(previous.ravel().astype(np.int64))
-    size_b = np.bincount(current.ravel().astype(np.int64))
-    iou = inter / (size_a[pairs[0]] + size_b[pairs[1]] - inter)
-    return pairs[0], pairs[1], iou
+    width = int(b.max()) + 1
+    keys, inter = np.unique(a * width + b, return_counts=True)  # one integer per pair: a fast 1-D unique
+    pa, pb = keys // width, keys % width
+    size_a = np.bincount(previous.ravel())
+    size_b = np.bincount(current.ravel())
+    iou = inter / (size_a[pa] + size_b[pb] - inter)
+    return pa, pb, iou
 
 
 def overlap_track_labels(spots: Spots, label_frames, min_iou: float = 0.3) -> Edges:
@@ -145,3 +147,54 @@ def overlap_track_labels(spots: Spots, label_frames, min_iou: float = 0.3) -> Ed
                     cost_out.append(1.0 - float(v))
         prev = (int(frame), labels)
     return _edges(src_out, tgt_out, cost_out)
+
+
+class LabelOverlaps:
+    """Pixel/voxel IoU of the objects of frames up to ``max_frame_gap`` apart, looked up by spot rows: the cost
+    of the LAP tracker's overlap mode (``lap_track(spots, settings, overlaps=...)``).
+
+    Only overlapping pairs are stored (a few per object), so the memory is that of the spots table, not of the
+    frames.
+    """
+
+    def __init__(self, n_spots: int, keys: np.ndarray, values: np.ndarray, max_frame_gap: int):
+        order = np.argsort(keys)
+        self.n_spots, self.max_frame_gap = int(n_spots), int(max_frame_gap)
+        self._keys, self._values = keys[order], values[order]
+
+    @classmethod
+    def from_labels(cls, spots: Spots, label_frames, max_frame_gap: int = 1) -> "LabelOverlaps":
+        """IoUs from label images: ``label_frames`` an iterable of (frame, label image) in frame order (a generator
+        is fine: ``max_frame_gap + 1`` frames are held at a time); ``spots.frame``/``spots.label`` name the rows."""
+        n = len(spots)
+        rows = {}
+        for k, (f, lab) in enumerate(zip(spots.frame.tolist(), spots.label.tolist())):
+            rows.setdefault(f, {})[lab] = k
+        luts = {}
+        for f, d in rows.items():
+            lut = np.full(max(d) + 1, -1, np.int64)
+            lut[list(d)] = list(d.values())
+            luts[f] = lut
+        keys, values, held = [], [], []
+        for frame, labels in label_frames:
+            frame, labels = int(frame), np.asarray(labels)
+            for pf, pl in held:
+                if frame - pf > max_frame_gap or pf not in luts or frame not in luts:
+                    continue
+                a, b, iou = label_iou(pl, labels)
+                ra, rb = luts[pf][a], luts[frame][b]
+                ok = (ra >= 0) & (rb >= 0)
+                keys.append(ra[ok] * n + rb[ok])
+                values.append(iou[ok])
+            held = [(pf, pl) for pf, pl in held if frame - pf < max_frame_gap] + [(frame, labels)]
+        keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+        values = np.concatenate(values) if values else np.zeros(0)
+        return cls(n, keys, values, max_frame_gap)
+
+    def iou(self, src, tgt) -> np.ndarray:
+        """IoU of each (src[k], tgt[k]) pair of spot rows; 0 where the objects do not overlap."""
+        key = np.asarray(src, np.int64) * self.n_spots + np.asarray(tgt, np.int64)
+        pos = np.minimum(np.searchsorted(self._keys, key), max(len(self._keys) - 1, 0))
+        if len(self._keys) == 0:
+            return np.zeros(len(key))
+        return np.where(self._keys[pos] == key, self._values[pos], 0.0)
