@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from _laptrack import predict_edges
 from trackpose import synth
 from trackpose.masks import renumber
 from trackpose.tracking import LAPSettings, lap_track, overlap_track_labels
@@ -113,19 +114,7 @@ def laptrack_edges(name, frames, spots, distance):
     else:
         lt = laptrack.LapTrack(cutoff=distance ** 2, splitting_cutoff=distance ** 2,
                                gap_closing_cutoff=distance ** 2, gap_closing_max_frame_count=2, merging_cutoff=False)
-        ndim = frames[0].ndim
-        coords = [spots.position[spots.frame == t][:, :ndim] for t in range(len(frames))]
-        t0 = time.perf_counter()
-        tree = lt.predict(coords)
-        elapsed = time.perf_counter() - t0
-        index = {t: np.flatnonzero(spots.frame == t) for t in range(len(frames))}
-        src, tgt = [], []
-        for (f1, i1), (f2, i2) in tree.edges():
-            a, b = index[f1][i1], index[f2][i2]
-            if f1 > f2:
-                a, b = b, a
-            src.append(a)
-            tgt.append(b)
+        return predict_edges(lt, spots, frames[0].ndim)
     src, tgt = np.array(src, np.int64), np.array(tgt, np.int64)
     return Edges(src, tgt, np.zeros(len(src))), elapsed
 

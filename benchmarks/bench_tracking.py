@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import trackmate_oracle  # noqa: E402
+from _laptrack import predict_edges  # noqa: E402
 
 from trackpose.tracking import LAPSettings, lap_track, make_spots  # noqa: E402
 from trackpose.tracking.lap import Edges  # noqa: E402
@@ -67,20 +68,7 @@ def laptrack_link(spots, settings: LAPSettings, ndim: int):
         merging_cutoff=settings.merging_max_distance ** 2 if settings.allow_track_merging else False,
         alternative_cost_factor=settings.alternative_linking_cost_factor,
         alternative_cost_percentile=100 * settings.cutoff_percentile)
-    n_frames = int(spots.frame.max()) + 1
-    index = [np.flatnonzero(spots.frame == t) for t in range(n_frames)]
-    coords = [spots.position[i][:, :ndim] for i in index]
-    t0 = time.perf_counter()
-    tree = lt.predict(coords)
-    elapsed = time.perf_counter() - t0
-    src, tgt = [], []
-    for (f1, i1), (f2, i2) in tree.edges():
-        a, b = index[f1][i1], index[f2][i2]
-        if f1 > f2:
-            a, b = b, a
-        src.append(a)
-        tgt.append(b)
-    return Edges(np.array(src, np.int64), np.array(tgt, np.int64), np.zeros(len(src))), elapsed
+    return predict_edges(lt, spots, ndim)
 
 
 def _laptrack_version():
