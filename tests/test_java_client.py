@@ -120,12 +120,15 @@ def test_roi_and_frames_through_a_persistent_worker(model_file, tmp_path):
     assert list(tmp_path.iterdir()) == []  # the job folder was removed
 
 
-def test_z_stack_gives_3d_objects_with_meshes(model_file):
-    """2D + Z stitching (the cheapest 3D mode) on a 2-plane stack: 3D objects, physical z, closed meshes."""
+@pytest.mark.parametrize("simplify", [False, True])
+def test_z_stack_gives_3d_objects_with_meshes(model_file, simplify):
+    """2D + Z stitching (the cheapest 3D mode) on a 2-plane stack: 3D objects, physical z, closed meshes; the exact
+    voxel surface within the object's voxels, the simplified one (smoothed, decimated) within half a voxel more."""
     cz = 2.0
     frame = _movie()[0]
     objects, labels = java_client.detect(np.stack([frame, frame]), axes="ZYX", calibration=(CX, CY, cz, "micron"),
-                                  settings=_settings(model_file, MODE_3D=True, DO2DZ=True, IOU_THRESHOLD=0.5),
+                                  settings=_settings(model_file, MODE_3D=True, DO2DZ=True, IOU_THRESHOLD=0.5,
+                                                     SIMPLIFY_CONTOURS=simplify),
                                   return_labels=True)
     assert labels.shape == (1, 2, 96, 96)
     masks = labels[0]  # the engine's own label volume (2D objects were checked against trackpose.segment above)
@@ -137,8 +140,9 @@ def test_z_stack_gives_3d_objects_with_meshes(model_file):
         assert o["size"] == pytest.approx(zs.size * CX * CY * cz)
         v, f = o["vertices"], o["faces"]
         assert v.shape[1] == 3 and f.shape[1] == 3 and f.min() >= 0 and f.max() < len(v)
-        lo = np.array([cols.min() * CX, rows.min() * CY, zs.min() * cz]) - np.array([CX, CY, cz]) / 2
-        hi = np.array([cols.max() * CX, rows.max() * CY, zs.max() * cz]) + np.array([CX, CY, cz]) / 2
+        margin = np.array([CX, CY, cz]) * (1.0 if simplify else 0.5)
+        lo = np.array([cols.min() * CX, rows.min() * CY, zs.min() * cz]) - margin
+        hi = np.array([cols.max() * CX, rows.max() * CY, zs.max() * cz]) + margin
         assert (v >= lo - 1e-9).all() and (v <= hi + 1e-9).all()
         edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
         _, counts = np.unique(edges, axis=0, return_counts=True)
