@@ -101,7 +101,8 @@ def main():
           f"{diameter:.1f} px (written in {time.perf_counter() - t0:.0f} s)")
     env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "TRACKPOSE_THREADS": str(a.threads)}
     cmd = [sys.executable, "-m", "trackpose", "track", str(movie), "--out", str(work / "out"), "--overwrite",
-           "--linking-max-distance", f"{diameter:.1f}", "--gap-closing-max-distance", f"{diameter:.1f}"]
+           "--tracker", "lap", "--linking-max-distance", f"{diameter:.1f}",
+           "--gap-closing-max-distance", f"{diameter:.1f}"]
     cmd += ["--labels"] if a.labels else ["--diameter", f"{diameter:.1f}"]
     print("command: " + " ".join(cmd[1:]))
     t0 = time.perf_counter()
