@@ -81,15 +81,6 @@ def motion_stats(labels, rows):
                 mother_daughter=np.median(jumps) if jumps else float("nan"))
 
 
-def movie_rows(m):
-    """CTC rows ``(label, begin, end, parent)`` of a ``synth.movie``."""
-    rows = []
-    for tid in np.unique(m.tracks["track_id"]):
-        r = m.tracks[m.tracks["track_id"] == tid]
-        rows.append((int(tid), int(r["frame"].min()), int(r["frame"].max()), int(r["parent"][0])))
-    return rows
-
-
 def laptrack_edges(name, frames, spots, distance):
     """laptrack's LAP (``distance``, splitting, gap closing over 2 frames) or overlap tracker, as our Edges."""
     import laptrack
@@ -173,7 +164,7 @@ def main():
                 f"detections, seed {args.seed}")
     else:
         m = synth.movie(args.frames, shape, kind=args.data, division_interval=args.division_interval, seed=args.seed)
-        gt_labels, gt_rows = m.labels, movie_rows(m)
+        gt_labels, gt_rows = m.ctc_ground_truth()
         frames = [renumber(f) for f in m.labels]
         what = f"{args.data} movie: {args.frames} frames {shape}, {len(m.divisions())} divisions, seed {args.seed}"
     images = col.images if args.data == "colony" else m.images

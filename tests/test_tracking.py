@@ -22,21 +22,13 @@ def movie():
     return synth.movie(n_frames=10, shape=(96, 96), seed=5, division_interval=6)
 
 
-def _gt_rows(m):
-    rows = []
-    for tid in np.unique(m.tracks["track_id"]):
-        r = m.tracks[m.tracks["track_id"] == tid]
-        rows.append((int(tid), int(r["frame"].min()), int(r["frame"].max()), int(r["parent"][0])))
-    return rows
-
-
 def test_track_api_on_labels_recovers_divisions(movie, tmp_path):
     labels = np.stack([renumber(f) for f in movie.labels])
     result = track(labels=labels, tracker="lap", lap=dict(linking_max_distance=8.0, allow_track_splitting=True,
                                                           splitting_max_distance=10.0, allow_gap_closing=False))
     assert len(result.spots) == len(movie.tracks)
     out = save_tracking(result, tmp_path / "out", "m")
-    gt = write_ctc_ground_truth(tmp_path / "gt", movie.labels, _gt_rows(movie))
+    gt = write_ctc_ground_truth(tmp_path / "gt", *movie.ctc_ground_truth())
     scores = evaluate_ctc(out / "ctc", gt)
     assert scores["Valid"] == 1
     assert scores["TRA"] > 0.97 and scores["DET"] == pytest.approx(1.0)
@@ -123,7 +115,7 @@ def test_input_errors(tmp_path, capsys):
 
 
 def test_eval_tracks_command(movie, tmp_path, capsys):
-    gt = write_ctc_ground_truth(tmp_path / "gt", movie.labels, _gt_rows(movie))
+    gt = write_ctc_ground_truth(tmp_path / "gt", *movie.ctc_ground_truth())
     # the ground truth scored against itself
     res = tmp_path / "res"
     res.mkdir()
@@ -167,7 +159,7 @@ def test_track_a_raw_movie_end_to_end(tmp_path, monkeypatch, capsys):
     assert {p.name for p in out.iterdir()} == {"ctc", "movie.xml", "movie_tracked.tif", "spots.csv", "edges.csv",
                                                "tracks.csv"}
     assert 'DETECTOR_NAME="TRACKPOSE_DETECTOR"' in (out / "movie.xml").read_text()
-    gt = write_ctc_ground_truth(tmp_path / "gt", m.labels, _gt_rows(m))
+    gt = write_ctc_ground_truth(tmp_path / "gt", *m.ctc_ground_truth())
     scores = evaluate_ctc(out / "ctc", gt)
     assert scores["Valid"] == 1
     assert scores["DET"] > 0.9 and scores["TRA"] > 0.9

@@ -301,15 +301,7 @@ class InsideTrackMateTest {
                 stack.addSlice(fp);
             }
         }
-        ImagePlus imp = new ImagePlus("balls", stack);
-        imp.setDimensions(1, nz, frames);
-        imp.setOpenAsHyperStack(true);
-        imp.getCalibration().pixelWidth = PW;
-        imp.getCalibration().pixelHeight = PW;
-        imp.getCalibration().pixelDepth = pd;
-        imp.getCalibration().frameInterval = 1;
-        imp.getCalibration().setUnit("micron");
-        return imp;
+        return TestImages.hyperstack("balls", stack, 1, nz, frames, PW, pd);
     }
 
     /**

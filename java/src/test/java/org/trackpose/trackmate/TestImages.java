@@ -101,7 +101,15 @@ final class TestImages {
         for (int i = 0; i < c * z * t; i++) {
             stack.addSlice(new ShortProcessor(w, h));
         }
-        ImagePlus imp = new ImagePlus("blank", stack);
+        return hyperstack("blank", stack, c, z, t, pw, pd);
+    }
+
+    /**
+     * {@code stack} (planes in ImageJ's c, z, t order) as a hyperstack of c x z x t, calibrated in micron: pixel
+     * size {@code pw}, Z step {@code pd}, frame interval 1.
+     */
+    static ImagePlus hyperstack(String title, ImageStack stack, int c, int z, int t, double pw, double pd) {
+        ImagePlus imp = new ImagePlus(title, stack);
         imp.setDimensions(c, z, t);
         if (imp.getStackSize() > 1) {
             imp.setOpenAsHyperStack(true);
@@ -109,6 +117,7 @@ final class TestImages {
         imp.getCalibration().pixelWidth = pw;
         imp.getCalibration().pixelHeight = pw;
         imp.getCalibration().pixelDepth = pd;
+        imp.getCalibration().frameInterval = 1;
         imp.getCalibration().setUnit("micron");
         return imp;
     }

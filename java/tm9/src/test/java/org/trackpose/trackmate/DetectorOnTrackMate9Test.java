@@ -303,15 +303,7 @@ class DetectorOnTrackMate9Test {
                 stack.addSlice(ip);
             }
         }
-        ImagePlus imp = new ImagePlus("ellipsoids", stack);
-        imp.setDimensions(1, nz, frames);
-        imp.setOpenAsHyperStack(true);
-        imp.getCalibration().pixelWidth = pw;
-        imp.getCalibration().pixelHeight = pw;
-        imp.getCalibration().pixelDepth = pd;
-        imp.getCalibration().frameInterval = 1;
-        imp.getCalibration().setUnit("micron");
-        return imp;
+        return TestImages.hyperstack("ellipsoids", stack, 1, nz, frames, pw, pd);
     }
 
     @Test
