@@ -53,3 +53,23 @@ def test_cellpose_network_gives_identical_outputs(model_file):
         y_ours, s_ours = ours(x)
     np.testing.assert_allclose(y_ours.numpy(), y_theirs.numpy(), atol=1e-5)
     np.testing.assert_allclose(s_ours.numpy(), s_theirs.numpy(), atol=1e-6)
+
+
+def test_fused_convolutions_give_the_plain_ops_result():
+    # the inference network runs each convolution with the ReLU or residual addition after it as one oneDNN op
+    # (float32, CPU); switched off, the same modules run the plain ops: both must give the same outputs
+    import platform
+    from trackpose import net as N
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert N._onednn_pointwise_works()  # every x86 torch wheel has oneDNN: the fast path must be on there
+    fused = fuse_for_inference(random_cpnet(seed=4))
+    convs = [m for m in fused.modules() if isinstance(m, N._FusedConv)]
+    assert len(convs) == 8 * 4 - 4  # four per down block, four per up block but conv_2 (its add is per image)
+    x = torch.randn(2, 2, 80, 128).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        y1, s1 = fused(x)
+        for m in convs:
+            m.onednn = False
+        y0, s0 = fused(x)
+    assert torch.allclose(y0, y1, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(s0, s1, atol=1e-6)

@@ -196,11 +196,111 @@ class _FusedStyleConv(nn.Module):
         self.full.bias.data.copy_(block.full.bias.data * scale + shift)
         self.conv = block.conv[2]
 
+    def activate(self, style, x):
+        """relu(s x + (s p + t)): the batch-norm, the style term and the ReLU in front of the convolution."""
+        return torch.addcmul(self.full(style)[:, :, None, None], x, self.scale).relu_()
+
     def forward(self, style, x, y=None):
         if y is not None:
             x = x + y
-        x = torch.addcmul(self.full(style)[:, :, None, None], x, self.scale).relu_()
-        return self.conv(x)
+        return self.conv(self.activate(style, x))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Inference-time fusion of a convolution with the ReLU or the residual addition that follows it (oneDNN post-ops).
+
+def _onednn_pointwise_works() -> bool:
+    """Whether this torch has oneDNN's fused convolution ops (``mkldnn._convolution_pointwise``) and they agree
+    with the plain ops on a small case: the fused forms below are used only then."""
+    try:
+        if not torch.backends.mkldnn.is_available():
+            return False
+        op = torch.ops.mkldnn._convolution_pointwise
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(2, 4, 8, 8, generator=g).contiguous(memory_format=torch.channels_last)
+        other = torch.randn(2, 4, 8, 8, generator=g).contiguous(memory_format=torch.channels_last)
+        w = torch.randn(4, 4, 3, 3, generator=g).contiguous(memory_format=torch.channels_last)
+        b = torch.randn(4, generator=g)
+        with torch.inference_mode():
+            plain = F.conv2d(x, w, b, padding=1)
+            relu = op(x, w, b, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
+            added = op.binary(x, other, w, b, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
+        return bool(torch.allclose(relu, plain.relu(), atol=1e-5) and torch.allclose(added, plain + other, atol=1e-5))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class _FusedConv(nn.Module):
+    """A convolution whose output goes through a ReLU (``unary="relu"``) or gets a tensor added (``add=...``) in
+    the same pass over memory, where oneDNN can (float32 on the CPU, no autocast); elsewhere the plain ops, with
+    the same result."""
+
+    def __init__(self, conv: nn.Conv2d, relu: bool = False, onednn: bool = True):
+        super().__init__()
+        self.conv = conv
+        self.relu = relu
+        self.onednn = onednn
+        self.args = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+
+    def _fusable(self, x: torch.Tensor) -> bool:
+        return (self.onednn and x.device.type == "cpu" and x.dtype == torch.float32
+                and self.conv.weight.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+                and not torch.is_grad_enabled())
+
+    def forward(self, x, add=None):
+        if self._fusable(x):
+            op = torch.ops.mkldnn._convolution_pointwise
+            if add is not None:
+                return op.binary(x.contiguous(memory_format=torch.channels_last),
+                                 add.contiguous(memory_format=torch.channels_last), self.conv.weight,
+                                 self.conv.bias, *self.args, "add", None, None, [], None)
+            if self.relu:
+                return op(x.contiguous(memory_format=torch.channels_last), self.conv.weight, self.conv.bias,
+                          *self.args, "relu", [], "")
+        y = self.conv(x)
+        if add is not None:
+            return y + add
+        return y.relu_() if self.relu else y
+
+
+class _FusedResDown(nn.Module):
+    """Inference form of a folded :class:`ResDown`: ``h = relu(conv_0(...))`` and ``conv_1(h) + proj(x)`` (and the
+    same for conv_2, conv_3) each in one pass."""
+
+    def __init__(self, block: ResDown, onednn: bool):
+        super().__init__()
+        self.pre0 = nn.Sequential(block.conv[0][0], block.conv[0][1])  # batch-norm of the block input, ReLU
+        self.pre2 = nn.Sequential(block.conv[2][0], block.conv[2][1])
+        self.conv0 = _FusedConv(block.conv[0][2], relu=True, onednn=onednn)
+        self.conv1 = _FusedConv(block.conv[1][2], onednn=onednn)
+        self.conv2 = _FusedConv(block.conv[2][2], relu=True, onednn=onednn)
+        self.conv3 = _FusedConv(block.conv[3][2], onednn=onednn)
+        self.proj = block.proj[1]
+
+    def forward(self, x):
+        x = self.conv1(self.conv0(self.pre0(x)), add=self.proj(x))
+        return self.conv3(self.conv2(self.pre2(x)), add=x)
+
+
+class _FusedResUp(nn.Module):
+    """Inference form of a folded :class:`ResUp`: the skip addition after conv_0 and the residual additions after
+    conv_1 and conv_3 happen inside those convolutions."""
+
+    def __init__(self, block: ResUp, onednn: bool):
+        super().__init__()
+        self.pre0 = nn.Sequential(block.conv[0][0], block.conv[0][1])
+        self.conv0 = _FusedConv(block.conv[0][2], onednn=onednn)
+        self.style1, self.style2 = block.conv[1], block.conv[2]  # _FusedStyleConv: style term, ReLU; their convs:
+        self.conv1 = _FusedConv(self.style1.conv, onednn=onednn)
+        self.conv2 = self.style2.conv
+        self.full3 = block.conv[3].full
+        self.conv3 = _FusedConv(block.conv[3].conv[2], onednn=onednn)
+        self.proj = block.proj[1]
+
+    def forward(self, x, y, style):
+        h = self.conv1(self.style1.activate(style, self.conv0(self.pre0(x), add=y)), add=self.proj(x))
+        g = self.conv2(self.style2.activate(style, h))
+        return self.conv3((g + self.full3(style)[:, :, None, None]).relu_(), add=h)
 
 
 def fuse_for_inference(net: CPnet) -> CPnet:
@@ -230,6 +330,11 @@ def fuse_for_inference(net: CPnet) -> CPnet:
     for block in list(fused.downsample.down) + list(fused.upsample.up):
         _fold_into_next(block.proj[0], block.proj[1])
         block.proj[0] = _Identity()
+    onednn = _onednn_pointwise_works()
+    for n, block in enumerate(fused.downsample.down):
+        fused.downsample.down[n] = _FusedResDown(block, onednn)
+    for n, block in enumerate(fused.upsample.up):
+        fused.upsample.up[n] = _FusedResUp(block, onednn)
     for p in fused.parameters():  # after the rebuild: _FusedStyleConv makes new Linear layers
         p.requires_grad_(False)
     return fused.to(memory_format=torch.channels_last)
