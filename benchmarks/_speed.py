@@ -54,13 +54,19 @@ def conv_gflop(net, shape) -> float:
         w = module.weight
         total[0] += output.numel() * w.shape[1] * w.shape[2] * w.shape[3]
 
+    from trackpose.net import _FusedConv
     handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    fused = [m for m in net.modules() if isinstance(m, _FusedConv) and m.onednn]
+    for m in fused:  # the fused oneDNN ops bypass the Conv2d modules (and their hooks): count on the plain path
+        m.onednn = False
     try:
         with torch.inference_mode():
             net(torch.zeros(shape).contiguous(memory_format=torch.channels_last))
     finally:
         for h in handles:
             h.remove()
+        for m in fused:
+            m.onednn = True
     return 2.0 * total[0] / 1e9
 
 

@@ -1,4 +1,5 @@
-"""Throughput of the network forward pass (GFLOP/s, share of time in convolutions), and what torch.compile adds.
+"""Throughput of the network forward pass (GFLOP/s, share of time in convolutions, share of the machine's plain
+3x3-convolution rate measured in the same run), and what torch.compile adds.
 
 Run:  python benchmarks/bench_network.py [--threads 2] [--batch 8] [--tile 224] [--compile]
 
@@ -13,21 +14,6 @@ import argparse
 import time
 
 import torch
-
-
-def conv_flops(net, x) -> float:
-    total = [0]
-
-    def hook(module, inputs, output):
-        w = module.weight
-        total[0] += output.numel() * w.shape[1] * w.shape[2] * w.shape[3]
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    with torch.inference_mode():
-        net(x)
-    for h in handles:
-        h.remove()
-    return 2.0 * total[0]
 
 
 def best_time(fn, repeats: int) -> float:
@@ -62,7 +48,12 @@ def main():
     from trackpose.models import load_model
     net = load_model().inference_net
     x = torch.randn(args.batch, 2, args.tile, args.tile).contiguous(memory_format=torch.channels_last)
-    flops = conv_flops(net, x)
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _speed import conv_gflop, conv_limit
+    flops = conv_gflop(net, tuple(x.shape)) * 1e9
+    limit = conv_limit(torch.float32)
     from trackpose import malloc
     with torch.inference_mode():
         net(x)  # first call creates the oneDNN primitives
@@ -76,6 +67,8 @@ def main():
           f"{plain / eager:.2f}x" + ("" if malloc._glibc() else " (no glibc: reuse is a no-op here)"))
     print(f"eager forward {eager:.3f} s = {flops / eager / 1e9:.0f} GFLOP/s overall; convolutions {share:.0%} of the "
           f"time, i.e. {flops / (eager * share) / 1e9:.0f} GFLOP/s inside them")
+    print(f"plain 3x3 convolutions on this machine: {limit:.0f} GFLOP/s; the network runs at "
+          f"{flops / eager / 1e9 / limit:.0%} of that")
     if args.compile:
         import torch._inductor.config as inductor_config
         inductor_config.freezing = True
