@@ -78,7 +78,12 @@ def main():
             label = f"{Path(args.stack).stem[:8]} {'x'.join(map(str, vol.shape))}"
         else:
             shape = CASES[case]
-            vol, truth = _balls(shape, n=max(3, int(14 * np.prod(shape) / (24 * 96 * 96))), seed=3)
+            # balls of radius 7-10 px need 20 planes around their centres: thin stacks are the middle planes of a
+            # taller volume (the balls cut by the stack's faces, as in a real thin tile)
+            full = (max(shape[0], 24),) + shape[1:]
+            vol, truth = _balls(full, n=max(3, int(14 * np.prod(full) / (24 * 96 * 96))), seed=3)
+            z0 = (full[0] - shape[0]) // 2
+            vol, truth = vol[z0:z0 + shape[0]], truth[z0:z0 + shape[0]]
             label = "x".join(map(str, shape))
         for mode in args.modes:
             ours_kw, theirs_kw = MODES[mode]
