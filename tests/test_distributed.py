@@ -64,18 +64,18 @@ def test_two_labels_that_barely_meet_in_a_diagonal_corner_box_stay_two_objects()
     but grows Q by one voxel into P. In the corner box P (2 voxels) and Q (5) then overlap in one voxel and are each
     other's only overlap; half of the smaller of the two inside the box, yet a hundredth of either object. Found on a
     real blockwise run (two touching nuclei joined into one); such a touch must not join them."""
-    truth = np.zeros((40, 40), np.int32)
-    truth[6:17, 6:18] = 1   # P: in block (0, 0)'s core; enters the corner box (16..24)^2 with 2 voxels
-    truth[22:35, 22:35] = 2  # Q: in block (1, 1)'s core; enters it with 4 voxels
-    blocks = block_grid(truth.shape, 20, 4)
+    truth = np.zeros((80, 80), np.int32)
+    truth[26:37, 26:38] = 1  # P: in block (1, 1)'s core; enters the corner box (36..44)^2 with 2 voxels
+    truth[42:55, 42:55] = 2  # Q: in block (2, 2)'s core; enters it with 4 voxels
+    blocks = block_grid(truth.shape, 20, 4)  # inner blocks (1, 1) and (2, 2): padded boxes 16..44 and 36..64
     labels = _relabelled_blocks(truth, blocks, seed=2)
-    p_local = labels[0][16, 16]
-    labels[0][labels[0] != p_local] = 0                      # block (0, 0): Q's piece missed
-    q_local = labels[3][22 - 16, 22 - 16]
-    labels[3][labels[3] != q_local] = 0                      # block (1, 1): P's piece missed ...
-    labels[3][16 - 16, 17 - 16] = q_local                    # ... and Q grown by one voxel into P
+    p_local = labels[5][36 - 16, 36 - 16]
+    labels[5][labels[5] != p_local] = 0                      # block (1, 1): Q's piece missed
+    q_local = labels[10][42 - 36, 42 - 36]
+    labels[10][labels[10] != q_local] = 0                    # block (2, 2): P's piece missed ...
+    labels[10][36 - 36, 37 - 36] = q_local                   # ... and Q grown by one voxel into P
     merged = merge_label_blocks(truth.shape, blocks, labels)
-    assert merged[10, 10] != merged[30, 30] and merged.max() == 2
+    assert merged[30, 30] != merged[48, 48] and merged.max() == 2
     assert _same_up_to_relabelling(truth, np.where(truth > 0, merged, 0))
 
 
@@ -88,6 +88,20 @@ def test_block_grid_tiles_the_volume_once():
     assert (seen == 1).all() and len(blocks) == 3 * 3 * 3
     with pytest.raises(ValueError, match="block_size"):
         block_grid((10, 10, 10), (4, 4), 1)
+
+
+def test_blocks_at_the_volume_edges_see_as_much_image_as_the_others():
+    """A block at the volume's edge, and the ragged last block along an axis (here cores of 16 and 8 voxels), reads
+    a box as large as an inner block's, reaching further inwards: cut to a thin strip, the network sees little
+    image around the objects at the volume's edge and labels them differently from the whole volume."""
+    shape, size, overlap = (10, 112, 200), (4, 48, 48), (3, 30, 30)
+    blocks = block_grid(shape, size, overlap)
+    for b in blocks:
+        for (c0, c1), (p0, p1), s, n, o in zip(b.core, b.padded, size, shape, overlap):
+            assert 0 <= p0 <= c0 - min(o, c0) and c1 + min(o, n - c1) <= p1 <= n
+            assert p1 - p0 == min(n, s + 2 * o)
+    last = blocks[-1]
+    assert last.core == ((8, 10), (96, 112), (192, 200)) and last.padded == ((0, 10), (4, 112), (92, 200))
 
 
 def _small_volume(tmp_path):

@@ -1,8 +1,10 @@
 """Blocks of a large volume and the merging of their labels across seams (pure numpy/scipy, no Dask).
 
 A volume is cut into *cores*: disjoint boxes of ``block_size`` that tile it. Each core is segmented inside a
-*padded* box that reaches ``overlap`` voxels further on each side (clipped to the volume), so two neighbouring
-padded boxes share a slab of ``2 * overlap`` voxels whose middle plane is the boundary between their cores.
+*padded* box that reaches ``overlap`` voxels further on each side (clipped to the volume, and reaching further
+inwards where the volume's edge clips it, so that every box is ``block_size + 2 * overlap`` where the volume
+allows), so two neighbouring padded boxes share a slab of at least ``2 * overlap`` voxels around the boundary
+between their cores.
 An object no larger than the overlap that crosses that boundary lies whole inside both padded boxes, so both
 blocks see it; it becomes one object because its two labels overlap in the shared slab.
 
@@ -70,6 +72,22 @@ def _as_tuple(value, ndim: int, name: str) -> tuple:
     return values
 
 
+def _padded_span(c0: int, c1: int, block: int, overlap: int, length: int) -> tuple[int, int]:
+    """The padded box of a core (c0, c1) along one axis: ``overlap`` further on each side, and, where the volume's
+    edge cuts that short, as much further inwards, so that every box spans ``block + 2 * overlap`` voxels (or the
+    whole axis). Blocks at the volume's edges, and the ragged last block along an axis, then see as much image
+    around their objects as the others do: a box cut to a thin strip gives the network a small, mostly empty
+    input, and its labels near the volume's edge then differ from what the whole volume gives."""
+    p0, p1 = max(0, c0 - overlap), min(length, c1 + overlap)
+    want = min(length, block + 2 * overlap)
+    if p1 - p0 < want:
+        if p0 == 0:
+            p1 = min(length, want)
+        if p1 == length:
+            p0 = max(0, length - want)
+    return p0, p1
+
+
 def block_grid(shape: Sequence[int], block_size, overlap) -> list[Block]:
     """Cut a volume of ``shape`` into blocks (C order of their grid index).
 
@@ -93,7 +111,7 @@ def block_grid(shape: Sequence[int], block_size, overlap) -> list[Block]:
     blocks = []
     for index in itertools.product(*(range(len(r)) for r in starts)):
         core = tuple((i * b, min((i + 1) * b, s)) for i, b, s in zip(index, block_size, shape))
-        padded = tuple((max(0, c0 - o), min(s, c1 + o)) for (c0, c1), o, s in zip(core, overlap, shape))
+        padded = tuple(_padded_span(c0, c1, b, o, s) for (c0, c1), b, o, s in zip(core, block_size, overlap, shape))
         blocks.append(Block(index=tuple(index), core=core, padded=padded))
     return blocks
 
