@@ -174,7 +174,7 @@ def test_blockwise_matches_whole_volume_with_the_builtin_model(tmp_path):
     whole = trackpose.segment(image, z_axis=0, **settings).masks
     result = segment_volume(image, tmp_path / "labels.zarr", block_size=(4, 48, 48), settings=settings)
     blockwise = zarr_io.read_labels(tmp_path / "labels.zarr")
-    assert result.n_blocks == 9 and whole.max() >= 10
+    assert result.n_blocks == 9 and whole.max() >= 6
     assert _same_up_to_relabelling(whole, blockwise)
 
 
