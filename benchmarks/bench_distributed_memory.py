@@ -7,7 +7,8 @@ a fixed block size on a fresh ``LocalCluster`` whose workers have ``--memory-lim
 worker's resident memory once the model is loaded (its idle baseline), its peak resident memory over the run
 (``getrusage`` ``ru_maxrss``, the kernel's own high-water mark of the process), and the limit.
 
-    python benchmarks/bench_distributed_memory.py [--scales 1,2,4,8,16] [--tile 8,256,256] [--block 8,128,128] [--memory-limit 3GB]
+    python benchmarks/bench_distributed_memory.py [--scales 1,2,4,8,16] [--tile 8,256,256] [--block 8,128,128]
+        [--memory-limit 3GB]
 """
 from __future__ import annotations
 

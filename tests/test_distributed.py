@@ -16,7 +16,6 @@ from trackpose.distributed import zarr_io  # noqa: E402
 from trackpose.distributed.blocks import block_grid, merge_label_blocks  # noqa: E402
 from trackpose.distributed.frames import segment_frames  # noqa: E402
 from trackpose.distributed.volume import segment_volume  # noqa: E402
-from trackpose.metrics import matched_fraction  # noqa: E402
 
 
 def _relabelled_blocks(truth, blocks, seed=0):
