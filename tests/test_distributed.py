@@ -16,7 +16,6 @@ from trackpose.distributed import zarr_io  # noqa: E402
 from trackpose.distributed.blocks import block_grid, merge_label_blocks  # noqa: E402
 from trackpose.distributed.frames import segment_frames  # noqa: E402
 from trackpose.distributed.volume import segment_volume  # noqa: E402
-from trackpose.metrics import matched_fraction  # noqa: E402
 
 
 def _relabelled_blocks(truth, blocks, seed=0):
@@ -64,18 +63,18 @@ def test_two_labels_that_barely_meet_in_a_diagonal_corner_box_stay_two_objects()
     but grows Q by one voxel into P. In the corner box P (2 voxels) and Q (5) then overlap in one voxel and are each
     other's only overlap; half of the smaller of the two inside the box, yet a hundredth of either object. Found on a
     real blockwise run (two touching nuclei joined into one); such a touch must not join them."""
-    truth = np.zeros((40, 40), np.int32)
-    truth[6:17, 6:18] = 1   # P: in block (0, 0)'s core; enters the corner box (16..24)^2 with 2 voxels
-    truth[22:35, 22:35] = 2  # Q: in block (1, 1)'s core; enters it with 4 voxels
-    blocks = block_grid(truth.shape, 20, 4)
+    truth = np.zeros((80, 80), np.int32)
+    truth[26:37, 26:38] = 1  # P: in block (1, 1)'s core; enters the corner box (36..44)^2 with 2 voxels
+    truth[42:55, 42:55] = 2  # Q: in block (2, 2)'s core; enters it with 4 voxels
+    blocks = block_grid(truth.shape, 20, 4)  # inner blocks (1, 1) and (2, 2): padded boxes 16..44 and 36..64
     labels = _relabelled_blocks(truth, blocks, seed=2)
-    p_local = labels[0][16, 16]
-    labels[0][labels[0] != p_local] = 0                      # block (0, 0): Q's piece missed
-    q_local = labels[3][22 - 16, 22 - 16]
-    labels[3][labels[3] != q_local] = 0                      # block (1, 1): P's piece missed ...
-    labels[3][16 - 16, 17 - 16] = q_local                    # ... and Q grown by one voxel into P
+    p_local = labels[5][36 - 16, 36 - 16]
+    labels[5][labels[5] != p_local] = 0                      # block (1, 1): Q's piece missed
+    q_local = labels[10][42 - 36, 42 - 36]
+    labels[10][labels[10] != q_local] = 0                    # block (2, 2): P's piece missed ...
+    labels[10][36 - 36, 37 - 36] = q_local                   # ... and Q grown by one voxel into P
     merged = merge_label_blocks(truth.shape, blocks, labels)
-    assert merged[10, 10] != merged[30, 30] and merged.max() == 2
+    assert merged[30, 30] != merged[48, 48] and merged.max() == 2
     assert _same_up_to_relabelling(truth, np.where(truth > 0, merged, 0))
 
 
@@ -88,6 +87,24 @@ def test_block_grid_tiles_the_volume_once():
     assert (seen == 1).all() and len(blocks) == 3 * 3 * 3
     with pytest.raises(ValueError, match="block_size"):
         block_grid((10, 10, 10), (4, 4), 1)
+
+
+def test_blocks_at_the_volume_edges_see_as_much_image_as_the_others():
+    """A block at the volume's edge, and the ragged last block along an axis (here cores of 16 and 8 voxels), reads
+    a box as large as an inner block's, reaching further inwards: cut to a thin strip, the network sees little
+    image around the objects at the volume's edge and labels them differently from the whole volume."""
+    shape, size, overlap = (10, 112, 200), (4, 48, 48), (3, 30, 30)
+    blocks = block_grid(shape, size, overlap)
+    for b in blocks:
+        for (c0, c1), (p0, p1), s, n, o in zip(b.core, b.padded, size, shape, overlap):
+            assert 0 <= p0 <= c0 - min(o, c0) and c1 + min(o, n - c1) <= p1 <= n
+            assert p1 - p0 == min(n, s + 2 * o)
+    last = blocks[-1]
+    assert last.core == ((8, 10), (96, 112), (192, 200)) and last.padded == ((0, 10), (4, 112), (92, 200))
+    # boxes of at least min_box (a network tile), centred on their cores, shifted inwards at the edges
+    blocks = block_grid(shape, size, overlap, min_box=(0, 100, 150))
+    assert [b.padded[2] for b in blocks[:5]] == [(0, 150), (0, 150), (45, 195), (50, 200), (50, 200)]
+    assert all(b.padded[1] == (0, 108) or b.padded[1] == (4, 112) for b in blocks)
 
 
 def _small_volume(tmp_path):
@@ -145,18 +162,19 @@ def test_cli_block_size_writes_zarr_and_tiff(tmp_path, model_file):
 
 @pytest.mark.slow
 def test_blockwise_matches_whole_volume_with_the_builtin_model(tmp_path):
-    """Small blocks (18, with objects across faces, edges and corners) against the whole volume, one for one at
-    IoU 0.5 (2D + Z stitching; 3D mode costs minutes per block on 2 cores). Measured: 15 of 16 objects; the one
-    missed is a 297-voxel sliver that the blocks' segmentation joins to its neighbour. The issue's goal is 98%;
-    this volume has too few objects to show it (one miss = 94%), so the bar here is 90%."""
+    """Small blocks (9, cores of 48 x 48: objects across faces, edges and corners) against the whole volume with
+    the built-in model (2D + Z stitching). Each block reads at least one network tile of image (224 pixels at
+    diameter 30) around its core, so on a volume narrower than a tile every block sees all of it, and the blocks'
+    labels, merged across the seams, are the whole volume's. Blocks cut to core + overlap (108 pixels, 46 for the
+    ragged last one) gave other masks near the seams and the volume's edges."""
     import trackpose
-    image, _ = synth.nuclei_volume((10, 144, 144), seed=3, crowding=0.5, diameter_range=(24, 34), anisotropy=3)
+    image, _ = synth.nuclei_volume((4, 144, 144), seed=3, crowding=0.5, diameter_range=(24, 34), anisotropy=3)
     settings = dict(model="trackpose_default", stitch_threshold=0.25, diameter=30, anisotropy=3.0)
     whole = trackpose.segment(image, z_axis=0, **settings).masks
-    result = segment_volume(image, tmp_path / "labels.zarr", block_size=(5, 48, 48), settings=settings)
+    result = segment_volume(image, tmp_path / "labels.zarr", block_size=(4, 48, 48), settings=settings)
     blockwise = zarr_io.read_labels(tmp_path / "labels.zarr")
-    assert result.n_blocks == 18 and whole.max() >= 10
-    assert matched_fraction(whole, blockwise) >= 0.9
+    assert result.n_blocks == 9 and whole.max() >= 6
+    assert _same_up_to_relabelling(whole, blockwise)
 
 
 def _movie_tiff(tmp_path, n_frames=4):
@@ -164,6 +182,26 @@ def _movie_tiff(tmp_path, n_frames=4):
     path = tmp_path / "movie.tif"
     tifffile.imwrite(path, movie.images.astype(np.float32), imagej=True, metadata={"axes": "TYX"})
     return path
+
+
+def _task_thread_counts():
+    import numba
+    import torch
+    from trackpose.distributed.cluster import set_torch_threads
+    set_torch_threads()
+    return torch.get_num_threads(), numba.get_num_threads()
+
+
+def test_a_worker_of_several_threads_shares_its_cores_between_its_tasks(monkeypatch):
+    """On a worker that runs N tasks at once (a Dask worker of N threads, as dask-jobqueue starts them), each task
+    gets cores / N compute threads when TRACKPOSE_TORCH_THREADS is not set; outside a worker, nothing is changed."""
+    from dask.distributed import Client, LocalCluster
+    from trackpose.distributed.cluster import _cores, task_threads
+    monkeypatch.delenv("TRACKPOSE_TORCH_THREADS", raising=False)
+    assert task_threads() is None
+    with LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        assert client.submit(task_threads, pure=False).result() == max(1, _cores() // 4)
 
 
 @pytest.mark.slow
@@ -175,6 +213,10 @@ def test_frames_over_local_workers_load_the_model_once_and_resume(tmp_path, mode
     with connect("local", n_workers=2, threads=1) as client:
         outputs = segment_frames([path], settings, savedir=tmp_path / "dask", client=client)
         assert sum(client.run(models_loaded).values()) <= 2  # one model per worker, not per frame
+        # one malloc arena (tasks run in threads; thread arenas would map the network's buffers afresh), and each
+        # task's torch and numba threads are the worker's share of the cores, not every core of the machine
+        assert set(client.run(os.environ.get, "MALLOC_ARENA_MAX").values()) == {"1"}
+        assert client.submit(_task_thread_counts, pure=False).result() == (1, 1)
         frames = sorted((tmp_path / "dask" / "movie_cp_masks.frames").glob("t*.tif"))
         os.remove(frames[2])
         done = []

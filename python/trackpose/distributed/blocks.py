@@ -1,8 +1,10 @@
 """Blocks of a large volume and the merging of their labels across seams (pure numpy/scipy, no Dask).
 
 A volume is cut into *cores*: disjoint boxes of ``block_size`` that tile it. Each core is segmented inside a
-*padded* box that reaches ``overlap`` voxels further on each side (clipped to the volume), so two neighbouring
-padded boxes share a slab of ``2 * overlap`` voxels whose middle plane is the boundary between their cores.
+*padded* box that reaches ``overlap`` voxels further on each side (clipped to the volume, and reaching further
+inwards where the volume's edge clips it, so that every box is ``block_size + 2 * overlap``, or ``min_box``, where
+the volume allows), so two neighbouring padded boxes share a slab of at least ``2 * overlap`` voxels around the
+boundary between their cores.
 An object no larger than the overlap that crosses that boundary lies whole inside both padded boxes, so both
 blocks see it; it becomes one object because its two labels overlap in the shared slab.
 
@@ -70,7 +72,22 @@ def _as_tuple(value, ndim: int, name: str) -> tuple:
     return values
 
 
-def block_grid(shape: Sequence[int], block_size, overlap) -> list[Block]:
+def _padded_span(c0: int, c1: int, block: int, overlap: int, length: int, min_box: int = 0) -> tuple[int, int]:
+    """The padded box of a core (c0, c1) along one axis.
+
+    Every box spans ``max(block + 2 * overlap, min_box)`` voxels (or the whole axis), centred on its core and,
+    where the volume's edge cuts it, shifted inwards; so it always holds ``overlap`` voxels on each side of the core
+    that the volume has. Blocks at the volume's edges, the ragged last block along an axis, and blocks smaller than
+    the network's tile then all see as much image around their objects as the others do: a box cut to a thin strip
+    gives the network a small, mostly empty input, and its labels then differ from what the whole volume gives.
+    """
+    want = min(length, max(block + 2 * overlap, min_box))
+    p0 = c0 - (want - (c1 - c0)) // 2
+    p0 = max(0, min(p0, length - want))
+    return p0, p0 + want
+
+
+def block_grid(shape: Sequence[int], block_size, overlap, min_box=0) -> list[Block]:
     """Cut a volume of ``shape`` into blocks (C order of their grid index).
 
     Parameters
@@ -81,10 +98,14 @@ def block_grid(shape: Sequence[int], block_size, overlap) -> list[Block]:
     overlap : int or one int per axis
         Voxels each padded box reaches past its core on each side; at least 1, and at least one object diameter
         for seams to merge correctly.
+    min_box : int or one int per axis
+        Smallest padded box (e.g. the network's tile in voxels of the volume, so that a small block is not run on
+        an input smaller than a tile): boxes reach further out, evenly on both sides, to this size.
     """
     shape = tuple(int(s) for s in shape)
     block_size = _as_tuple(block_size, len(shape), "block_size")
     overlap = _as_tuple(overlap, len(shape), "overlap")
+    min_box = _as_tuple(min_box, len(shape), "min_box")
     if any(b < 1 for b in block_size):
         raise ValueError(f"block_size must be positive, got {block_size}")
     if any(o < 0 for o in overlap):
@@ -93,7 +114,8 @@ def block_grid(shape: Sequence[int], block_size, overlap) -> list[Block]:
     blocks = []
     for index in itertools.product(*(range(len(r)) for r in starts)):
         core = tuple((i * b, min((i + 1) * b, s)) for i, b, s in zip(index, block_size, shape))
-        padded = tuple((max(0, c0 - o), min(s, c1 + o)) for (c0, c1), o, s in zip(core, overlap, shape))
+        padded = tuple(_padded_span(c0, c1, b, o, s, m)
+                       for (c0, c1), b, o, s, m in zip(core, block_size, overlap, shape, min_box))
         blocks.append(Block(index=tuple(index), core=core, padded=padded))
     return blocks
 

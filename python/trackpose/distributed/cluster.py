@@ -40,6 +40,26 @@ def default_layout(cores: Optional[int] = None) -> tuple[int, int]:
     return max(1, cores // threads), threads
 
 
+#: Dask's setting for environment variables set before a worker process starts (read by the C library there)
+PRE_SPAWN = "distributed.nanny.pre-spawn-environ"
+
+
+def _pre_spawn_environ() -> dict:
+    """Dask's pre-spawn environment plus ``MALLOC_ARENA_MAX=1`` (unless set already, in the config or here).
+
+    A Dask worker runs its tasks in a thread pool, not in its main thread, and glibc gives other threads their own
+    malloc arenas, made of heaps of at most 64 MB: the network's large buffers (tens of MB each) are then mapped and
+    unmapped afresh at every layer whatever :mod:`trackpose.malloc` asks, and a forward pass was 9% slower in a
+    thread than in the main thread (benchmarks/bench_distributed.py). With one arena, every thread allocates from the
+    main heap, where the large buffers are reused. glibc reads the variable when the process starts, so it must be
+    in the environment before the worker is spawned.
+    """
+    import dask
+    environ = dict(dask.config.get(PRE_SPAWN, default={}) or {})
+    environ.setdefault("MALLOC_ARENA_MAX", os.environ.get("MALLOC_ARENA_MAX", "1"))
+    return environ
+
+
 @contextlib.contextmanager
 def connect(cluster: Union[str, object, None] = "local", n_workers: Optional[int] = None,
             threads: Optional[int] = None, memory_limit: Union[str, float, None] = "auto"):
@@ -53,6 +73,7 @@ def connect(cluster: Union[str, object, None] = "local", n_workers: Optional[int
         (its workers' layout is theirs).
     memory_limit : per local worker ("4GB", bytes, "auto" = the machine's memory shared between the workers)
     """
+    import dask
     from dask.distributed import Client, LocalCluster
 
     if isinstance(cluster, Client):
@@ -63,8 +84,9 @@ def connect(cluster: Union[str, object, None] = "local", n_workers: Optional[int
         threads = threads or (default_threads if n_workers is None else max(1, _cores() // n_workers))
         n_workers = n_workers or max(1, _cores() // threads)
         env = {THREADS_ENV: str(threads), "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                          env=env, dashboard_address=":0") as local, Client(local) as client:
+        with dask.config.set({PRE_SPAWN: _pre_spawn_environ()}), \
+                LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+                             env=env, dashboard_address=":0") as local, Client(local) as client:
             log.info("local Dask cluster: %d worker(s) x %d thread(s)", n_workers, threads)
             yield client
         return
@@ -75,13 +97,42 @@ def connect(cluster: Union[str, object, None] = "local", n_workers: Optional[int
         yield client
 
 
-def set_torch_threads() -> None:
-    """Give torch the thread count the cluster chose for this worker (once per process)."""
+def task_threads() -> Optional[int]:
+    """Compute threads each task of this Dask worker may use, or None outside a Dask worker (plain process).
+
+    ``TRACKPOSE_TORCH_THREADS`` when set (``connect`` sets it for local workers; set it in a job script), else the
+    worker's cores shared between the tasks it runs at once (its Dask threads): a worker of 8 cores running 8 tasks
+    gives each 1, so that 8 tasks of 8 torch threads do not fight over 8 cores.
+    """
     value = os.environ.get(THREADS_ENV)
     if value:
-        import torch
-        if torch.get_num_threads() != int(value):
-            torch.set_num_threads(int(value))
+        return max(1, int(value))
+    try:
+        from dask.distributed import get_worker
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    return max(1, _cores() // max(1, int(worker.state.nthreads)))
+
+
+def set_torch_threads() -> None:
+    """Give this task torch's and numba's thread counts for this worker (:func:`task_threads`).
+
+    torch's count is process-wide (set once); numba's is per calling thread, so it is set in every task: numba's
+    parallel loops (the flow dynamics of the mask step) otherwise use every core of the machine in each task, and
+    two workers of one thread would run four threads on two cores.
+    """
+    threads = task_threads()
+    if threads is None:
+        return
+    import torch
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    try:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:  # pragma: no cover - numba is a dependency
+        pass
 
 
 _MODELS: dict = {}
@@ -93,10 +144,10 @@ def worker_model(model, device=None, gpu: bool = False):
     kept: every later task on that worker gets the same object."""
     if not isinstance(model, (str, os.PathLike, list, tuple)):
         return model  # already a Model (in-process use)
+    set_torch_threads()  # every task: numba's thread count belongs to the calling thread
     key = (tuple(str(m) for m in model) if isinstance(model, (list, tuple)) else str(model), str(device), gpu)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            set_torch_threads()
             from ..models import load_model
             names = list(model) if isinstance(model, (list, tuple)) else [model]
             loaded = [load_model(m, device=device, gpu=gpu) for m in names]

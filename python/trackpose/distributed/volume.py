@@ -200,11 +200,13 @@ def segment_volume(volume, out, *, block_size, overlap=None, settings: Optional[
         settings["diameter"] = _estimate_diameter(source, block_size, settings, model, client)
     anisotropy = settings.get("anisotropy") or 1.0
     overlap = overlap if overlap is not None else default_overlap(settings["diameter"], source.ndim, anisotropy)
-    blocks = block_grid(source.shape, block_size, overlap)
+    min_box = network_box(source.ndim, settings, _model_diam_mean(model, settings, client))
+    blocks = block_grid(source.shape, block_size, overlap, min_box)
     _check_overlap(blocks, overlap, settings["diameter"], anisotropy)
 
     _claim_scratch(scratch, dict(settings, model=model, shape=tuple(source.shape), block_size=block_size,
-                                 overlap=overlap, merge_fraction=merge_fraction))
+                                 overlap=overlap, merge_fraction=merge_fraction,
+                                 boxes=[b.padded for b in blocks]))
     todo = [k for k, b in enumerate(blocks) if not (scratch / f"{b.name}.npz").exists()]
     log.info("%d blocks (%d already done), overlap %s, diameter %.1f", len(blocks), len(blocks) - len(todo),
              tuple(overlap), settings["diameter"])
@@ -239,6 +241,33 @@ def segment_volume(volume, out, *, block_size, overlap=None, settings: Optional[
     return VolumeResult(path=out, n_objects=ids.n_objects, n_blocks=len(blocks), skipped_blocks=len(blocks) - len(todo),
                         diameter=float(settings["diameter"]), overlap=tuple(np.broadcast_to(overlap, source.ndim)),
                         block_seconds=[fresh[k][2] for k in todo], seconds=time.perf_counter() - t0)
+
+
+def network_box(ndim: int, settings: dict, diam_mean: float) -> tuple:
+    """The smallest padded box per axis: one network tile (``bsize`` pixels at the network's scale, i.e.
+    ``bsize * diameter / diam_mean`` voxels of the volume) in Y and X, and in Z for 3D mode (whose ZY and ZX slices
+    are tiled too; Z is scaled by the anisotropy as well). The network's output at a pixel depends on its whole tile
+    (the style vector is an average over the tile), so a block smaller than a tile, run on its own, sees another
+    input than the whole volume gives the same pixels; with at least a tile of image around each core, blocks
+    agree with the whole volume. 2D + Z stitching needs no Z context (planes are segmented one by one)."""
+    bsize = int(settings.get("bsize") or DEFAULTS["bsize"])
+    tile = int(math.ceil(bsize * float(settings["diameter"]) / float(diam_mean)))
+    if ndim == 2:
+        return tile, tile
+    z = int(math.ceil(tile / max(float(settings.get("anisotropy") or 1.0), 1e-6))) if settings.get("do_3d") else 0
+    return z, tile, tile
+
+
+def model_diam_mean(model, device=None, gpu: bool = False) -> float:
+    """The diameter the model works at (loads it once on this worker, as its blocks will)."""
+    loaded = worker_model(model, device, gpu)
+    return float((loaded[0] if isinstance(loaded, list) else loaded).diam_mean)
+
+
+def _model_diam_mean(model, settings: dict, client) -> float:
+    (diam_mean,) = run_tasks(client, None, "model", model_diam_mean,
+                             [(model, settings.get("device"), settings.get("gpu", False))])
+    return diam_mean
 
 
 def _claim_scratch(scratch: Path, run: dict) -> None:
