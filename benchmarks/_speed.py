@@ -21,8 +21,10 @@ import torch
 LAYER_SHAPES = ((32, 224), (64, 112), (128, 56), (256, 28))
 
 
-def _best(fn, repeats: int) -> float:
-    fn()
+def best_time(fn, repeats: int, warm_up: bool = True) -> float:
+    """Seconds of the fastest of ``repeats`` calls of ``fn`` (after one untimed call unless ``warm_up`` is off)."""
+    if warm_up:
+        fn()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -41,7 +43,7 @@ def conv_limit(dtype=torch.float32, repeats: int = 5, batch: int = 8) -> float:
             x = torch.randn(batch, channels, side, side).contiguous(memory_format=torch.channels_last)
             if dtype != torch.float32:
                 conv, x = conv.to(dtype), x.to(dtype)
-            seconds = _best(lambda: conv(x), repeats)
+            seconds = best_time(lambda: conv(x), repeats)
             best = max(best, 2.0 * batch * side * side * channels * channels * 9 / seconds / 1e9)
     return best
 
@@ -119,3 +121,14 @@ class ForwardMeter:
     def reset(self):
         self._shapes = {}
         self.seconds = 0.0
+
+
+def precision_limits(model, skip_bfloat16: bool = False):
+    """(bfloat16 runs here, float32 plain-conv GFLOP/s, bfloat16 GFLOP/s or nan, a line for a benchmark's header)."""
+    from trackpose.inference import bfloat16_support
+    bf16 = not skip_bfloat16 and bfloat16_support(model.device) is None
+    limit32 = conv_limit(torch.float32)
+    limit16 = conv_limit(torch.bfloat16) if bf16 else float("nan")
+    line = f"plain 3x3 convolutions: {limit32:.0f} GFLOP/s float32" + (
+        f", {limit16:.0f} bfloat16" if bf16 else " (no native bfloat16 here)")
+    return bf16, limit32, limit16, line

@@ -54,19 +54,15 @@ def main():
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     import trackpose
     from _cellpose_ref import cellpose_eval
-    from _speed import ForwardMeter, conv_limit
+    from _speed import ForwardMeter, precision_limits
     from test_3d import _balls
-    from trackpose.inference import bfloat16_support
     from trackpose.metrics import average_precision, matched_fraction
     from trackpose.models import DEFAULT_MODEL, _PACKAGE_DATA
     path = Path(args.model) if args.model else _PACKAGE_DATA / DEFAULT_MODEL
     ours = trackpose.load_model(path)
-    bf16 = not args.no_bfloat16 and bfloat16_support(ours.device) is None
-    limit32 = conv_limit(torch.float32)
-    limit16 = conv_limit(torch.bfloat16) if bf16 else float("nan")
+    bf16, limit32, limit16, limits = precision_limits(ours, args.no_bfloat16)
     print(f"model {path.name}; {args.threads} threads; diameter {args.diameter}; trackpose tiling {args.tiling}; "
-          f"plain 3x3 convolutions: {limit32:.0f} GFLOP/s float32" + (f", {limit16:.0f} bfloat16" if bf16 else
-                                                                       " (no native bfloat16 here)"))
+          f"{limits}")
     head = (f"{'case':>16} {'mode':>5} {'tp s':>7} {'cp s':>7} {'x':>6} {'bf16 s':>7} {'x':>6} {'match':>11} "
             f"{'fwd':>5} {'conv%':>10} {'x@limit':>8} {'AP tp/cp':>11}")
     print(head)

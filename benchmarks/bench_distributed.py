@@ -37,14 +37,8 @@ from trackpose.distributed.cluster import connect
 from trackpose.distributed.frames import segment_frames
 from trackpose.distributed.volume import segment_volume
 
-
-def _cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        name = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        name = platform.processor()
-    return f"{name}, {len(os.sched_getaffinity(0))} cores"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu, load_average  # noqa: E402
 
 
 def _peak_rss_mb() -> float:
@@ -68,10 +62,6 @@ def _plain_from_start(path: Path, savedir: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _load_average() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=16)
@@ -81,7 +71,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="warm runs of each kind (the best is reported)")
     args = parser.parse_args()
     settings = dict(model="trackpose_default", diameter=30)
-    print(f"machine: {_cpu()}; load average at start {_load_average()}")
+    print(f"machine: {cpu()}; load average at start {load_average()}")
     with tempfile.TemporaryDirectory(prefix="trackpose-bench-distributed-") as tmp:
         tmp = Path(tmp)
         path = _movie(tmp, args.frames, args.size)
@@ -125,7 +115,7 @@ def main() -> None:
                   f"({100 * ((start + run) / cold_plain - 1):+.0f}% vs a fresh plain process); peak RSS per worker "
                   + ", ".join(f"{v:.0f} MB" for v in rss[workers, threads].values()), flush=True)
         print(f"(warm: best of {args.repeats + 1} plain and {args.repeats} Dask runs, interleaved; load average "
-              f"{_load_average()})")
+              f"{load_average()})")
 
         shape = tuple(int(v) for v in args.volume.split(","))
         block = tuple(int(v) for v in args.block.split(","))
@@ -142,7 +132,7 @@ def main() -> None:
               f"{result.n_objects} objects, {seconds:.1f} s; per block {per_block.mean():.1f} s "
               f"(min {per_block.min():.1f}, max {per_block.max():.1f}) = {per_block.mean() / voxels * 1e6:.1f} s "
               f"per million core voxels; peak RSS per worker " + ", ".join(f"{v:.0f} MB" for v in rss.values())
-              + f" (load {_load_average()})")
+              + f" (load {load_average()})")
 
 
 if __name__ == "__main__":

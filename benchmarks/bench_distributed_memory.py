@@ -16,6 +16,7 @@ import argparse
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,20 +28,10 @@ from trackpose.distributed import zarr_io
 from trackpose.distributed.cluster import connect, worker_model
 from trackpose.distributed.volume import segment_volume
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu, load_average  # noqa: E402
+
 SETTINGS = dict(model="trackpose_default", stitch_threshold=0.25, diameter=30, anisotropy=3.0)
-
-
-def _cpu() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        name = next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        name = platform.processor()
-    return f"{name}, {len(os.sched_getaffinity(0))} cores"
-
-
-def _load_average() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def _worker_memory() -> tuple[float, float, int]:
@@ -89,7 +80,7 @@ def main() -> None:
     limit = _parse_bytes(args.memory_limit)
     tile, _ = synth.nuclei_volume(tile_shape, seed=3, crowding=0.5, diameter_range=(24, 34), anisotropy=3)
     tile = tile.astype(np.float32)
-    print(f"machine: {_cpu()}; load average at start {_load_average()}")
+    print(f"machine: {cpu()}; load average at start {load_average()}")
     print(f"blocks {block} (2D + Z stitching, diameter 30, anisotropy 3), {args.workers} worker(s) x "
           f"{args.threads} thread(s), memory limit {limit / 2 ** 20:.0f} MB per worker")
     print("| volume (Z, Y, X) | x base | blocks | volume MB (float32) | worker idle MB | worker peak MB | "
@@ -109,7 +100,7 @@ def main() -> None:
                                         client=client)
                 seconds = time.perf_counter() - t0
                 after = client.run(_worker_memory)
-                load = _load_average()
+                load = load_average()
             if sorted(v[2] for v in after.values()) != sorted(v[2] for v in idle.values()):
                 raise SystemExit(f"{shape}: a worker was restarted during the run (over its memory limit?): "
                                  "its peak memory is lost")

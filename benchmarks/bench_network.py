@@ -16,15 +16,6 @@ import time
 import torch
 
 
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def conv_share(net, x) -> float:
     from torch.profiler import ProfilerActivity, profile
     with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -51,15 +42,15 @@ def main():
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _speed import conv_gflop, conv_limit
+    from _speed import best_time, conv_gflop, conv_limit
     flops = conv_gflop(net, tuple(x.shape)) * 1e9
     limit = conv_limit(torch.float32)
     from trackpose import malloc
     with torch.inference_mode():
         net(x)  # first call creates the oneDNN primitives
-        plain = best_time(lambda: net(x), args.repeats)  # glibc defaults: before any heap-reuse block
+        plain = best_time(lambda: net(x), args.repeats, warm_up=False)  # glibc defaults: before any heap-reuse block
         with malloc.reuse_large_buffers():  # as run_network does
-            eager = best_time(lambda: net(x), args.repeats)
+            eager = best_time(lambda: net(x), args.repeats, warm_up=False)
     with malloc.reuse_large_buffers():
         share = conv_share(net, x)
     print(f"{args.batch} tiles of {args.tile}^2, {args.threads} threads: {flops / 1e9:.0f} GFLOP of convolutions")
@@ -80,8 +71,8 @@ def main():
             compile_s = time.perf_counter() - t
             ratios = []
             for _ in range(args.repeats):
-                a = best_time(lambda: net(x), 1)
-                b = best_time(lambda: compiled(x), 1)
+                a = best_time(lambda: net(x), 1, warm_up=False)
+                b = best_time(lambda: compiled(x), 1, warm_up=False)
                 ratios.append(a / b)
         print(f"torch.compile: {compile_s:.1f} s to compile (first call), max |difference| "
               f"{(out - ref).abs().max().item():.1e}, eager/compiled per run: "

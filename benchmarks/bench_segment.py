@@ -70,18 +70,14 @@ def main():
     import numba
     numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     import trackpose
-    from trackpose.inference import bfloat16_support
     from trackpose.metrics import matched_fraction
     from _cellpose_ref import cellpose_eval
-    from _speed import ForwardMeter, conv_limit
+    from _speed import ForwardMeter, precision_limits
     path = model_path(args.model)
     ours = trackpose.load_model(path)
-    bf16 = not args.no_bfloat16 and bfloat16_support(ours.device) is None
-    limit32 = conv_limit(torch.float32)
-    limit16 = conv_limit(torch.bfloat16) if bf16 else float("nan")
+    bf16, limit32, limit16, limits = precision_limits(ours, args.no_bfloat16)
     print(f"model {path.name}; torch {torch.__version__}, {args.threads} threads; diameter {args.diameter}; "
-          f"plain 3x3 convolutions: {limit32:.0f} GFLOP/s float32" + (f", {limit16:.0f} bfloat16" if bf16 else
-                                                                       " (no native bfloat16 here)"))
+          f"{limits}")
     print("runs: trackpose float32 with its default (compact) tiles and with cellpose's tile layout, trackpose "
           "bfloat16, cellpose 3.1.1.2 (float32); x = speed-up against cellpose")
     print(f"{'image':>11} {'objects':>8} {'tp s':>7} {'cp s':>7} {'x':>6} {'cp-tiles s':>10} {'x':>6} {'bf16 s':>7} "
