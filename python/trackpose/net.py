@@ -5,8 +5,9 @@ and so on), so ``load_state_dict`` takes cellpose files as they are. Every convo
 BatchNorm -> ReLU -> Conv.
 
 For inference, :func:`fuse_for_inference` returns a copy in which every batch-norm whose input is the output of a
-single convolution is folded into that convolution (exact in floating point up to rounding), the network is put in
-``channels_last`` memory format, and gradients are off.
+single convolution is folded into that convolution (exact in floating point up to rounding), each convolution
+followed only by a ReLU or by a residual addition runs fused with it (one oneDNN operation on the CPU), the network
+is put in ``channels_last`` memory format, and gradients are off.
 """
 from __future__ import annotations
 
@@ -184,8 +185,8 @@ class _Identity(nn.Module):
 
 
 class _FusedStyleConv(nn.Module):
-    """Inference form of :class:`BatchConvStyle` whose batch-norm is not folded: ``relu(s (x + y) + (s p + t))``
-    with ``p`` the style projection, in two passes over the feature map instead of four."""
+    """Inference form of :class:`BatchConvStyle` whose batch-norm is not folded: ``relu(s x + (s p + t))`` with
+    ``p`` the style projection, in two passes over the feature map instead of three."""
 
     def __init__(self, block: BatchConvStyle):
         super().__init__()
@@ -197,13 +198,9 @@ class _FusedStyleConv(nn.Module):
         self.conv = block.conv[2]
 
     def activate(self, style, x):
-        """relu(s x + (s p + t)): the batch-norm, the style term and the ReLU in front of the convolution."""
+        """relu(s x + (s p + t)): the batch-norm, the style term and the ReLU in front of the convolution
+        (:class:`_FusedResUp` runs the convolution, fused with the addition after it)."""
         return torch.addcmul(self.full(style)[:, :, None, None], x, self.scale).relu_()
-
-    def forward(self, style, x, y=None):
-        if y is not None:
-            x = x + y
-        return self.conv(self.activate(style, x))
 
 
 # ----------------------------------------------------------------------------------------------------------------
