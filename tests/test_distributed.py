@@ -160,6 +160,41 @@ def test_cli_block_size_writes_zarr_and_tiff(tmp_path, model_file):
     np.testing.assert_array_equal(tiff, zarr_io.read_labels(tmp_path / "out" / "vol_cp_masks.zarr"))
 
 
+def test_uniform_boxes_are_segmented_once_with_the_same_labels(tmp_path, monkeypatch):
+    """Boxes of one value (zero padding around a sample) give the same labels each time: a worker segments such a
+    box once and reuses its labels; the volume's labels are those of segmenting every box."""
+    import trackpose.segmentation
+    from trackpose.distributed import volume as volume_module
+    image, _ = synth.nuclei_volume((2, 48, 128), seed=5, diameter_range=(24, 34), anisotropy=3)
+    padded = np.zeros((2, 48, 640), np.float32)
+    padded[:, :, :128] = image
+    settings = dict(model="trackpose_default", stitch_threshold=0.25, diameter=30, anisotropy=3.0,
+                    lowhigh=(0.0, float(image.max())))
+    calls = []
+    real_segment = trackpose.segmentation.segment
+
+    def counting_segment(pixels, **kwargs):
+        calls.append(float(np.ptp(pixels)))
+        return real_segment(pixels, **kwargs)
+
+    monkeypatch.setattr(trackpose.segmentation, "segment", counting_segment)
+    monkeypatch.setattr(volume_module, "_UNIFORM_BOXES", type(volume_module._UNIFORM_BOXES)())
+    reused = segment_volume(padded, tmp_path / "reused.zarr", block_size=(2, 48, 64), overlap=(1, 30, 30),
+                            settings=settings)
+    uniform_calls = sum(ptp == 0 for ptp in calls)
+    monkeypatch.setattr(volume_module, "_UNIFORM_BOXES", type(volume_module._UNIFORM_BOXES)())
+    monkeypatch.setattr(volume_module, "_UNIFORM_KEEP", 0)
+    calls.clear()
+    every = segment_volume(padded, tmp_path / "every.zarr", block_size=(2, 48, 64), overlap=(1, 30, 30),
+                           settings=settings)
+    assert reused.n_blocks == every.n_blocks == 10
+    assert reused.uniform_blocks == every.uniform_blocks >= 5
+    assert uniform_calls == 1 and sum(ptp == 0 for ptp in calls) == every.uniform_blocks
+    labels = zarr_io.read_labels(tmp_path / "reused.zarr")
+    np.testing.assert_array_equal(labels, zarr_io.read_labels(tmp_path / "every.zarr"))
+    assert reused.n_objects >= 3 and labels[:, :, 200:].max() == 0
+
+
 @pytest.mark.slow
 def test_blockwise_matches_whole_volume_with_the_builtin_model(tmp_path):
     """Small blocks (9, cores of 48 x 48: objects across faces, edges and corners) against the whole volume with

@@ -138,8 +138,9 @@ def run_segment(args, settings: dict, paths: Sequence[str]) -> int:
                 print(f"{path}: FAILED: {exc}", file=sys.stderr, flush=True)
                 failed += 1
                 continue
+            uniform = f", {result.uniform_blocks} of one value" if result.uniform_blocks else ""
             print(f"{path}: {result.n_objects} objects in {result.n_blocks} blocks ({result.skipped_blocks} done "
-                  f"before), diameter {result.diameter:.1f} px, overlap {result.overlap} -> {zarr_path} "
+                  f"before{uniform}), diameter {result.diameter:.1f} px, overlap {result.overlap} -> {zarr_path} "
                   f"({result.seconds:.1f} s)", flush=True)
             if not zarr_io.is_zarr(path) and args.zarr_out is None:
                 _write_tiff(zarr_path, tiff, path)

@@ -20,7 +20,9 @@ import logging
 import math
 import os
 import shutil
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -38,6 +40,13 @@ log = logging.getLogger("trackpose")
 
 __all__ = ["segment_volume", "VolumeResult", "default_overlap"]
 
+#: labels of uniform boxes (every voxel one value: the zero padding around a fused light-sheet sample, a Zarr
+#: region never written) kept per worker, by (shape, value, settings, model). Segmentation is deterministic, so
+#: such a box gives the same labels every time: it is segmented once and its labels reused.
+_UNIFORM_BOXES: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+_UNIFORM_LOCK = threading.Lock()
+_UNIFORM_KEEP = 8
+
 #: voxels read to estimate the volume's intensity percentiles (a strided sample of the whole volume)
 NORMALISATION_SAMPLE = 1 << 24
 
@@ -52,6 +61,7 @@ class VolumeResult:
     diameter: float
     overlap: tuple
     block_seconds: list = field(default_factory=list)  # network + masks time of each block segmented now
+    uniform_blocks: int = 0  # blocks segmented now whose box held one value (labels reused, see _UNIFORM_BOXES)
     seconds: float = 0.0
 
 
@@ -89,13 +99,12 @@ def _block_kwargs(settings: dict, ndim: int) -> dict:
     return kwargs
 
 
-def segment_block(block: Block, data, settings: dict, model, scratch: str) -> tuple[int, np.ndarray, float]:
-    """Segment one padded block and save its labels; returns (largest label, labels in the core, seconds).
+def segment_block(block: Block, data, settings: dict, model, scratch: str) -> tuple[int, np.ndarray, float, bool]:
+    """Segment one padded block and save its labels; returns (largest label, labels in the core, seconds, whether
+    the box was uniform and its labels reused).
 
     ``data`` is the block's pixels or a :class:`~trackpose.distributed.zarr_io.LazySource` to read them from.
     """
-    from ..segmentation import segment
-
     t0 = time.perf_counter()
     pixels = data[block.padded_slices] if isinstance(data, zarr_io.LazySource) else np.asarray(data)
     kwargs = _block_kwargs(settings, pixels.ndim)
@@ -104,17 +113,43 @@ def segment_block(block: Block, data, settings: dict, model, scratch: str) -> tu
         low, high = kwargs["lowhigh"]
         pixels = (np.asarray(pixels, np.float32) - np.float32(low)) / np.float32(high - low)
         kwargs["lowhigh"] = (0.0, 1.0)
-    result = segment(pixels, model=worker_model(model, settings.get("device"), settings.get("gpu", False)),
-                     **kwargs)
-    labels = np.asarray(result.masks)
-    labels = labels.astype(np.uint16 if labels.max(initial=0) < 65536 else np.uint32)
+    labels, uniform = _box_labels(pixels, kwargs, model, settings)
     core = core_labels_of(labels, block)
     seconds = time.perf_counter() - t0
     target = Path(scratch) / f"{block.name}.npz"
     partial = target.with_name(f"{block.name}.{os.getpid()}.partial.npz")
     np.savez_compressed(partial, labels=labels, core=core, seconds=seconds)
     os.replace(partial, target)  # the file appears whole or not at all
-    return int(labels.max(initial=0)), core, seconds
+    return int(labels.max(initial=0)), core, seconds, uniform
+
+
+def _box_labels(pixels: np.ndarray, kwargs: dict, model, settings: dict) -> tuple[np.ndarray, bool]:
+    """The box's labels, and whether the box was uniform (then segmented once per worker, see _UNIFORM_BOXES)."""
+    low, high = (pixels.min(), pixels.max()) if pixels.size else (0, 1)
+    if low != high:  # NaN compares unequal too: segmented as given
+        return _segment_box(pixels, kwargs, model, settings), False
+    from .frames import settings_fingerprint
+    key = (pixels.shape, str(pixels.dtype), float(low), settings_fingerprint(dict(kwargs, model=model)))
+    with _UNIFORM_LOCK:
+        labels = _UNIFORM_BOXES.get(key)
+        if labels is not None:
+            _UNIFORM_BOXES.move_to_end(key)
+            return labels, True
+    labels = _segment_box(pixels, kwargs, model, settings)
+    labels.setflags(write=False)
+    with _UNIFORM_LOCK:
+        _UNIFORM_BOXES[key] = labels
+        while len(_UNIFORM_BOXES) > _UNIFORM_KEEP:
+            _UNIFORM_BOXES.popitem(last=False)
+    return labels, True
+
+
+def _segment_box(pixels: np.ndarray, kwargs: dict, model, settings: dict) -> np.ndarray:
+    from ..segmentation import segment
+    result = segment(pixels, model=worker_model(model, settings.get("device"), settings.get("gpu", False)),
+                     **kwargs)
+    labels = np.asarray(result.masks)
+    return labels.astype(np.uint16 if labels.max(initial=0) < 65536 else np.uint32)
 
 
 def _load_block(scratch: str, block: Block) -> np.ndarray:
@@ -217,7 +252,7 @@ def segment_volume(volume, out, *, block_size, overlap=None, settings: Optional[
     n_labels, cores = [], []
     for k, block in enumerate(blocks):
         if k in fresh:
-            n, core, _ = fresh[k]
+            n, core = fresh[k][:2]
         else:
             with np.load(scratch / f"{block.name}.npz") as saved:
                 n, core = int(saved["labels"].max(initial=0)), saved["core"]
@@ -239,8 +274,9 @@ def segment_volume(volume, out, *, block_size, overlap=None, settings: Optional[
     if not keep_blocks:
         shutil.rmtree(scratch, ignore_errors=True)
     return VolumeResult(path=out, n_objects=ids.n_objects, n_blocks=len(blocks), skipped_blocks=len(blocks) - len(todo),
-                        diameter=float(settings["diameter"]), overlap=tuple(np.broadcast_to(overlap, source.ndim)),
-                        block_seconds=[fresh[k][2] for k in todo], seconds=time.perf_counter() - t0)
+                        diameter=float(settings["diameter"]), overlap=tuple(int(v) for v in np.broadcast_to(overlap, source.ndim)),
+                        block_seconds=[fresh[k][2] for k in todo], uniform_blocks=sum(fresh[k][3] for k in todo),
+                        seconds=time.perf_counter() - t0)
 
 
 def network_box(ndim: int, settings: dict, diam_mean: float) -> tuple:
@@ -285,7 +321,7 @@ def _claim_scratch(scratch: Path, run: dict) -> None:
 def _check_overlap(blocks: Sequence[Block], overlap, diameter: float, anisotropy: float) -> None:
     ndim = len(blocks[0].core)
     need = default_overlap(diameter, ndim, anisotropy)
-    given = tuple(np.broadcast_to(overlap, ndim))
+    given = tuple(int(v) for v in np.broadcast_to(overlap, ndim))
     if any(o < 1 for o in given):
         raise InputError(f"block overlap {given}: at least 1 voxel per axis is needed to join objects across seams")
     if any(o < n for o, n in zip(given, need)):

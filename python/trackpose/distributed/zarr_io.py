@@ -216,8 +216,9 @@ def write_pyramid(path, min_size: int = 256, max_levels: int = 5, image: Optiona
     n_levels = 1
     while n_levels < max_levels and max(level.shape[-2:]) > min_size:
         level = level[..., ::2, ::2]
-        target = _create_array(group, str(n_levels), level.shape, chunks, group["0"].dtype)
-        da.to_zarr(level.rechunk(chunks), target)
+        level_chunks = tuple(min(c, s) for c, s in zip(chunks, level.shape))  # one chunk where the level is smaller
+        target = _create_array(group, str(n_levels), level.shape, level_chunks, group["0"].dtype)
+        da.to_zarr(level.rechunk(level_chunks), target)
         level = da.from_zarr(group[str(n_levels)])
         n_levels += 1
     kinds = {"T": "time", "C": "channel"}
