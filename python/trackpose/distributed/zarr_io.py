@@ -206,7 +206,12 @@ def _scale(axes: str, meta: Optional[io.ImageMeta]) -> list:
 def write_pyramid(path, min_size: int = 256, max_levels: int = 5, image: Optional[str] = None) -> int:
     """Add halved levels (Y and X subsampled by 2, other axes kept) until the image is under ``min_size`` pixels
     in Y and X, then write the OME-NGFF metadata; runs on the current Dask client. Returns the number of levels."""
+    import warnings
+
+    import dask
     import dask.array as da
+    from dask.array.core import PerformanceWarning
+    from dask.utils import parse_bytes
 
     group = _open_group(path, "a")
     attrs = dict(group.attrs)
@@ -218,7 +223,12 @@ def write_pyramid(path, min_size: int = 256, max_levels: int = 5, image: Optiona
         level = level[..., ::2, ::2]
         level_chunks = tuple(min(c, s) for c, s in zip(chunks, level.shape))  # one chunk where the level is smaller
         target = _create_array(group, str(n_levels), level.shape, level_chunks, group["0"].dtype)
-        da.to_zarr(level.rechunk(level_chunks), target)
+        with warnings.catch_warnings():
+            if level.nbytes <= parse_bytes(dask.config.get("array.chunk-size")):
+                # dask writes a level this small as one chunk (its "auto" chunks), which is safe; its check only
+                # sees that the level's length is not a multiple of the Zarr chunk and warns of unsafe writes
+                warnings.filterwarnings("ignore", "The input Dask array will be rechunked", PerformanceWarning)
+            da.to_zarr(level.rechunk(level_chunks), target)
         level = da.from_zarr(group[str(n_levels)])
         n_levels += 1
     kinds = {"T": "time", "C": "channel"}
