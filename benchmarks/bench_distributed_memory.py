@@ -9,6 +9,15 @@ worker's resident memory once the model is loaded (its idle baseline), its peak 
 
     python benchmarks/bench_distributed_memory.py [--scales 1,2,4,8,16] [--tile 8,256,256] [--block 8,128,128]
         [--memory-limit 3GB]
+
+With ``--times-limit K`` it instead segments one volume K times larger than the worker's memory limit (float32
+voxels), the way a fused light-sheet volume is: the sample (here 16 copies of the base tile, spread over the volume
+on the block grid) inside zeros that were never written to the Zarr store. Every block is read, segmented (a box
+of one value only once per worker: its labels are reused, see ``trackpose.distributed.volume``), joined across its
+seams and written; the table adds the driver's peak memory, the boxes of one value, and the objects found in each
+copy of the tile (all copies sit alike on the block grid, so each must give the same count as the first).
+
+    python benchmarks/bench_distributed_memory.py --times-limit 4
 """
 from __future__ import annotations
 
@@ -74,6 +83,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="torch threads per worker")
     parser.add_argument("--memory-limit", default="3GB", help="Dask memory limit per worker")
+    parser.add_argument("--tmp", default=None, help="folder for the volume and the labels (default: the system's)")
+    parser.add_argument("--times-limit", type=float, default=None,
+                        help="segment one mostly empty volume this many times the memory limit instead")
     args = parser.parse_args()
     tile_shape = tuple(int(v) for v in args.tile.split(","))
     block = tuple(int(v) for v in args.block.split(","))
@@ -81,6 +93,9 @@ def main() -> None:
     tile, _ = synth.nuclei_volume(tile_shape, seed=3, crowding=0.5, diameter_range=(24, 34), anisotropy=3)
     tile = tile.astype(np.float32)
     print(f"machine: {cpu()}; load average at start {load_average()}")
+    if args.times_limit:
+        _larger_than_limit(args, tile, block, limit)
+        return
     print(f"blocks {block} (2D + Z stitching, diameter 30, anisotropy 3), {args.workers} worker(s) x "
           f"{args.threads} thread(s), memory limit {limit / 2 ** 20:.0f} MB per worker")
     print("| volume (Z, Y, X) | x base | blocks | volume MB (float32) | worker idle MB | worker peak MB | "
@@ -109,6 +124,54 @@ def main() -> None:
             peak_mb = ", ".join(f"{v[1]:.0f}" for v in after.values())
             print(f"| {shape} | {scale} | {result.n_blocks} | {volume_mb:.1f} | {idle_mb} | {peak_mb} | "
                   f"{limit / 2 ** 20:.0f} | {seconds:.0f} | {load} |", flush=True)
+
+
+def _larger_than_limit(args, tile: np.ndarray, block: tuple, limit: int) -> None:
+    """One volume ``args.times_limit`` times the limit: zeros never written, 16 copies of the tile on the block
+    grid."""
+    import resource
+
+    import zarr
+    z = tile.shape[0]
+    side = int(np.ceil(np.sqrt(args.times_limit * limit / 4 / z) / block[2]) * block[2])
+    shape = (z, side, side)
+    step = side // 4 // block[1] * block[1]
+    origins = [(y, x) for y in range(block[1], side, step) for x in range(block[2], side, step)][:16]
+    # one intensity range for the whole volume, from the sample (the percentiles of a volume that is mostly zeros
+    # are zero): what a user passes as --lowhigh for such a volume
+    lowhigh = (float(np.percentile(tile, 1)), float(np.percentile(tile, 99.8)))
+    settings = dict(SETTINGS, lowhigh=lowhigh)
+    print(f"blocks {block} (2D + Z stitching, diameter 30, anisotropy 3), {args.workers} worker(s) x "
+          f"{args.threads} thread(s), memory limit {limit / 2 ** 20:.0f} MB per worker")
+    with tempfile.TemporaryDirectory(prefix="trackpose-bench-memory-", dir=args.tmp) as tmp:
+        path = Path(tmp) / "volume.zarr"
+        array = zarr.open_array(str(path), mode="w", shape=shape, chunks=block, dtype=np.float32)
+        for y, x in origins:
+            array[:, y:y + tile.shape[1], x:x + tile.shape[2]] = tile
+        source = zarr_io.open_source(path, axes="ZYX")
+        with connect("local", n_workers=args.workers, threads=args.threads, memory_limit=limit) as client:
+            idle = client.run(_warm_worker, SETTINGS["model"])
+            t0 = time.perf_counter()
+            result = segment_volume(source, Path(tmp) / "labels.zarr", block_size=block, settings=settings,
+                                    client=client)
+            seconds = time.perf_counter() - t0
+            after = client.run(_worker_memory)
+            load = load_average()
+        if sorted(v[2] for v in after.values()) != sorted(v[2] for v in idle.values()):
+            raise SystemExit("a worker was restarted during the run (over its memory limit?): its peak is lost")
+        labels = zarr.open_array(str(Path(tmp) / "labels.zarr" / "0"), mode="r")
+        per_tile = [len(np.unique(labels[:, y:y + tile.shape[1], x:x + tile.shape[2]])) - 1 for y, x in origins]
+        stored = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    driver = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    gib = int(np.prod(shape)) * 4 / 2 ** 30
+    print("| volume (Z, Y, X) | float32 | x limit | stored | blocks | one value | objects | per tile copy | "
+          "worker idle MB | worker peak MB | driver peak MB | limit MB | seconds | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| {shape} | {gib:.1f} GiB | {gib * 2 ** 30 / limit:.1f} | {stored / 2 ** 20:.0f} MB | {result.n_blocks} | "
+          f"{result.uniform_blocks} | {result.n_objects} | {min(per_tile)}-{max(per_tile)} "
+          f"({len(origins)} copies) | {', '.join(f'{v[0]:.0f}' for v in idle.values())} | "
+          f"{', '.join(f'{v[1]:.0f}' for v in after.values())} | {driver:.0f} | {limit / 2 ** 20:.0f} | "
+          f"{seconds:.0f} | {load} |", flush=True)
 
 
 if __name__ == "__main__":
