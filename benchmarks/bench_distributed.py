@@ -16,13 +16,16 @@ from-start against from-start), and peak resident memory (RSS) per process. Then
 segmented blockwise (2D + Z stitching) on one worker: seconds per block and peak RSS.
 
     python benchmarks/bench_distributed.py [--frames 16] [--size 256] [--volume 10,384,384] [--block 10,192,192]
+        [--repeats 2] [--no-volume]
+
+``--repeats 0`` runs only the from-the-start comparison (one fresh plain process, each cluster's start and first
+run), which is what a one-off run of a long movie costs; ``--no-volume`` skips the blockwise volume.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -68,7 +71,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--volume", default="10,384,384", help="Z,Y,X of the blockwise volume")
     parser.add_argument("--block", default="10,192,192", help="Z,Y,X of a block's core")
-    parser.add_argument("--repeats", type=int, default=2, help="warm runs of each kind (the best is reported)")
+    parser.add_argument("--no-volume", action="store_true", help="the frames only")
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="warm runs of each kind (the best is reported); 0: the from-the-start runs only")
     args = parser.parse_args()
     settings = dict(model="trackpose_default", diameter=30)
     print(f"machine: {cpu()}; load average at start {load_average()}")
@@ -78,10 +83,12 @@ def main() -> None:
         cold_plain = _plain_from_start(path, tmp / "plain-from-start")
         import torch
         torch.set_num_threads(len(os.sched_getaffinity(0)))
-        segment_frames([path], settings, savedir=tmp / "warm")  # model load and first-call costs
-        t0 = time.perf_counter()
-        segment_frames([path], settings, savedir=tmp / "plain")
-        plain = time.perf_counter() - t0
+        plain = None
+        if args.repeats:
+            segment_frames([path], settings, savedir=tmp / "warm")  # model load and first-call costs
+            t0 = time.perf_counter()
+            segment_frames([path], settings, savedir=tmp / "plain")
+            plain = time.perf_counter() - t0
         layouts = ((1, 2), (2, 1))
         with contextlib.ExitStack() as stack:
             clients, first = {}, {}
@@ -95,7 +102,7 @@ def main() -> None:
                 segment_frames([path], settings, savedir=tmp / f"dask{workers}x{threads}-first", client=client)
                 first[workers, threads] = (start, time.perf_counter() - t0)
             # warm runs, interleaved so that a change in the machine's load hits all kinds alike; best of the repeats
-            best = {"plain": plain}
+            best = {"plain": plain} if plain else {}
             for r in range(args.repeats):
                 for kind in ["plain", *layouts]:
                     t0 = time.perf_counter()
@@ -103,20 +110,25 @@ def main() -> None:
                                    client=None if kind == "plain" else clients[kind])
                     best[kind] = min(best.get(kind, np.inf), time.perf_counter() - t0)
             rss = {kind: clients[kind].run(_peak_rss_mb) for kind in layouts}
-        plain = best["plain"]
-        print(f"plain process ({torch.get_num_threads()} threads), warm: {args.frames / plain:.2f} frames/s "
-              f"({plain:.1f} s), peak RSS {_peak_rss_mb():.0f} MB; from a fresh process's start: {cold_plain:.1f} s")
+        plain = best.get("plain")
+        warm_text = (f"warm: {args.frames / plain:.2f} frames/s ({plain:.1f} s), peak RSS {_peak_rss_mb():.0f} MB"
+                     if plain else "warm: not run (--repeats 0)")
+        print(f"plain process ({torch.get_num_threads()} threads), {warm_text}; from a fresh process's start: "
+              f"{cold_plain:.1f} s")
         for workers, threads in layouts:
-            warm = best[workers, threads]
+            warm = best.get((workers, threads))
             start, run = first[workers, threads]
-            print(f"dask {workers} worker(s) x {threads} thread(s), warm: {args.frames / warm:.2f} frames/s "
-                  f"({warm:.1f} s, {100 * (warm / plain - 1):+.0f}% vs plain warm); from the start: cluster "
+            warm_text = (f"warm: {args.frames / warm:.2f} frames/s ({warm:.1f} s, {100 * (warm / plain - 1):+.0f}% "
+                         "vs plain warm)" if warm else "warm: not run")
+            print(f"dask {workers} worker(s) x {threads} thread(s), {warm_text}; from the start: cluster "
                   f"{start:.1f} s + first run {run:.1f} s = {start + run:.1f} s "
                   f"({100 * ((start + run) / cold_plain - 1):+.0f}% vs a fresh plain process); peak RSS per worker "
                   + ", ".join(f"{v:.0f} MB" for v in rss[workers, threads].values()), flush=True)
         print(f"(warm: best of {args.repeats + 1} plain and {args.repeats} Dask runs, interleaved; load average "
-              f"{load_average()})")
+              f"{load_average()})" if args.repeats else f"(load average {load_average()})")
 
+        if args.no_volume:
+            return
         shape = tuple(int(v) for v in args.volume.split(","))
         block = tuple(int(v) for v in args.block.split(","))
         image, _ = synth.nuclei_volume(shape, seed=3, diameter_range=(24, 34), anisotropy=3)
