@@ -212,6 +212,27 @@ def test_blockwise_matches_whole_volume_with_the_builtin_model(tmp_path):
     assert _same_up_to_relabelling(whole, blockwise)
 
 
+def _sleep_and_return_a_megabyte(k):
+    import time
+    time.sleep(0.01)
+    return np.full(1 << 18, k, np.float32)
+
+
+def test_a_result_leaves_its_worker_once_it_is_gathered():
+    """A worker keeps a task's result while the client holds its future: run_tasks drops each future once its
+    result is in, so workers' memory does not grow with the number of blocks or frames."""
+    from dask.distributed import Client, LocalCluster
+    from trackpose.distributed.cluster import run_tasks
+    held = []
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        worker = next(iter(cluster.workers.values()))
+        results = run_tasks(client, lambda done, total, stage: held.append(len(worker.data)), "test",
+                            _sleep_and_return_a_megabyte, [(k,) for k in range(60)])
+    assert [float(r[0]) for r in results] == list(range(60))
+    assert max(held) <= 12, held  # all 60 (60 MB) stay on the worker when the futures are kept to the end
+
+
 def _movie_tiff(tmp_path, n_frames=4):
     movie = synth.movie(n_frames=n_frames, shape=(64, 64), seed=2)
     path = tmp_path / "movie.tif"

@@ -177,11 +177,18 @@ def run_tasks(client, progress: Optional[Callable[[int, int, str], None]], stage
                 progress(k + 1, total, stage)
         return results
     from dask.distributed import as_completed
-    futures = [client.submit(fn, *args, pure=False) for args in calls]
-    position = {f.key: k for k, f in enumerate(futures)}
+    position, futures = {}, []
+    for k, args in enumerate(calls):
+        futures.append(client.submit(fn, *args, pure=False))
+        position[futures[-1].key] = k
+    completed = as_completed(futures)
+    # no list keeps the futures: each is dropped once its result is here, and the worker then frees that result
+    # (kept until the end, a run of many blocks would grow every worker's memory with the number of blocks)
+    del futures
     results = [None] * total
-    for done, future in enumerate(as_completed(futures), 1):
-        results[position[future.key]] = future.result()  # a task's error is raised here
+    for done, future in enumerate(completed, 1):
+        results[position.pop(future.key)] = future.result()  # a task's error is raised here
+        del future
         if progress:
             progress(done, total, stage)
     return results
