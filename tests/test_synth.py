@@ -29,6 +29,27 @@ def test_same_seed_same_image_and_masks():
     np.testing.assert_array_equal(d_masks, e_masks)
 
 
+def test_out_of_focus_nuclei_add_unlabelled_haze_and_keep_the_in_focus_image():
+    plain, labels = synth.nuclei_image(shape=(160, 160), seed=11, diameter_range=(14, 20), crowding=0.3)
+    default, default_labels = synth.nuclei_image(shape=(160, 160), seed=11, diameter_range=(14, 20), crowding=0.3,
+                                                 out_of_focus=0.0)
+    hazy, hazy_labels = synth.nuclei_image(shape=(160, 160), seed=11, diameter_range=(14, 20), crowding=0.3,
+                                           out_of_focus=1.5)
+    np.testing.assert_array_equal(default, plain)  # 0 draws nothing: the seed's image as it always was
+    np.testing.assert_array_equal(hazy_labels, labels)  # defocused nuclei are not labelled
+    again, _ = synth.nuclei_image(shape=(160, 160), seed=11, diameter_range=(14, 20), crowding=0.3,
+                                  out_of_focus=1.5)
+    np.testing.assert_array_equal(again, hazy)
+    # the haze lifts the background between the in-focus nuclei, relative to the nuclei
+    background = ndimage.binary_erosion(labels == 0, iterations=4)
+
+    def contrast(image):
+        return np.median(image[labels > 0]) - np.median(image[background]), np.median(image[background])
+
+    (plain_contrast, plain_bg), (hazy_contrast, hazy_bg) = contrast(plain), contrast(hazy)
+    assert hazy_bg - plain_bg > 0.1 * plain_contrast
+
+
 @pytest.mark.parametrize("make", [synth.nuclei_image, synth.cells_image])
 def test_masks_are_consecutive_single_objects_that_the_image_shows(make):
     image, masks = make(shape=(200, 240), seed=3, crowding=0.8)
@@ -109,6 +130,9 @@ def _fingerprint(image):
     (synth.cells_image, {"seed": 7}, "1c21cf20aad4674f",
      [433.46886, 333.348149, 580.807312, 857.684082, 557.74823, 606.790161, 113.009941, 101.837372, 116.074677,
       112.103729]),
+    (synth.nuclei_image, {"seed": 7, "out_of_focus": 1.5}, "2b9aa3a0826d7d03",  # stage 6's recipe
+     [1501.807860, 488.398608, 957.941101, 1203.535156, 1433.927124,
+      1417.714966, 2056.102295, 1109.620483, 1107.928345, 726.389282]),
     (synth.cells_image, {"seed": 3, "nuclear_channel": False}, "2dbd2477563bdfec",
      [301.792389, 24.564594, 289.425659, 299.169434, 293.475769, 352.736267, 273.486755, 294.132721, 325.035736,
       288.857056]),
