@@ -21,8 +21,10 @@ taught objects at zero padding to flow out of the image, fixed since).
 ``--stage 4`` continues from stage 2's export (``WORKDIR/stage2_export``) for a short run with
 half of the batches thin strips. ``--stage 5`` continues from stage 4's export (``WORKDIR/stage4_export``) with an
 auxiliary loss that teaches the style vector the objects' size (``style_size_weight``), for the size model.
-**The shipped model is stage 5's export**: stage 1, then 2, then 4, then 5, with the commands in
-docs/development-notes.md, "Stage 5".
+``--stage 6`` continues from stage 5's export (``WORKDIR/stage5_export``) with nuclei images that hold unlabelled
+out-of-focus nuclei (``STAGE6_EXTRA``); ``--without-out-of-focus`` is its control (the same images without them).
+**The shipped model is stage 6's export**: stage 1, then 2, then 4, then 5, then 6, with the commands in
+docs/model-card.md, "Commands".
 """
 from __future__ import annotations
 
@@ -75,6 +77,15 @@ STAGE4_SETTINGS = dict(STAGE2_SETTINGS, n_epochs=300, learning_rate=0.002, seed=
 #: epochs with the auxiliary style-size loss (``style_size_weight``): the style vector learns the objects' size at
 #: their native scale, so that the size model (``train_default_size_model.py``) estimates diameters better.
 STAGE5_SETTINGS = dict(STAGE4_SETTINGS, n_epochs=150, seed=6, style_size_weight=1.0)
+#: Stage 6 (``--stage 6``): stage 5's settings, continued from stage 5's export (``WORKDIR/stage5_export``, the
+#: shipped model) with nuclei images that hold unlabelled out-of-focus nuclei (``out_of_focus``): on the real StarDist
+#: samples the model called the haze of defocused nuclei foreground (docs/development-notes.md, "Stage 6").
+STAGE6_EXTRA = [
+    ("nuclei", 150, 108, {"diameter_range": (8, 30), "out_of_focus": 0.5}),
+    ("nuclei", 100, 109, {"diameter_range": (12, 40), "out_of_focus": 1.5}),
+]
+STAGE6_VALIDATION_EXTRA = [("nuclei", 2, 203, {"diameter_range": (12, 30), "out_of_focus": 1.0})]
+STAGE6_SETTINGS = dict(STAGE5_SETTINGS, seed=7)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -96,13 +107,17 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
                              "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
                              "4: continue from stage 2's export (WORKDIR/stage2_export) with thin-strip batches "
                              "(STAGE4_SETTINGS), into WORKDIR/stage4; 5: continue from stage 4's export "
-                             "(WORKDIR/stage4_export) with the style-size loss (STAGE5_SETTINGS), into WORKDIR/stage5")
+                             "(WORKDIR/stage4_export) with the style-size loss (STAGE5_SETTINGS), into WORKDIR/stage5; "
+                             "6: continue from stage 5's export (WORKDIR/stage5_export) with out-of-focus nuclei "
+                             "(STAGE6_EXTRA), into WORKDIR/stage6")
+    parser.add_argument("--without-out-of-focus", action="store_true",
+                        help="stage 6's control: the same images without their out-of-focus nuclei")
     parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
     parser.add_argument("--style-size-weight", type=float, default=None, help="override the stage's style_size_weight")
     parser.add_argument("--learning-rate", type=float, default=None, help="override the stage's learning_rate")
@@ -117,12 +132,14 @@ def main(argv=None):
     save_path = workdir / "trackpose_default"
     recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
     if args.stage > 1:
-        recipe = TRAINING_RECIPE + STAGE2_EXTRA
-        settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS}[args.stage])
-        start = workdir / {4: "stage2_export", 5: "stage4_export"}.get(args.stage, "trackpose_default_recalibrated")
+        recipe = TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
+        settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS,
+                         6: STAGE6_SETTINGS}[args.stage])
+        start = workdir / {4: "stage2_export", 5: "stage4_export", 6: "stage5_export"}.get(
+            args.stage, "trackpose_default_recalibrated")
         save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
-            before = {4: "stage 2", 5: "stage 4"}.get(args.stage, "stage 1") + " (with its export)"
+            before = {4: "stage 2", 5: "stage 4", 6: "stage 5"}.get(args.stage, "stage 1") + " (with its export)"
             parser.error(f"stage {args.stage} continues from {start}: run {before} first")
     if args.epochs is not None:
         settings["n_epochs"] = args.epochs
@@ -131,8 +148,10 @@ def main(argv=None):
     if args.learning_rate is not None:
         settings["learning_rate"] = args.learning_rate
 
+    if args.without_out_of_focus:  # the in-focus images and labels are the same (out_of_focus draws apart)
+        recipe = [(kind, n, seed, {k: v for k, v in kw.items() if k != "out_of_focus"}) for kind, n, seed, kw in recipe]
     images, masks = make_pairs(recipe)
-    val_images, val_masks = make_pairs(VALIDATION_RECIPE)
+    val_images, val_masks = make_pairs(VALIDATION_RECIPE + (STAGE6_VALIDATION_EXTRA if args.stage >= 6 else []))
     if not args.export_only:
         result = train(images, masks, model=start, save_path=save_path, val_images=val_images,
                        val_masks=val_masks, resume=args.resume, device=args.device,

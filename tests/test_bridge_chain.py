@@ -40,12 +40,12 @@ MOVE = (3, -2)
 FRAMES = 4
 DIAMETER_PX = 17.0
 #: helpers.render draws the outer pixels of each object dimmer (1/3, 2/3 of its brightness, then blurs): the model
-#: puts the border inside them, about 0.45 px in whatever the size (measured with trackpose.segment on these frames:
-#: area 0.83-0.91 of the drawn ellipse for semi-axes 7-10 px, every object inside it, with the built-in model of
-#: stage 5; stage 4's border lay about 2/3 px in, 0.78-0.87). Outlines are compared with the drawn ellipses (inside
-#: them, IoU >= 0.7), with the label image (the polygon's area is its pixel count) and, with the issue's tolerances
-#: (area 10 %, IoU 0.8), with the ellipses RIM px smaller.
-RIM = 0.45
+#: puts the border inside them, about half a pixel in whatever the size (measured through this bridge on these
+#: frames: outline areas 0.89-1.01 of the ellipses 0.45 px smaller with the built-in model of stage 6, 0.90-1.03
+#: with stage 5's; stage 6 draws the smallest objects' borders a little further in). Outlines are compared with the
+#: drawn ellipses (inside them, IoU >= 0.7), with the label image (the polygon's area is its pixel count) and, with
+#: the issue's tolerances (area 10 %, IoU 0.8), with the ellipses RIM px smaller.
+RIM = 0.55
 
 
 def _truth(t, shrink=0.0):
