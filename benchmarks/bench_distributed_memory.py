@@ -68,6 +68,23 @@ def _write_volume(path: Path, tile: np.ndarray, reps: tuple, chunks: tuple) -> t
     return shape
 
 
+def _measured_run(args, path: Path, out: Path, block: tuple, settings: dict, limit: int):
+    """Segment the Zarr volume at ``path`` blockwise on a fresh cluster; returns (result, seconds, worker memory once
+    the model is loaded, worker memory after the run, load average)."""
+    source = zarr_io.open_source(path, axes="ZYX")
+    with connect("local", n_workers=args.workers, threads=args.threads, memory_limit=limit) as client:
+        idle = client.run(_warm_worker, SETTINGS["model"])
+        t0 = time.perf_counter()
+        result = segment_volume(source, out, block_size=block, settings=settings, client=client)
+        seconds = time.perf_counter() - t0
+        after = client.run(_worker_memory)
+        load = load_average()
+    if sorted(v[2] for v in after.values()) != sorted(v[2] for v in idle.values()):
+        raise SystemExit(f"{source.shape}: a worker was restarted during the run (over its memory limit?): its peak "
+                         "memory is lost")
+    return result, seconds, idle, after, load
+
+
 def _parse_bytes(text: str) -> int:
     from dask.utils import parse_bytes
     return int(parse_bytes(text))
@@ -105,18 +122,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="trackpose-bench-memory-") as tmp:
             path = Path(tmp) / "volume.zarr"
             shape = _write_volume(path, tile, reps, block)
-            source = zarr_io.open_source(path, axes="ZYX")
-            with connect("local", n_workers=args.workers, threads=args.threads, memory_limit=limit) as client:
-                idle = client.run(_warm_worker, SETTINGS["model"])
-                t0 = time.perf_counter()
-                result = segment_volume(source, Path(tmp) / "labels.zarr", block_size=block, settings=SETTINGS,
-                                        client=client)
-                seconds = time.perf_counter() - t0
-                after = client.run(_worker_memory)
-                load = load_average()
-            if sorted(v[2] for v in after.values()) != sorted(v[2] for v in idle.values()):
-                raise SystemExit(f"{shape}: a worker was restarted during the run (over its memory limit?): "
-                                 "its peak memory is lost")
+            result, seconds, idle, after, load = _measured_run(args, path, Path(tmp) / "labels.zarr", block,
+                                                               SETTINGS, limit)
             volume_mb = int(np.prod(shape)) * 4 / 2 ** 20
             idle_mb = ", ".join(f"{v[0]:.0f}" for v in idle.values())
             peak_mb = ", ".join(f"{v[1]:.0f}" for v in after.values())
@@ -146,17 +153,8 @@ def _larger_than_limit(args, tile: np.ndarray, block: tuple, limit: int) -> None
         array = zarr.open_array(str(path), mode="w", shape=shape, chunks=block, dtype=np.float32)
         for y, x in origins:
             array[:, y:y + tile.shape[1], x:x + tile.shape[2]] = tile
-        source = zarr_io.open_source(path, axes="ZYX")
-        with connect("local", n_workers=args.workers, threads=args.threads, memory_limit=limit) as client:
-            idle = client.run(_warm_worker, SETTINGS["model"])
-            t0 = time.perf_counter()
-            result = segment_volume(source, Path(tmp) / "labels.zarr", block_size=block, settings=settings,
-                                    client=client)
-            seconds = time.perf_counter() - t0
-            after = client.run(_worker_memory)
-            load = load_average()
-        if sorted(v[2] for v in after.values()) != sorted(v[2] for v in idle.values()):
-            raise SystemExit("a worker was restarted during the run (over its memory limit?): its peak is lost")
+        result, seconds, idle, after, load = _measured_run(args, path, Path(tmp) / "labels.zarr", block, settings,
+                                                           limit)
         labels = zarr.open_array(str(Path(tmp) / "labels.zarr" / "0"), mode="r")
         per_tile = [len(np.unique(labels[:, y:y + tile.shape[1], x:x + tile.shape[2]])) - 1 for y, x in origins]
         stored = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
