@@ -70,12 +70,20 @@ def _write_volume(path: Path, tile: np.ndarray, reps: tuple, chunks: tuple) -> t
 
 def _measured_run(args, path: Path, out: Path, block: tuple, settings: dict, limit: int):
     """Segment the Zarr volume at ``path`` blockwise on a fresh cluster; returns (result, seconds, worker memory once
-    the model is loaded, worker memory after the run, load average)."""
+    the model is loaded, worker memory after the run, load average). ``args.stage_peaks`` (a dict) gets the
+    workers' largest peak so far as each stage starts."""
     source = zarr_io.open_source(path, axes="ZYX")
     with connect("local", n_workers=args.workers, threads=args.threads, memory_limit=limit) as client:
         idle = client.run(_warm_worker, SETTINGS["model"])
+
+        def stage_start(done, total, stage):
+            if done == 0:
+                args.stage_peaks[stage] = max(v[1] for v in client.run(_worker_memory).values())
+
+        args.stage_peaks = {}
         t0 = time.perf_counter()
-        result = segment_volume(source, out, block_size=block, settings=settings, client=client)
+        result = segment_volume(source, out, block_size=block, settings=settings, client=client,
+                                progress=stage_start)
         seconds = time.perf_counter() - t0
         after = client.run(_worker_memory)
         load = load_average()
@@ -168,6 +176,8 @@ def _larger_than_limit(args, tile: np.ndarray, block: tuple, limit: int) -> None
           f"({len(origins)} copies) | {', '.join(f'{v[0]:.0f}' for v in idle.values())} | "
           f"{', '.join(f'{v[1]:.0f}' for v in after.values())} | {driver:.0f} | {limit / 2 ** 20:.0f} | "
           f"{seconds:.0f} | {load} |", flush=True)
+    peaks = list(args.stage_peaks.items()) + [("the end (pyramid written)", max(v[1] for v in after.values()))]
+    print("worker peak so far, MB, as each stage started: " + ", ".join(f"{k} {v:.0f}" for k, v in peaks))
 
 
 if __name__ == "__main__":

@@ -218,19 +218,24 @@ def write_pyramid(path, min_size: int = 256, max_levels: int = 5, image: Optiona
     axes, scale = attrs["trackpose_axes"], attrs["trackpose_scale"]
     level = da.from_zarr(group["0"])
     chunks = group["0"].chunks
+    # dask writes each level in tasks of up to "array.chunk-size" (128 MiB by default), each reading four times that
+    # from the level above: tasks of at most 16 output chunks keep a worker near the memory of one block
+    task_bytes = 16 * int(np.prod(chunks)) * group["0"].dtype.itemsize
+    task_bytes = min(task_bytes, parse_bytes(dask.config.get("array.chunk-size")))
     n_levels = 1
-    while n_levels < max_levels and max(level.shape[-2:]) > min_size:
-        level = level[..., ::2, ::2]
-        level_chunks = tuple(min(c, s) for c, s in zip(chunks, level.shape))  # one chunk where the level is smaller
-        target = _create_array(group, str(n_levels), level.shape, level_chunks, group["0"].dtype)
-        with warnings.catch_warnings():
-            if level.nbytes <= parse_bytes(dask.config.get("array.chunk-size")):
-                # dask writes a level this small as one chunk (its "auto" chunks), which is safe; its check only
-                # sees that the level's length is not a multiple of the Zarr chunk and warns of unsafe writes
-                warnings.filterwarnings("ignore", "The input Dask array will be rechunked", PerformanceWarning)
-            da.to_zarr(level.rechunk(level_chunks), target)
-        level = da.from_zarr(group[str(n_levels)])
-        n_levels += 1
+    with dask.config.set({"array.chunk-size": task_bytes}):
+        while n_levels < max_levels and max(level.shape[-2:]) > min_size:
+            level = level[..., ::2, ::2]
+            level_chunks = tuple(min(c, s) for c, s in zip(chunks, level.shape))  # one chunk where the level is smaller
+            target = _create_array(group, str(n_levels), level.shape, level_chunks, group["0"].dtype)
+            with warnings.catch_warnings():
+                if level.nbytes <= task_bytes:
+                    # dask writes a level this small as one chunk (its "auto" chunks), which is safe; its check only
+                    # sees that the level's length is not a multiple of the Zarr chunk and warns of unsafe writes
+                    warnings.filterwarnings("ignore", "The input Dask array will be rechunked", PerformanceWarning)
+                da.to_zarr(level.rechunk(level_chunks), target)
+            level = da.from_zarr(group[str(n_levels)])
+            n_levels += 1
     kinds = {"T": "time", "C": "channel"}
     units = {"T": "second"}
     unit = _UNITS.get(attrs.get("trackpose_unit") or "micron", "micrometer")
