@@ -316,3 +316,32 @@ def test_a_full_disk_fails_that_image_and_leaves_nothing(tmp_path, small_mount, 
                              savedir=small_mount["small"], report=lines.append)
     assert all(o.error and "cannot be written" in o.error and "disk" in o.error for o in outcomes), lines  # both
     assert list(small_mount["small"].iterdir()) == []  # no partial file left behind
+
+
+def test_ctrl_c_dropped_inside_a_ctypes_callback_still_cancels_the_job(capsys):
+    """numba compiles through llvmlite ctypes callbacks; a signal handled inside one raises where Python can only
+    drop the exception. The job must still end as a cancel (before writing outputs), quietly, with exit 130."""
+    import ctypes
+
+    from trackpose import bridge
+    cancel = __import__("threading").Event()
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    try:
+        bridge._install_stop_signals(cancel)
+
+        @ctypes.CFUNCTYPE(None)
+        def callback():
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs at one of these bytecodes, inside the callback
+                time.sleep(0.001)
+
+        callback()  # returns normally: the exception was dropped
+        assert cancel.is_set()
+        with pytest.raises(bridge.Interrupted) as info:
+            bridge._check_cancel(cancel)
+        assert bridge._exit_code(info.value) == 130
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
+        sys.unraisablehook = saved[2]
+    assert "Traceback" not in capsys.readouterr().err

@@ -36,6 +36,10 @@ class Cancelled(TrackposeError):
     kind = "cancelled"
 
 
+class Interrupted(Cancelled):
+    """Ctrl-C (SIGINT): a cancel whose exit code is 130, as shells expect."""
+
+
 class DiskFullError(TrackposeError):
     """Writing an output failed for lack of space: a full disk (ENOSPC), a quota (EDQUOT) or a file size limit
     (EFBIG). Never reported as an empty result: the partial outputs are removed and the job fails."""
@@ -386,8 +390,7 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
 
         if workers == 1:
             for i in range(n):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("the job was cancelled")
+                _check_cancel(cancel)
                 finished(i, _segment_frame(frames_data[i], model_name, kwargs, axes))
         else:
             import torch
@@ -406,6 +409,7 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
                         fut.cancel()
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
+        _check_cancel(cancel)  # again: a signal's exception may have been dropped where it was raised
         total = _write_outputs(tmp, folder, labels, probs, frame_ids, meta, settings, job["outputs"], is_volume)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -414,13 +418,17 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
     return {"objects": total, "frames": n}
 
 
+def _check_cancel(cancel: Optional[threading.Event]) -> None:
+    if cancel is not None and cancel.is_set():
+        raise getattr(cancel, "reason", None) or Cancelled("the job was cancelled")
+
+
 def _as_completed(futures, cancel):
     from concurrent.futures import FIRST_COMPLETED, wait
     pending = set(futures)
     while pending:
         done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("the job was cancelled")
+        _check_cancel(cancel)
         yield from done
 
 
@@ -485,11 +493,25 @@ def _public(row: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------------ commands
 
-def _install_sigterm(cancel: threading.Event):
+def _install_stop_signals(cancel: threading.Event):
+    """SIGTERM (the Java side's cancel) and SIGINT (Ctrl-C) set ``cancel`` and raise Cancelled.
+
+    Not KeyboardInterrupt: a signal that lands while numba compiles arrives inside an llvmlite ctypes callback,
+    where Python prints the exception and drops it, and the job went on to write its outputs; the set event is
+    checked again before anything is written. A KeyboardInterrupt that passes through such a callback also made
+    the interpreter end by SIGINT (exit -2) after the cancel had been reported and 130 returned."""
     def handler(signum, frame):
+        cancel.reason = Interrupted("interrupted") if signum == signal.SIGINT else Cancelled(
+            f"stopped by signal {signum}")
         cancel.set()
-        raise Cancelled(f"stopped by signal {signum}")
+        raise cancel.reason
+
+    def unraisable(info):  # the dropped exception is not lost (the event holds it): no traceback for it
+        if not isinstance(info.exc_value, Cancelled):
+            sys.__unraisablehook__(info)
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    sys.unraisablehook = unraisable
 
 
 def job_main(folder, workers: Optional[int] = None) -> int:
@@ -498,14 +520,14 @@ def job_main(folder, workers: Optional[int] = None) -> int:
     handler = _EventLogHandler(emit)
     logging.getLogger("trackpose").addHandler(handler)
     cancel = threading.Event()
-    _install_sigterm(cancel)
+    _install_stop_signals(cancel)
     t0 = time.perf_counter()
     try:
         summary = run_job(Path(folder), emit=emit, workers=workers, cancel=cancel)
     except TrackposeError as exc:
         emit("error", message=str(exc), kind=exc.kind)
         print(f"trackpose job: error: {exc}", file=sys.stderr)
-        return 3 if isinstance(exc, Cancelled) else 1
+        return _exit_code(exc)
     except KeyboardInterrupt:
         emit("error", message="interrupted", kind="cancelled")
         return 130
@@ -562,18 +584,24 @@ def serve_main() -> int:
     threading.Thread(target=warm, daemon=True).start()
     emit("ready", version=__version__, protocol=PROTOCOL_VERSION)
     stop = threading.Event()
-    _install_sigterm(stop)
+    _install_stop_signals(stop)
     try:
         while True:
             line = _read_request(sys.stdin)
             if line is None:
                 break
-            if not _serve_one(line, emit, busy):
+            if not _serve_one(line, emit, busy, stop):
                 break
     except (Cancelled, KeyboardInterrupt) as exc:  # SIGTERM (the Java side's cancel) or Ctrl-C
         emit("error", message=str(exc) if isinstance(exc, Cancelled) else "interrupted", kind="cancelled")
-        return 3
+        return _exit_code(exc)
     return 0
+
+
+def _exit_code(exc: BaseException) -> int:
+    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+        return 130
+    return 3 if isinstance(exc, Cancelled) else 1
 
 
 #: the longest request line served; a request is a small JSON object
@@ -599,7 +627,7 @@ def _read_request(stream) -> Optional[str]:
     return line.strip()
 
 
-def _serve_one(line: str, emit: Emitter, busy: threading.Lock) -> bool:
+def _serve_one(line: str, emit: Emitter, busy: threading.Lock, stop: Optional[threading.Event] = None) -> bool:
     """Answers one request line with events; False when the worker should stop."""
     if isinstance(line, _TooLong):
         emit("error", message=f"request longer than {MAX_REQUEST_BYTES // 1024} KiB: {line[:80]}...",
@@ -625,7 +653,7 @@ def _serve_one(line: str, emit: Emitter, busy: threading.Lock) -> bool:
     t0 = time.perf_counter()
     try:
         with busy:
-            summary = run_job(Path(request["job"]), emit=emit, workers=1)
+            summary = run_job(Path(request["job"]), emit=emit, workers=1, cancel=stop)
         emit("done", **summary, seconds=round(time.perf_counter() - t0, 3))
     except TrackposeError as exc:
         if isinstance(exc, Cancelled):
