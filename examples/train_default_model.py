@@ -23,6 +23,8 @@ half of the batches thin strips. ``--stage 5`` continues from stage 4's export (
 auxiliary loss that teaches the style vector the objects' size (``style_size_weight``), for the size model.
 ``--stage 6`` continues from stage 5's export (``WORKDIR/stage5_export``) with nuclei images that hold unlabelled
 out-of-focus nuclei (``STAGE6_EXTRA``); ``--without-out-of-focus`` is its control (the same images without them).
+``--stage 7`` continues from stage 6's export (``WORKDIR/stage6_export``) with sections of generated nuclei stacks
+(``STAGE7_EXTRA``).
 **The shipped model is stage 6's export**: stage 1, then 2, then 4, then 5, then 6, with the commands in
 docs/model-card.md, "Commands".
 """
@@ -86,6 +88,13 @@ STAGE6_EXTRA = [
 ]
 STAGE6_VALIDATION_EXTRA = [("nuclei", 2, 203, {"diameter_range": (12, 30), "out_of_focus": 1.0})]
 STAGE6_SETTINGS = dict(STAGE5_SETTINGS, seed=7)
+#: Stage 7 (``--stage 7``): stage 6's data and settings, continued from stage 6's export (``WORKDIR/stage6_export``)
+#: with sections of generated nuclei stacks (``synth.nuclei_sections``: XY planes lit by the nuclei above and below,
+#: the small caps of nuclei cut near their poles, XZ/YZ sections resampled as 3D mode does), labelled by the 3D
+#: truth: on the real stack the model called the haze between nuclei foreground in every plane.
+STAGE7_EXTRA = [("nuclei_sections", 40, 110, {"diameter_range": (8, 24)})]
+STAGE7_VALIDATION_EXTRA = [("nuclei_sections", 1, 204, {"diameter_range": (8, 24), "planes": 3, "sides": 1})]
+STAGE7_SETTINGS = dict(STAGE6_SETTINGS, seed=8)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -93,7 +102,9 @@ SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" 
 def make_pairs(recipe):
     images, masks = [], []
     for kind, n, seed, kwargs in recipe:
-        for image, labels in synth.dataset(n, kind, seed=seed, **kwargs):
+        pairs = (synth.nuclei_sections(n, seed=seed, **kwargs) if kind == "nuclei_sections"
+                 else synth.dataset(n, kind, seed=seed, **kwargs))
+        for image, labels in pairs:
             images.append(image)
             masks.append(labels)
     return images, masks
@@ -107,7 +118,7 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
                              "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
@@ -115,7 +126,9 @@ def main(argv=None):
                              "(STAGE4_SETTINGS), into WORKDIR/stage4; 5: continue from stage 4's export "
                              "(WORKDIR/stage4_export) with the style-size loss (STAGE5_SETTINGS), into WORKDIR/stage5; "
                              "6: continue from stage 5's export (WORKDIR/stage5_export) with out-of-focus nuclei "
-                             "(STAGE6_EXTRA), into WORKDIR/stage6")
+                             "(STAGE6_EXTRA), into WORKDIR/stage6; 7: continue from stage 6's export "
+                             "(WORKDIR/stage6_export) with sections of generated stacks (STAGE7_EXTRA), into "
+                             "WORKDIR/stage7")
     parser.add_argument("--without-out-of-focus", action="store_true",
                         help="stage 6's control: the same images without their out-of-focus nuclei")
     parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
@@ -132,14 +145,16 @@ def main(argv=None):
     save_path = workdir / "trackpose_default"
     recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
     if args.stage > 1:
-        recipe = TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
+        recipe = (TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
+                  + (STAGE7_EXTRA if args.stage >= 7 else []))
         settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS,
-                         6: STAGE6_SETTINGS}[args.stage])
-        start = workdir / {4: "stage2_export", 5: "stage4_export", 6: "stage5_export"}.get(
+                         6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS}[args.stage])
+        start = workdir / {4: "stage2_export", 5: "stage4_export", 6: "stage5_export", 7: "stage6_export"}.get(
             args.stage, "trackpose_default_recalibrated")
         save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
-            before = {4: "stage 2", 5: "stage 4", 6: "stage 5"}.get(args.stage, "stage 1") + " (with its export)"
+            before = {4: "stage 2", 5: "stage 4", 6: "stage 5", 7: "stage 6"}.get(args.stage, "stage 1") + (
+                " (with its export)")
             parser.error(f"stage {args.stage} continues from {start}: run {before} first")
     if args.epochs is not None:
         settings["n_epochs"] = args.epochs
@@ -151,7 +166,8 @@ def main(argv=None):
     if args.without_out_of_focus:  # the in-focus images and labels are the same (out_of_focus draws apart)
         recipe = [(kind, n, seed, {k: v for k, v in kw.items() if k != "out_of_focus"}) for kind, n, seed, kw in recipe]
     images, masks = make_pairs(recipe)
-    val_images, val_masks = make_pairs(VALIDATION_RECIPE + (STAGE6_VALIDATION_EXTRA if args.stage >= 6 else []))
+    val_images, val_masks = make_pairs(VALIDATION_RECIPE + (STAGE6_VALIDATION_EXTRA if args.stage >= 6 else [])
+                                       + (STAGE7_VALIDATION_EXTRA if args.stage >= 7 else []))
     if not args.export_only:
         result = train(images, masks, model=start, save_path=save_path, val_images=val_images,
                        val_masks=val_masks, resume=args.resume, device=args.device,

@@ -385,3 +385,36 @@ def test_ctc_ground_truth_of_a_movie_with_gaps_is_valid_for_py_ctcmetrics(tmp_pa
     (res / "res_track.txt").write_text("".join(f"{a} {b} {c} {d}\n" for a, b, c, d in rows))
     scores = evaluate_ctc(res, gt)
     assert scores["Valid"] == 1 and scores["TRA"] == 1 and scores["LNK"] == 1 and scores["BC(0)"] == 1
+
+
+def test_sections_of_stacks_are_labelled_by_the_3d_truth_and_reproducible():
+    pairs = synth.nuclei_sections(2, seed=7, shape=(12, 48, 48), diameter_range=(8, 14), anisotropy_range=(2, 2),
+                                  planes=3, sides=2)
+    assert len(pairs) == 2 * (3 + 2)
+    again = synth.nuclei_sections(2, seed=7, shape=(12, 48, 48), diameter_range=(8, 14), anisotropy_range=(2, 2),
+                                  planes=3, sides=2)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(pairs, again))
+    for image, labels in pairs:
+        assert image.dtype == np.float32 and labels.dtype == np.int32 and image.shape == labels.shape
+        assert image.shape in ((48, 48), (24, 48))  # XY planes; XZ/YZ sections resampled to square pixels (2 x 12)
+        ids = np.unique(labels[labels > 0])
+        assert np.array_equal(ids, np.arange(1, len(ids) + 1))
+        for k in ids:  # each label one connected piece of at least min_area pixels
+            own = labels == k
+            assert ndimage.label(own)[1] == 1 and own.sum() >= 4
+    # the same stack, whole: an XY plane is that plane of the volume and its labels are the volume's, relabelled
+    child = np.random.SeedSequence(7).spawn(2)[0]
+    rng = np.random.default_rng(child)
+    anisotropy = float(np.exp(rng.uniform(np.log(2), np.log(2))))
+    volume, truth = synth.nuclei_volume((12, 48, 48), diameter_range=(8, 14), anisotropy=anisotropy,
+                                        seed=child.spawn(1)[0])
+    z = np.sort(rng.choice(12, 3, replace=False))[0]
+    assert np.array_equal(pairs[0][0], volume[z])
+    section = pairs[0][1]
+    assert ((section > 0) <= (truth[z] > 0)).all()
+    for k in np.unique(section[section > 0]):  # a piece of one nucleus
+        assert len(np.unique(truth[z][section == k])) == 1
+    dropped, count = ndimage.label((truth[z] > 0) & (section == 0))
+    assert (np.bincount(dropped.ravel())[1:] < 4).all()  # only pieces under min_area became background
+    with pytest.raises(InputError, match="anisotropy_range"):
+        synth.nuclei_sections(1, seed=0, anisotropy_range=(0, 2))

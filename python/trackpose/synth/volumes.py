@@ -383,6 +383,57 @@ def nuclei_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None
                    "nuclei", False)
 
 
+def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
+                    diameter_range: Sequence[float] = (8, 24), anisotropy_range: Sequence[float] = (1.0, 3.0),
+                    planes: int = 6, sides: int = 2, min_area: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
+    """2D sections of ``n`` generated nuclei stacks (``nuclei_volume``), as 3D mode and 2D + Z stitching show
+    them to the network, with the labels the 3D truth gives them.
+
+    From each stack (anisotropy drawn log-uniformly from ``anisotropy_range``): ``planes`` XY planes, which hold the
+    light of nuclei above and below the plane (the PSF is wider along Z) and the small caps of nuclei cut near their
+    poles; and ``sides`` XZ or YZ sections resampled along Z to square pixels (linear for the image, nearest for
+    the labels), as 3D mode resamples a stack. In each section every connected piece of a nucleus is its own label
+    and pieces under ``min_area`` pixels are background. Returns a list of (image float32, labels int32) pairs, the
+    same for the same arguments.
+    """
+    lo, hi = (float(v) for v in anisotropy_range)
+    if not 0 < lo <= hi:
+        raise InputError(f"anisotropy_range must be (low, high) with 0 < low <= high, got {anisotropy_range}")
+    pairs = []
+    for child in np.random.SeedSequence(seed).spawn(int(n)):
+        rng = np.random.default_rng(child)
+        anisotropy = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+        image, labels = nuclei_volume(shape, diameter_range=diameter_range, anisotropy=anisotropy,
+                                      seed=child.spawn(1)[0])
+        for z in np.sort(rng.choice(image.shape[0], min(planes, image.shape[0]), replace=False)):
+            pairs.append((image[z], _section_labels(labels[z], min_area)))
+        for _ in range(sides):
+            axis = int(rng.integers(1, 3))  # 1: an XZ section (fixed Y), 2: a YZ section (fixed X)
+            at = int(rng.integers(0, image.shape[axis]))
+            section, truth = np.take(image, at, axis=axis), np.take(labels, at, axis=axis)
+            rows = max(2, int(round(section.shape[0] * anisotropy)))
+            zoom = (rows / section.shape[0], 1.0)
+            pairs.append((ndimage.zoom(section, zoom, order=1).astype(np.float32),
+                          _section_labels(ndimage.zoom(truth, zoom, order=0), min_area)))
+    return pairs
+
+
+def _section_labels(labels: np.ndarray, min_area: int) -> np.ndarray:
+    """Each connected piece of each label its own id (1..k, in order); pieces under ``min_area`` pixels -> 0."""
+    out = np.zeros(labels.shape, np.int32)
+    next_id = 1
+    for index, region in enumerate(ndimage.find_objects(labels), start=1):
+        if region is None:
+            continue
+        pieces, count = ndimage.label(labels[region] == index)
+        sizes = np.bincount(pieces.ravel(), minlength=count + 1)
+        for k in range(1, count + 1):
+            if sizes[k] >= min_area:
+                out[region][pieces == k] = next_id
+                next_id += 1
+    return out
+
+
 def cells_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None,
                  diameter_range: Sequence[float] = (18, 36), anisotropy: float = 1.0, seed=None,
                  crowding: Optional[float] = None, stain: str = "cytoplasm", nuclear_channel: bool = False,
