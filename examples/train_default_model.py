@@ -24,8 +24,8 @@ auxiliary loss that teaches the style vector the objects' size (``style_size_wei
 ``--stage 6`` continues from stage 5's export (``WORKDIR/stage5_export``) with nuclei images that hold unlabelled
 out-of-focus nuclei (``STAGE6_EXTRA``); ``--without-out-of-focus`` is its control (the same images without them).
 ``--stage 7`` continues from stage 6's export (``WORKDIR/stage6_export``) with sections of generated nuclei stacks
-(``STAGE7_EXTRA``).
-**The shipped model is stage 6's export**: stage 1, then 2, then 4, then 5, then 6, with the commands in
+(``STAGE7_EXTRA``); ``--without-sections`` is its control.
+**The shipped model is stage 7's export**: stage 1, then 2, then 4, then 5, then 6, then 7, with the commands in
 docs/model-card.md, "Commands".
 """
 from __future__ import annotations
@@ -129,6 +129,8 @@ def main(argv=None):
                              "(STAGE6_EXTRA), into WORKDIR/stage6; 7: continue from stage 6's export "
                              "(WORKDIR/stage6_export) with sections of generated stacks (STAGE7_EXTRA), into "
                              "WORKDIR/stage7")
+    parser.add_argument("--without-sections", action="store_true",
+                        help="stage 7's control: stage 6's images only (same settings and validation set)")
     parser.add_argument("--without-out-of-focus", action="store_true",
                         help="stage 6's control: the same images without their out-of-focus nuclei")
     parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
@@ -146,7 +148,7 @@ def main(argv=None):
     recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
     if args.stage > 1:
         recipe = (TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
-                  + (STAGE7_EXTRA if args.stage >= 7 else []))
+                  + (STAGE7_EXTRA if args.stage >= 7 and not args.without_sections else []))
         settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS,
                          6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS}[args.stage])
         start = workdir / {4: "stage2_export", 5: "stage4_export", 6: "stage5_export", 7: "stage6_export"}.get(
