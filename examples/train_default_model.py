@@ -95,6 +95,9 @@ STAGE6_SETTINGS = dict(STAGE5_SETTINGS, seed=7)
 STAGE7_EXTRA = [("nuclei_sections", 40, 110, {"diameter_range": (8, 24)})]
 STAGE7_VALIDATION_EXTRA = [("nuclei_sections", 1, 204, {"diameter_range": (8, 24), "planes": 3, "sides": 1})]
 STAGE7_SETTINGS = dict(STAGE6_SETTINGS, seed=8)
+#: Stage 8 (``--stage 8``): stage 7's data, continued from stage 7's export (``WORKDIR/stage7_export``) for 300 more
+#: epochs: in stage 7's control, more epochs on the same images still helped (docs/development-notes.md, "Stage 7").
+STAGE8_SETTINGS = dict(STAGE7_SETTINGS, n_epochs=300, seed=9)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -118,7 +121,7 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
                              "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
@@ -128,7 +131,8 @@ def main(argv=None):
                              "6: continue from stage 5's export (WORKDIR/stage5_export) with out-of-focus nuclei "
                              "(STAGE6_EXTRA), into WORKDIR/stage6; 7: continue from stage 6's export "
                              "(WORKDIR/stage6_export) with sections of generated stacks (STAGE7_EXTRA), into "
-                             "WORKDIR/stage7")
+                             "WORKDIR/stage7; 8: continue from stage 7's export (WORKDIR/stage7_export) for 300 "
+                             "epochs (STAGE8_SETTINGS), into WORKDIR/stage8")
     parser.add_argument("--without-sections", action="store_true",
                         help="stage 7's control: stage 6's images only (same settings and validation set)")
     parser.add_argument("--without-out-of-focus", action="store_true",
@@ -150,13 +154,12 @@ def main(argv=None):
         recipe = (TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
                   + (STAGE7_EXTRA if args.stage >= 7 and not args.without_sections else []))
         settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS,
-                         6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS}[args.stage])
-        start = workdir / {4: "stage2_export", 5: "stage4_export", 6: "stage5_export", 7: "stage6_export"}.get(
-            args.stage, "trackpose_default_recalibrated")
+                         6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS, 8: STAGE8_SETTINGS}[args.stage])
+        previous = {4: 2, 5: 4, 6: 5, 7: 6, 8: 7}.get(args.stage)  # stages 2 and 3 start from stage 1's checkpoint
+        start = workdir / (f"stage{previous}_export" if previous else "trackpose_default_recalibrated")
         save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
-            before = {4: "stage 2", 5: "stage 4", 6: "stage 5", 7: "stage 6"}.get(args.stage, "stage 1") + (
-                " (with its export)")
+            before = f"stage {previous or 1} (with its export)"
             parser.error(f"stage {args.stage} continues from {start}: run {before} first")
     if args.epochs is not None:
         settings["n_epochs"] = args.epochs
