@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -324,7 +325,7 @@ def test_ctrl_c_dropped_inside_a_ctypes_callback_still_cancels_the_job(capsys):
     import ctypes
 
     from trackpose import bridge
-    cancel = __import__("threading").Event()
+    cancel = threading.Event()
     saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
     try:
         bridge._install_stop_signals(cancel)

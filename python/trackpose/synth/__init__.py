@@ -45,5 +45,5 @@ from .movies import TRACK_COLUMNS, Movie, movie, write_tracks_csv
 from .volumes import cells_volume, nuclei_sections, nuclei_volume
 from .colony import Colony, colony
 
-__all__ = ["KINDS", "nuclei_image", "cells_image", "sized_image", "dataset", "nuclei_volume", "nuclei_sections", "cells_volume",
-           "TRACK_COLUMNS", "Movie", "movie", "write_tracks_csv", "Colony", "colony"]
+__all__ = ["KINDS", "nuclei_image", "cells_image", "sized_image", "dataset", "nuclei_volume", "nuclei_sections",
+           "cells_volume", "TRACK_COLUMNS", "Movie", "movie", "write_tracks_csv", "Colony", "colony"]
