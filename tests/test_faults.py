@@ -319,17 +319,19 @@ def test_a_full_disk_fails_that_image_and_leaves_nothing(tmp_path, small_mount, 
     assert list(small_mount["small"].iterdir()) == []  # no partial file left behind
 
 
-def test_ctrl_c_dropped_inside_a_ctypes_callback_still_cancels_the_job(capsys):
+def test_ctrl_c_dropped_inside_a_ctypes_callback_still_cancels_the_job(capsys, tmp_path):
     """numba compiles through llvmlite ctypes callbacks; a signal handled inside one raises where Python can only
-    drop the exception. The job must still end as a cancel (before writing outputs), quietly, with exit 130."""
+    drop the exception. A job must still end as a cancel (before writing outputs), quietly, with exit 130, and a
+    batch of files (``trackpose segment``, ``trackpose-cellpose``) must stop before its next file."""
     import ctypes
 
     from trackpose import bridge
+    from trackpose.batch import segment_files
+    from trackpose.errors import Interrupted, install_stop_signals
     cancel = threading.Event()
     saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    restore = install_stop_signals(cancel)
     try:
-        bridge._install_stop_signals(cancel)
-
         @ctypes.CFUNCTYPE(None)
         def callback():
             os.kill(os.getpid(), signal.SIGINT)
@@ -338,11 +340,36 @@ def test_ctrl_c_dropped_inside_a_ctypes_callback_still_cancels_the_job(capsys):
 
         callback()  # returns normally: the exception was dropped
         assert cancel.is_set()
-        with pytest.raises(bridge.Interrupted) as info:
+        with pytest.raises(Interrupted) as info:
             bridge._check_cancel(cancel)
         assert bridge._exit_code(info.value) == 130
+        with pytest.raises(Interrupted):  # before the first file is even looked at
+            segment_files([tmp_path / "not-read.tif"], {}, cancel=cancel)
     finally:
-        signal.signal(signal.SIGINT, saved[0])
-        signal.signal(signal.SIGTERM, saved[1])
-        sys.unraisablehook = saved[2]
+        restore()
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook) == saved
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_cancel_raised_while_a_log_record_is_written_stops_the_run(capsys):
+    """logging swallows (and prints a traceback for) any Exception raised while it writes; Ctrl-C's Interrupted
+    raised there must reach the command line's handler instead."""
+    import logging
+
+    from trackpose.errors import Interrupted, let_cancels_through
+
+    class Stream:
+        def write(self, text):
+            raise Interrupted("interrupted")  # as the SIGINT handler raises it at this point
+
+        def flush(self):
+            pass
+    log = logging.getLogger("trackpose.test-cancel-in-logging")
+    log.propagate = False
+    log.addHandler(let_cancels_through(logging.StreamHandler(Stream())))
+    try:
+        with pytest.raises(Interrupted):
+            log.warning("a record")
+    finally:
+        log.handlers.clear()
+    assert "Logging error" not in capsys.readouterr().err

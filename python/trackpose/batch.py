@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from . import io
-from .errors import InputError, TrackposeError
+from .errors import Cancelled, InputError, TrackposeError, raise_if_cancelled
 from .segmentation import segment
 
 log = logging.getLogger("trackpose")
@@ -172,14 +172,16 @@ def segment_file(path: Path, settings: dict, savedir: Optional[Path] = None, png
 def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path] = None, png: bool = False,
                   save_flows: bool = False, report: Callable[[str], None] = print,
                   progress_stream=None, progress_emit: Callable = None,
-                  save_overlay: bool = False, skip_existing: bool = False) -> list[FileOutcome]:
+                  save_overlay: bool = False, skip_existing: bool = False, cancel=None) -> list[FileOutcome]:
     """Segment many files; each failure is reported and the rest still run. With ``skip_existing``, images whose
     label image is already there are skipped: outputs are written to a temporary name and renamed when whole, so
-    an existing one is complete (a run that was interrupted resumes where it stopped)."""
+    an existing one is complete (a run that was interrupted resumes where it stopped). ``cancel`` (a
+    threading.Event) is checked before each file and at the end: once set, its reason (Cancelled) is raised."""
     outcomes = []
     bar = Progress(len(paths), label="images ", stream=progress_stream, emit=progress_emit) if len(paths) > 1 \
         else None
     for k, path in enumerate(paths):
+        raise_if_cancelled(cancel)
         existing = output_path(Path(path), savedir, ext=".png" if png else ".tif")
         if skip_existing and existing.is_file():
             report(f"{path}: skipped, {existing} exists")
@@ -193,6 +195,8 @@ def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path]
                                    progress=tile_bar.update if tile_bar else None, save_overlay=save_overlay)
             report(f"{path}: {outcome.n_objects} objects{_diameter_text(outcome)} -> {outcome.output} "
                    f"({outcome.seconds:.1f} s)")
+        except Cancelled:
+            raise
         except TrackposeError as exc:
             outcome = FileOutcome(path=Path(path), error=str(exc))
             report(f"{path}: FAILED: {exc}")
@@ -206,6 +210,7 @@ def segment_files(paths: Sequence[Path], settings: dict, savedir: Optional[Path]
         outcomes.append(outcome)
         if bar:
             bar.update(k + 1)
+    raise_if_cancelled(cancel)  # a signal's exception may have been dropped where it was raised
     return outcomes
 
 

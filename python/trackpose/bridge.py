@@ -25,20 +25,13 @@ from typing import Optional
 import numpy as np
 
 from . import __version__, io
-from .errors import InputError, TrackposeError
+from .errors import (Cancelled, InputError, Interrupted, TrackposeError, install_stop_signals,
+                     raise_if_cancelled)
 from .settings import check_job_settings
 
 log = logging.getLogger("trackpose")
 
 PROTOCOL_VERSION = 1
-
-class Cancelled(TrackposeError):
-    kind = "cancelled"
-
-
-class Interrupted(Cancelled):
-    """Ctrl-C (SIGINT): a cancel whose exit code is 130, as shells expect."""
-
 
 class DiskFullError(TrackposeError):
     """Writing an output failed for lack of space: a full disk (ENOSPC), a quota (EDQUOT) or a file size limit
@@ -419,8 +412,7 @@ def run_job(folder, emit: Optional[Emitter] = None, workers: Optional[int] = Non
 
 
 def _check_cancel(cancel: Optional[threading.Event]) -> None:
-    if cancel is not None and cancel.is_set():
-        raise getattr(cancel, "reason", None) or Cancelled("the job was cancelled")
+    raise_if_cancelled(cancel, "the job was cancelled")
 
 
 def _as_completed(futures, cancel):
@@ -493,34 +485,13 @@ def _public(row: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------------ commands
 
-def _install_stop_signals(cancel: threading.Event):
-    """SIGTERM (the Java side's cancel) and SIGINT (Ctrl-C) set ``cancel`` and raise Cancelled.
-
-    Not KeyboardInterrupt: a signal that lands while numba compiles arrives inside an llvmlite ctypes callback,
-    where Python prints the exception and drops it, and the job went on to write its outputs; the set event is
-    checked again before anything is written. A KeyboardInterrupt that passes through such a callback also made
-    the interpreter end by SIGINT (exit -2) after the cancel had been reported and 130 returned."""
-    def handler(signum, frame):
-        cancel.reason = Interrupted("interrupted") if signum == signal.SIGINT else Cancelled(
-            f"stopped by signal {signum}")
-        cancel.set()
-        raise cancel.reason
-
-    def unraisable(info):  # the dropped exception is not lost (the event holds it): no traceback for it
-        if not isinstance(info.exc_value, Cancelled):
-            sys.__unraisablehook__(info)
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    sys.unraisablehook = unraisable
-
-
 def job_main(folder, workers: Optional[int] = None) -> int:
     """``trackpose job DIR``: run one job folder, events on stdout; returns the exit code."""
     emit = Emitter()
     handler = _EventLogHandler(emit)
     logging.getLogger("trackpose").addHandler(handler)
     cancel = threading.Event()
-    _install_stop_signals(cancel)
+    install_stop_signals(cancel)
     t0 = time.perf_counter()
     try:
         summary = run_job(Path(folder), emit=emit, workers=workers, cancel=cancel)
@@ -584,7 +555,7 @@ def serve_main() -> int:
     threading.Thread(target=warm, daemon=True).start()
     emit("ready", version=__version__, protocol=PROTOCOL_VERSION)
     stop = threading.Event()
-    _install_stop_signals(stop)
+    install_stop_signals(stop)
     try:
         while True:
             line = _read_request(sys.stdin)

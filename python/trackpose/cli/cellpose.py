@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, TrackposeError
+from ..errors import Cancelled, InputError, TrackposeError, install_stop_signals, let_cancels_through
 from ..settings import BY_NAME
 from .options import add_setting_option
 
@@ -91,20 +93,20 @@ def _setup_logging(verbose: bool):
     if verbose:
         out = logging.StreamHandler(sys.stdout)
         out.setFormatter(fmt)
-        root.addHandler(out)
+        root.addHandler(let_cancels_through(out))
         try:
             logfile = Path.home() / ".cellpose" / "run.log"
             logfile.parent.mkdir(parents=True, exist_ok=True)
             fh = logging.FileHandler(logfile, mode="w")
             fh.setFormatter(fmt)
-            root.addHandler(fh)
+            root.addHandler(let_cancels_through(fh))
         except OSError as exc:  # read-only home: stdout still has everything
             root.warning("cannot write %s/.cellpose/run.log (%s)", Path.home(), exc)
         root.setLevel(logging.INFO)
     else:
         err = logging.StreamHandler(sys.stderr)
         err.setFormatter(fmt)
-        root.addHandler(err)
+        root.addHandler(let_cancels_through(err))
         root.setLevel(logging.WARNING)
     return root
 
@@ -133,8 +135,13 @@ def _images(args) -> list[Path]:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     log = _setup_logging(args.verbose)
+    cancel = threading.Event()
+    restore = install_stop_signals(cancel, (signal.SIGINT,))  # Ctrl-C is checked for between images too
     try:
-        return _run(args, log)
+        return _run(args, log, cancel)
+    except Cancelled:  # Ctrl-C
+        print("trackpose-cellpose: interrupted", file=sys.stderr)
+        return 130
     except TrackposeError as exc:
         log.error("%s", exc)  # to stderr without --verbose; with it, to stdout and run.log, where callers look
         if args.verbose:
@@ -143,9 +150,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("trackpose-cellpose: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore()
 
 
-def _run(args, log) -> int:
+def _run(args, log, cancel=None) -> int:
     from ..models import load_model
     from ..batch import segment_files
     for flag in TRAINING_FLAGS:
@@ -178,7 +187,7 @@ def _run(args, log) -> int:
     savedir = Path(args.savedir) if args.savedir else None
     outcomes = segment_files(paths, settings, savedir=savedir, png=args.save_png and not args.save_tif,
                              save_flows=args.save_flows, report=log.info,
-                             progress_emit=log.info if args.verbose else (lambda line: None))
+                             progress_emit=log.info if args.verbose else (lambda line: None), cancel=cancel)
     for o in outcomes:
         if o.error is None and not args.no_npy:
             _write_seg_npy(o, args)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import argparse
 import re
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from .. import __version__
-from ..errors import TrackposeError
+from ..errors import Interrupted, TrackposeError, install_stop_signals, let_cancels_through
 from ..settings import SETTINGS
 from .options import add_setting_option, settings_from_args
 
@@ -73,9 +75,14 @@ def _run_segment(args) -> int:
     models = [load_model(m, device=args.device, gpu=args.gpu) for m in names]  # once for all images
     settings["model"] = models if len(models) > 1 else models[0]
     paths = collect_images(args.images)
-    outcomes = segment_files(paths, settings, savedir=args.savedir, png=args.save_png, save_flows=args.save_flows,
-                             report=lambda s: print(s, flush=True), save_overlay=args.save_overlay,
-                             skip_existing=args.skip_existing)
+    cancel = threading.Event()
+    restore = install_stop_signals(cancel, (signal.SIGINT,))  # Ctrl-C is checked for between images too
+    try:
+        outcomes = segment_files(paths, settings, savedir=args.savedir, png=args.save_png,
+                                 save_flows=args.save_flows, report=lambda s: print(s, flush=True),
+                                 save_overlay=args.save_overlay, skip_existing=args.skip_existing, cancel=cancel)
+    finally:
+        restore()
     failed = [o for o in outcomes if o.error]
     if failed:
         print(f"{len(failed)} of {len(outcomes)} image(s) failed: " + ", ".join(str(o.path) for o in failed),
@@ -231,7 +238,7 @@ def configure_logging(verbose: bool, stream=None, fmt: str = "%(levelname)s: %(m
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(logging.Formatter(fmt))
     root = logging.getLogger("trackpose")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [let_cancels_through(handler)]
     root.setLevel(logging.INFO if verbose else logging.WARNING)
     root.propagate = False
 
@@ -245,6 +252,9 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.func(args)
+    except Interrupted:
+        print("trackpose: interrupted", file=sys.stderr)
+        return 130
     except TrackposeError as exc:
         print(f"trackpose: error: {exc}", file=sys.stderr)
         return 1
