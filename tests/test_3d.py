@@ -239,7 +239,8 @@ def test_3d_balls_come_out_whole_at_anisotropy_from_the_calibration():
         found = np.unique(masks[truth == label])
         assert len(found) == 1 and found[0] > 0, (c, np.unique(masks[truth == label], return_counts=True))
         voxels = np.argwhere(masks == found[0])
-        # measured +5 to +7%: the planes of a ball's caps, a quarter to a half inside it, are counted in
-        assert 0.95 * ball_volume <= len(voxels) <= 1.12 * ball_volume, (c, len(voxels) / ball_volume)
+        # issue 17: within 5 % (measured with the built-in model of stage 8: +3.7 to +4.3 % on such balls; the
+        # planes of a ball's caps, a quarter to a half inside it, are counted in)
+        assert 0.95 * ball_volume <= len(voxels) <= 1.05 * ball_volume, (c, len(voxels) / ball_volume)
         offset = voxels.mean(0) - np.array(c)
         assert np.abs(offset).max() < 0.25, (c, offset)  # a quarter of a voxel along each axis
