@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     restore = install_stop_signals(cancel, (signal.SIGINT,))  # Ctrl-C is checked for between images too
     try:
         return _run(args, log, cancel)
-    except Cancelled:  # Ctrl-C
+    except (Cancelled, KeyboardInterrupt):  # Ctrl-C (KeyboardInterrupt: before the handler is in place)
         print("trackpose-cellpose: interrupted", file=sys.stderr)
         return 130
     except TrackposeError as exc:
@@ -147,9 +147,6 @@ def main(argv=None) -> int:
         if args.verbose:
             print(f"trackpose-cellpose: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("trackpose-cellpose: interrupted", file=sys.stderr)
-        return 130
     finally:
         restore()
 

@@ -252,15 +252,12 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.func(args)
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):  # Ctrl-C: Interrupted where a command installed its handler
         print("trackpose: interrupted", file=sys.stderr)
         return 130
     except TrackposeError as exc:
         print(f"trackpose: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("trackpose: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into a reader that stopped early (`| head`)
         sys.stderr.close()
         return 0
