@@ -2,10 +2,12 @@
 
     PYTHONPATH=python python examples/evaluate_default_model_3d.py                    # built-in model, 2 volumes
     PYTHONPATH=python python examples/evaluate_default_model_3d.py --n 5 --anisotropy 1 2 --threads 2
+    PYTHONPATH=python python examples/evaluate_default_model_3d.py --anisotropy 2 3 --given-anisotropy 1
 
 Each volume comes from ``trackpose.synth.nuclei_volume(shape, diameter_range=(24, 36), anisotropy=a, seed=9100+i)``
 (seeds that no training run used) and is segmented with ``trackpose.segment(volume, do_3d=True, anisotropy=a,
-z_axis=0, diameter=d)``, where ``d`` is the true median volume-equivalent diameter of its labels in XY pixels (as
+z_axis=0, diameter=d)`` (``anisotropy=g`` with ``--given-anisotropy g``: the stack segmented as if its Z step were
+``g``, as by a user who does not know it), where ``d`` is the true median volume-equivalent diameter of its labels in XY pixels (as
 the 2D evaluation gives the true diameter; the diameter is not estimated here), other settings default. AP is
 ``TP / (TP + FP + FN)`` at IoU 0.5 / 0.75 over the volume's objects (``trackpose.metrics.average_precision``).
 Defaults (24 x 96 x 96 voxels, nuclei near the model's 30-pixel ``diam_mean`` so that little resizing happens)
@@ -38,6 +40,9 @@ def main(argv=None):
     parser.add_argument("--shape", type=int, nargs=3, default=(24, 96, 96), metavar=("Z", "Y", "X"))
     parser.add_argument("--diameter-range", type=float, nargs=2, default=(24, 36), metavar=("LOW", "HIGH"))
     parser.add_argument("--anisotropy", type=float, nargs="+", default=(2.0,))
+    parser.add_argument("--given-anisotropy", type=float, default=None, metavar="G",
+                        help="segment every volume at anisotropy G instead of its true one (a user who does not "
+                             "know the Z step gives the default, 1)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -53,11 +58,12 @@ def main(argv=None):
                                                 seed=seed)
             diameter = volume_diameter(labels, anisotropy)
             t0 = time.perf_counter()
-            result = trackpose.segment(image, model=model, do_3d=True, anisotropy=anisotropy, z_axis=0,
+            given = anisotropy if args.given_anisotropy is None else args.given_anisotropy
+            result = trackpose.segment(image, model=model, do_3d=True, anisotropy=given, z_axis=0,
                                        diameter=diameter)
             ap = average_precision(labels, result.masks, thresholds=(0.5, 0.75))[0]
             scores.append(ap)
-            print(f"anisotropy {anisotropy:g} seed {seed}: {labels.max()} nuclei (diameter {diameter:.1f}), "
+            print(f"anisotropy {anisotropy:g} (given {given:g}) seed {seed}: {labels.max()} nuclei (diameter {diameter:.1f}), "
                   f"{result.masks.max()} found, AP@0.5 {ap[0]:.3f} AP@0.75 {ap[1]:.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
         scores = np.array(scores)

@@ -99,19 +99,31 @@ STAGE7_SETTINGS = dict(STAGE6_SETTINGS, seed=8)
 #: Stage 8 (``--stage 8``): stage 7's data, continued from stage 7's export (``WORKDIR/stage7_export``) for 300 more
 #: epochs: in stage 7's control, more epochs on the same images still helped (docs/development-notes.md, "Stage 7").
 STAGE8_SETTINGS = dict(STAGE7_SETTINGS, n_epochs=300, seed=9)
+#: Stage 9 (``--stage 9``): stage 7's data plus sections of stacks segmented with a wrong Z step, continued from stage
+#: 8's export (``WORKDIR/stage8_export``) for 300 epochs: with the default anisotropy 1 on the real stack (a Z step of
+#: about 2) the model merged nuclei of successive layers across the thinner gaps between them. The XZ/YZ sections
+#: are resampled with 1/3 to 1 times the stack's anisotropy (``anisotropy_error``), and every section of these
+#: stacks trains at the stack's XY nucleus diameter, the one 3D mode is given, not the one its labels show.
+STAGE9_EXTRA = [("nuclei_sections", 40, 111, {"diameter_range": (8, 24), "planes": 2, "sides": 4,
+                                              "anisotropy_error": (1 / 3, 1.0), "with_diameter": True})]
+STAGE9_VALIDATION_EXTRA = [("nuclei_sections", 1, 205, {"diameter_range": (8, 24), "planes": 1, "sides": 3,
+                                                        "anisotropy_error": (1 / 3, 1.0), "with_diameter": True})]
+STAGE9_SETTINGS = dict(STAGE8_SETTINGS, seed=10)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
 
 def make_pairs(recipe):
-    images, masks = [], []
+    """Images, masks and diameters (None: measured from the masks) of a recipe."""
+    images, masks, diameters = [], [], []
     for kind, n, seed, kwargs in recipe:
         pairs = (synth.nuclei_sections(n, seed=seed, **kwargs) if kind == "nuclei_sections"
                  else synth.dataset(n, kind, seed=seed, **kwargs))
-        for image, labels in pairs:
+        for image, labels, *diameter in pairs:
             images.append(image)
             masks.append(labels)
-    return images, masks
+            diameters.append(diameter[0] if diameter else None)
+    return images, masks, diameters
 
 
 def main(argv=None):
@@ -122,7 +134,7 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8, 9), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
                              "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
@@ -133,7 +145,9 @@ def main(argv=None):
                              "(STAGE6_EXTRA), into WORKDIR/stage6; 7: continue from stage 6's export "
                              "(WORKDIR/stage6_export) with sections of generated stacks (STAGE7_EXTRA), into "
                              "WORKDIR/stage7; 8: continue from stage 7's export (WORKDIR/stage7_export) for 300 "
-                             "epochs (STAGE8_SETTINGS), into WORKDIR/stage8")
+                             "epochs (STAGE8_SETTINGS), into WORKDIR/stage8; 9: continue from stage 8's export "
+                             "(WORKDIR/stage8_export) with sections resampled with a wrong Z step (STAGE9_EXTRA), "
+                             "into WORKDIR/stage9")
     parser.add_argument("--without-sections", action="store_true",
                         help="stage 7's control: stage 6's images only (same settings and validation set)")
     parser.add_argument("--without-out-of-focus", action="store_true",
@@ -153,10 +167,11 @@ def main(argv=None):
     recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
     if args.stage > 1:
         recipe = (TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
-                  + (STAGE7_EXTRA if args.stage >= 7 and not args.without_sections else []))
+                  + (STAGE7_EXTRA if args.stage >= 7 and not args.without_sections else [])
+                  + (STAGE9_EXTRA if args.stage >= 9 else []))
         settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS,
-                         6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS, 8: STAGE8_SETTINGS}[args.stage])
-        previous = {4: 2, 5: 4, 6: 5, 7: 6, 8: 7}.get(args.stage)  # stages 2 and 3 start from stage 1's checkpoint
+                         6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS, 8: STAGE8_SETTINGS, 9: STAGE9_SETTINGS}[args.stage])
+        previous = {4: 2, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8}.get(args.stage)  # stages 2 and 3 start from stage 1's checkpoint
         start = workdir / (f"stage{previous}_export" if previous else "trackpose_default_recalibrated")
         save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
@@ -171,24 +186,26 @@ def main(argv=None):
 
     if args.without_out_of_focus:  # the in-focus images and labels are the same (out_of_focus draws apart)
         recipe = [(kind, n, seed, {k: v for k, v in kw.items() if k != "out_of_focus"}) for kind, n, seed, kw in recipe]
-    images, masks = make_pairs(recipe)
-    val_images, val_masks = make_pairs(VALIDATION_RECIPE + (STAGE6_VALIDATION_EXTRA if args.stage >= 6 else [])
-                                       + (STAGE7_VALIDATION_EXTRA if args.stage >= 7 else []))
+    images, masks, diameters = make_pairs(recipe)
+    val_images, val_masks, val_diameters = make_pairs(
+        VALIDATION_RECIPE + (STAGE6_VALIDATION_EXTRA if args.stage >= 6 else [])
+        + (STAGE7_VALIDATION_EXTRA if args.stage >= 7 else []) + (STAGE9_VALIDATION_EXTRA if args.stage >= 9 else []))
     if not args.export_only:
         result = train(images, masks, model=start, save_path=save_path, val_images=val_images,
-                       val_masks=val_masks, resume=args.resume, device=args.device,
-                       progress=lambda e: print(json.dumps(e), flush=True), **settings)
+                       val_masks=val_masks, resume=args.resume, device=args.device, diameters=diameters,
+                       val_diameters=val_diameters, progress=lambda e: print(json.dumps(e), flush=True),
+                       **settings)
         print(f"done: {len(result.history)} epochs, final loss {result.history[-1]['loss']:.4f}, "
               f"diam_labels {result.diam_labels:.1f}", flush=True)
     if not args.no_export:
         export(save_path, images, masks, val_images, val_masks,
-               args.export_to or workdir / f"stage{args.stage}_export")
+               args.export_to or workdir / f"stage{args.stage}_export", diameters, val_diameters)
 
 
-def export(save_path, images, masks, val_images, val_masks, target_path):
+def export(save_path, images, masks, val_images, val_masks, target_path, diameters=None, val_diameters=None):
     """Recalibrate the batch-norms of the last and the best checkpoint, keep the better, write it in float16."""
-    pairs = prepare_pairs(images, masks)
-    val_pairs = prepare_pairs(val_images, val_masks, min_train_masks=1, what="validation")
+    pairs = prepare_pairs(images, masks, diameters=diameters)
+    val_pairs = prepare_pairs(val_images, val_masks, min_train_masks=1, what="validation", diameters=val_diameters)
     scores = {}
     for candidate in (save_path, save_path.with_name(save_path.name + "_best")):
         if not candidate.is_file():

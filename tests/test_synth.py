@@ -418,3 +418,27 @@ def test_sections_of_stacks_are_labelled_by_the_3d_truth_and_reproducible():
     assert (np.bincount(dropped.ravel())[1:] < 4).all()  # only pieces under min_area became background
     with pytest.raises(InputError, match="anisotropy_range"):
         synth.nuclei_sections(1, seed=0, anisotropy_range=(0, 2))
+
+
+def test_sections_resampled_with_a_wrong_z_step_are_squashed_and_carry_the_stacks_diameter():
+    kw = dict(shape=(12, 48, 48), diameter_range=(10, 14), anisotropy_range=(2, 2), planes=1, sides=3)
+    exact = synth.nuclei_sections(2, seed=7, with_diameter=True, **kw)
+    wrong = synth.nuclei_sections(2, seed=7, anisotropy_error=(0.5, 0.5), with_diameter=True, **kw)
+    assert len(exact) == len(wrong) == 2 * (1 + 3)
+    for (image, labels, d), (image_w, labels_w, d_w) in zip(exact, wrong):
+        assert d == d_w and 10 * 0.5 < d < 14  # nuclei cut by the stack's faces make the median a little smaller
+        if image.shape == (48, 48):  # XY planes: untouched by the Z step
+            assert np.array_equal(image, image_w) and np.array_equal(labels, labels_w)
+        else:  # XZ/YZ: 24 rows at the true anisotropy 2, 12 at the given half of it, and the labels squashed along
+            assert image.shape == labels.shape == (24, 48) and image_w.shape == labels_w.shape == (12, 48)
+            assert abs((labels_w > 0).mean() - (labels > 0).mean()) < 0.05
+    # the stack's diameter is its nuclei's median volume-equivalent diameter in XY pixels
+    child = np.random.SeedSequence(7).spawn(2)[0]
+    _, truth = synth.nuclei_volume((12, 48, 48), diameter_range=(10, 14), anisotropy=2.0, seed=child.spawn(1)[0])
+    voxels = np.bincount(truth.ravel())[1:]
+    assert exact[0][2] == pytest.approx(np.median(np.cbrt(6 * voxels[voxels > 0] * 2.0 / np.pi)))
+    # the default draws nothing more: the pairs are those of the recipe without the new arguments
+    plain = synth.nuclei_sections(2, seed=7, **kw)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(plain, exact))
+    with pytest.raises(InputError, match="anisotropy_error"):
+        synth.nuclei_sections(1, seed=0, anisotropy_error=(1, 0.5))

@@ -24,6 +24,22 @@ def small_data():
 FAST = dict(n_epochs=5, nimg_per_epoch=8, batch_size=4, bsize=64, warmup_epochs=0, seed=0)
 
 
+def test_given_diameters_replace_the_measured_ones_and_set_the_training_scale():
+    image, masks = synth.nuclei_image(shape=(96, 96), seed=4, diameter_range=(14, 22))
+    measured, given, nan = train.prepare_pairs([image] * 3, [masks] * 3, diameters=[None, 40.0, float("nan")])
+    assert measured.diameter == nan.diameter == pytest.approx(train.mask_diameter(masks))
+    assert given.diameter == 40.0
+    # the augmentation scales each sample by diam_mean / its diameter: at 40 instead of ~18, objects come out smaller
+    _, _, fg_measured = train.augment([measured], np.random.default_rng(1), 64, 30.0)
+    _, _, fg_given = train.augment([given], np.random.default_rng(1), 64, 30.0)
+    def mean_area(fg):
+        pieces, count = ndimage.label(fg[0].numpy() > 0)
+        return (pieces > 0).sum() / count
+    assert mean_area(fg_given) < 0.5 * mean_area(fg_measured)  # (18 / 40)^2 ~ 0.2 of the area
+    with pytest.raises(InputError, match="diameters"):
+        train.prepare_pairs([image], [masks], diameters=[1.0, 2.0])
+
+
 def test_augmented_flows_point_where_the_augmented_masks_say():
     image, masks = synth.nuclei_image(shape=(128, 128), seed=4, diameter_range=(14, 22))
     pair = train.prepare_pairs([image], [masks])[0]

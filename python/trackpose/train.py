@@ -98,7 +98,8 @@ def mask_diameter(masks: np.ndarray) -> float:
 def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], channels: Optional[Sequence[int]] = None,
                   channel_axis: Optional[int] = None, normalize: bool = True,
                   min_train_masks: int = DEFAULT_MIN_TRAIN_MASKS, names: Optional[Sequence[str]] = None,
-                  what: str = "training") -> list[TrainingPair]:
+                  what: str = "training", diameters: Optional[Sequence[Optional[float]]] = None
+                  ) -> list[TrainingPair]:
     """Check, normalise and compute flow targets for image/mask pairs; skip unusable pairs with a warning.
 
     Parameters
@@ -120,6 +121,10 @@ def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cha
         Names used in warnings (default ``image 0``, ``image 1``...).
     what : str
         "training" or "validation", for messages.
+    diameters : sequence of float or None, optional
+        The objects' diameter in each image (pixels), where the masks do not tell it: e.g. a section of a stack
+        that 3D mode will be given the nuclei's XY diameter for. ``None`` (or an entry that is None, 0 or NaN):
+        measured from the masks (:func:`mask_diameter`).
 
     Returns
     -------
@@ -128,9 +133,12 @@ def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cha
     images, masks = list(images), list(masks)
     if len(images) != len(masks):
         raise InputError(f"{what}: got {len(images)} images but {len(masks)} masks; give one label image per image")
+    diameters = [None] * len(images) if diameters is None else list(diameters)
+    if len(diameters) != len(images):
+        raise InputError(f"{what}: got {len(images)} images but {len(diameters)} diameters; give one per image")
     names = list(names) if names is not None else [f"{what} image {i}" for i in range(len(images))]
     pairs = []
-    for image, mask, name in zip(images, masks, names):
+    for image, mask, name, diameter in zip(images, masks, names, diameters):
         try:
             labels, reason = as_label_image(np.squeeze(np.asarray(mask)), "masks", ndims=(2,), dtype=np.int32), None
         except InputError as exc:
@@ -160,7 +168,9 @@ def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cha
             transforms.normalize(planes, per_plane=True)
         image_chw = np.ascontiguousarray(np.moveaxis(planes[0], -1, 0), dtype=np.float32)
         flows = masks_to_flows(labels)
-        pairs.append(TrainingPair(image_chw, labels, flows, mask_diameter(labels), name))
+        if diameter is None or not diameter > 0:  # None, 0 or NaN: measured
+            diameter = mask_diameter(labels)
+        pairs.append(TrainingPair(image_chw, labels, flows, float(diameter), name))
     return pairs
 
 
@@ -427,7 +437,7 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
           min_train_masks: int = DEFAULT_MIN_TRAIN_MASKS, warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
           val_every: int = 1, save_every: int = 1, resume: bool = False, recalibrate_batches: int = 0,
           size_model_epochs: int = 2, thin_fraction: float = 0.0, style_size_weight: float = 0.0, device=None,
-          gpu: bool = False,
+          gpu: bool = False, diameters=None, val_diameters=None,
           progress: Optional[Callable[[dict], None]] = None) -> TrainResult:
     """Train a CPnet (from scratch or from a cellpose/trackpose model) and save it in cellpose's format.
 
@@ -492,6 +502,9 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         segmentation loss; ``style_size_rmse`` is added.
     device, gpu :
         Torch device, or use a GPU when available.
+    diameters, val_diameters : sequence of float or None, optional
+        Object diameter per training / validation image where the masks do not tell it (``prepare_pairs``'s
+        ``diameters``); default: measured from each image's masks.
     progress : callable(dict), optional
         Called after every epoch with that epoch's history entry (plus ``n_epochs``).
 
@@ -536,7 +549,7 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         raise InputError("masks: give one label image per training image (or pass a folder as images)")
     images, masks = list(images), list(masks)
     pairs = prepare_pairs(images, masks, channels=channels, channel_axis=channel_axis, normalize=normalize,
-                          min_train_masks=min_train_masks, names=names)
+                          min_train_masks=min_train_masks, names=names, diameters=diameters)
     if not pairs:
         raise InputError(f"no usable training pair among {len(images)} image(s): every pair was skipped "
                          "(see the warnings: shape mismatch, no objects, non-integer masks ...)")
@@ -545,7 +558,7 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
         if val_masks is None:
             raise InputError("val_masks: give one label image per validation image")
         val_pairs = prepare_pairs(val_images, val_masks, channels=channels, channel_axis=channel_axis,
-                                  normalize=normalize, min_train_masks=1, what="validation")
+                                  normalize=normalize, min_train_masks=1, what="validation", diameters=val_diameters)
         if not val_pairs:
             _warn("validation: no usable validation pair; training without validation")
 

@@ -385,7 +385,8 @@ def nuclei_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None
 
 def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
                     diameter_range: Sequence[float] = (8, 24), anisotropy_range: Sequence[float] = (1.0, 3.0),
-                    planes: int = 6, sides: int = 2, min_area: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
+                    planes: int = 6, sides: int = 2, min_area: int = 4,
+                    anisotropy_error: Sequence[float] = (1.0, 1.0), with_diameter: bool = False) -> list[tuple]:
     """2D sections of ``n`` generated nuclei stacks (``nuclei_volume``), as 3D mode and 2D + Z stitching show
     them to the network, with the labels the 3D truth gives them.
 
@@ -395,26 +396,49 @@ def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
     the labels), as 3D mode resamples a stack. In each section every connected piece of a nucleus is its own label
     and pieces under ``min_area`` pixels are background. Returns a list of (image float32, labels int32) pairs, the
     same for the same arguments.
+
+    ``anisotropy_error`` (low, high): each XZ/YZ section is resampled with the stack's anisotropy times a factor
+    drawn log-uniformly from this range, as 3D mode resamples a stack whose Z step it was told wrongly: below 1,
+    nuclei squashed along Z and the gaps between them thinner (a Z step of 2-3 pixels segmented with the default
+    anisotropy 1 gives 1/3-1/2); the sections are cut at the same places as without it. The default (1, 1)
+    resamples exactly.
+
+    ``with_diameter=True`` returns (image, labels, diameter) triples instead, ``diameter`` being the stack's median
+    volume-equivalent nucleus diameter in XY pixels: what 3D mode is given for the stack, which the labels of a
+    section (caps, squashed nuclei) do not tell.
     """
     lo, hi = (float(v) for v in anisotropy_range)
     if not 0 < lo <= hi:
         raise InputError(f"anisotropy_range must be (low, high) with 0 < low <= high, got {anisotropy_range}")
+    err_lo, err_hi = (float(v) for v in anisotropy_error)
+    if not 0 < err_lo <= err_hi:
+        raise InputError(f"anisotropy_error must be (low, high) with 0 < low <= high, got {anisotropy_error}")
     pairs = []
     for child in np.random.SeedSequence(seed).spawn(int(n)):
         rng = np.random.default_rng(child)
         anisotropy = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         image, labels = nuclei_volume(shape, diameter_range=diameter_range, anisotropy=anisotropy,
                                       seed=child.spawn(1)[0])
+        # the Z-step errors come from their own stream: the sections are cut where they are without them
+        wrong_z = None if (err_lo, err_hi) == (1.0, 1.0) else np.random.default_rng(child.spawn(1)[0])
+        extra = ()
+        if with_diameter:
+            voxels = np.bincount(labels.ravel())[1:]
+            voxels = voxels[voxels > 0]
+            extra = (float(np.median(np.cbrt(6 * voxels * anisotropy / np.pi))),)
         for z in np.sort(rng.choice(image.shape[0], min(planes, image.shape[0]), replace=False)):
-            pairs.append((image[z], _section_labels(labels[z], min_area)))
+            pairs.append((image[z], _section_labels(labels[z], min_area)) + extra)
         for _ in range(sides):
             axis = int(rng.integers(1, 3))  # 1: an XZ section (fixed Y), 2: a YZ section (fixed X)
             at = int(rng.integers(0, image.shape[axis]))
             section, truth = np.take(image, at, axis=axis), np.take(labels, at, axis=axis)
-            rows = max(2, int(round(section.shape[0] * anisotropy)))
+            given = anisotropy
+            if wrong_z is not None:
+                given *= float(np.exp(wrong_z.uniform(np.log(err_lo), np.log(err_hi))))
+            rows = max(2, int(round(section.shape[0] * given)))
             zoom = (rows / section.shape[0], 1.0)
             pairs.append((ndimage.zoom(section, zoom, order=1).astype(np.float32),
-                          _section_labels(ndimage.zoom(truth, zoom, order=0), min_area)))
+                          _section_labels(ndimage.zoom(truth, zoom, order=0), min_area)) + extra)
     return pairs
 
 
