@@ -101,13 +101,14 @@ STAGE7_SETTINGS = dict(STAGE6_SETTINGS, seed=8)
 STAGE8_SETTINGS = dict(STAGE7_SETTINGS, n_epochs=300, seed=9)
 #: Stage 9 (``--stage 9``): stage 7's data plus sections of stacks segmented with a wrong Z step, continued from stage
 #: 8's export (``WORKDIR/stage8_export``) for 300 epochs: with the default anisotropy 1 on the real stack (a Z step of
-#: about 2) the model merged nuclei of successive layers across the thinner gaps between them. The XZ/YZ sections
-#: are resampled with 1/3 to 1 times the stack's anisotropy (``anisotropy_error``), and every section of these
+#: about 2) the model merged nuclei of successive layers across the thinner gaps between them. The stacks have a Z
+#: step of 1.5-3 pixels and their XZ/YZ sections are resampled with 1/3 to 2/3 of it (``anisotropy_error``), i.e.
+#: as 3D mode resamples them when given an anisotropy of 0.5-2 (1 on average, the default); every section of these
 #: stacks trains at the stack's XY nucleus diameter, the one 3D mode is given, not the one its labels show.
-STAGE9_EXTRA = [("nuclei_sections", 40, 111, {"diameter_range": (8, 24), "planes": 2, "sides": 4,
-                                              "anisotropy_error": (1 / 3, 1.0), "with_diameter": True})]
-STAGE9_VALIDATION_EXTRA = [("nuclei_sections", 1, 205, {"diameter_range": (8, 24), "planes": 1, "sides": 3,
-                                                        "anisotropy_error": (1 / 3, 1.0), "with_diameter": True})]
+WRONG_Z_STEP = {"diameter_range": (8, 24), "anisotropy_range": (1.5, 3.0), "anisotropy_error": (1 / 3, 2 / 3),
+                "with_diameter": True}
+STAGE9_EXTRA = [("nuclei_sections", 40, 111, dict(WRONG_Z_STEP, planes=2, sides=4))]
+STAGE9_VALIDATION_EXTRA = [("nuclei_sections", 1, 205, dict(WRONG_Z_STEP, planes=1, sides=3))]
 STAGE9_SETTINGS = dict(STAGE8_SETTINGS, seed=10)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"

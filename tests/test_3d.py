@@ -236,10 +236,13 @@ def test_3d_balls_come_out_whole_at_anisotropy_from_the_calibration():
     assert masks.max() == len(centres)
     ball_volume = 4 / 3 * np.pi * r ** 3 / z_step  # voxels
     for label, c in enumerate(centres, 1):
-        found = np.unique(masks[truth == label])
-        assert len(found) == 1 and found[0] > 0, (c, np.unique(masks[truth == label], return_counts=True))
+        under = masks[truth == label]
+        found = np.unique(under[under > 0])
+        # one mask, not halves: the ball's voxels lie in a single mask, bar a few of its outermost (the stage-9
+        # model's tighter masks leave 2 of 1,071 at the cap of the ball between planes to the background)
+        assert len(found) == 1 and (under == found[0]).mean() > 0.98, (c, np.unique(under, return_counts=True))
         voxels = np.argwhere(masks == found[0])
-        # issue 17: within 5 % (measured with the built-in model of stage 8: +3.7 to +4.3 % on such balls; the
+        # issue 17: within 5 % (measured with the built-in model of stage 9: +2.0 to +2.8 % on such balls; the
         # planes of a ball's caps, a quarter to a half inside it, are counted in)
         assert 0.95 * ball_volume <= len(voxels) <= 1.05 * ball_volume, (c, len(voxels) / ball_volume)
         offset = voxels.mean(0) - np.array(c)
