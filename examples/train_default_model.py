@@ -25,9 +25,10 @@ auxiliary loss that teaches the style vector the objects' size (``style_size_wei
 out-of-focus nuclei (``STAGE6_EXTRA``); ``--without-out-of-focus`` is its control (the same images without them).
 ``--stage 7`` continues from stage 6's export (``WORKDIR/stage6_export``) with sections of generated nuclei stacks
 (``STAGE7_EXTRA``); ``--without-sections`` is its control. ``--stage 8`` continues from stage 7's export for 300
-more epochs on the same data (docs/development-notes.md, "Stage 8").
-**The shipped model is stage 8's export**: stage 1, then 2, then 4, then 5, then 6, then 7, then 8, with the
-commands in docs/model-card.md, "Commands".
+more epochs on the same data (docs/development-notes.md, "Stage 8"). ``--stage 9`` continues from stage 8's export
+with sections of stacks that 3D mode was given a wrong Z step for (``STAGE9_EXTRA``).
+**The shipped model is stage 9's export**: stage 1, then 2, then 4, then 5, then 6, then 7, then 8, then 9, with
+the commands in docs/model-card.md, "Commands".
 """
 from __future__ import annotations
 

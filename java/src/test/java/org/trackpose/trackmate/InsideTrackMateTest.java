@@ -368,8 +368,8 @@ class InsideTrackMateTest {
         // issue 17's movie, as a user makes it: balls of 8 micron (16 px) at 0.5 micron per pixel, Z step 1 micron
         // (anisotropy 2 from the calibration), centred on a plane, between planes and in between. The ball centred
         // on a plane came out as its upper half (0.53 of its volume, 0.6 micron off) before the 3D dynamics took
-        // the network grid's steps at the image's scale. Volumes within 5 % (issue 17; the built-in model of stage 8
-        // gave +3.7 % for the first ball: the planes of the caps, partly inside a ball, are counted in), centres
+        // the network grid's steps at the image's scale. Volumes within 5 % (issue 17; the built-in model of stage 9
+        // gives +2.0 to +2.8 % on such balls: the planes of the caps, partly inside a ball, are counted in), centres
         // within 0.1 micron.
         double[][] balls = {{12.3, 12.6, 7.0}, {37.6, 13.2, 6.5}, {62.1, 12.4, 7.25}};
         runBalls(false, 8, 2 * PW, balls, 76, 26, 14, 2, 2, 15, 0.25, 0.05);
