@@ -38,6 +38,8 @@ def test_given_diameters_replace_the_measured_ones_and_set_the_training_scale():
     assert mean_area(fg_given) < 0.5 * mean_area(fg_measured)  # (18 / 40)^2 ~ 0.2 of the area
     with pytest.raises(InputError, match="diameters"):
         train.prepare_pairs([image], [masks], diameters=[1.0, 2.0])
+    with pytest.raises(InputError, match=r"diameters\[0\] must be a number"):
+        train.prepare_pairs([image], [masks], diameters=["20"])
 
 
 def test_augmented_flows_point_where_the_augmented_masks_say():

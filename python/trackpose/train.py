@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import numbers
 import os
 import time
 import warnings
@@ -136,6 +137,10 @@ def prepare_pairs(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], cha
     diameters = [None] * len(images) if diameters is None else list(diameters)
     if len(diameters) != len(images):
         raise InputError(f"{what}: got {len(images)} images but {len(diameters)} diameters; give one per image")
+    for i, d in enumerate(diameters):
+        if d is not None and (isinstance(d, bool) or not isinstance(d, numbers.Real)):
+            raise InputError(f"{what}: diameters[{i}] must be a number of pixels or None (measure it from the "
+                             f"masks), got {d!r}")
     names = list(names) if names is not None else [f"{what} image {i}" for i in range(len(images))]
     pairs = []
     for image, mask, name, diameter in zip(images, masks, names, diameters):
