@@ -7,8 +7,9 @@
 Each volume comes from ``trackpose.synth.nuclei_volume(shape, diameter_range=(24, 36), anisotropy=a, seed=9100+i)``
 (seeds that no training run used) and is segmented with ``trackpose.segment(volume, do_3d=True, anisotropy=a,
 z_axis=0, diameter=d)`` (``anisotropy=g`` with ``--given-anisotropy g``: the stack segmented as if its Z step were
-``g``, as by a user who does not know it), where ``d`` is the true median volume-equivalent diameter of its labels in XY pixels (as
-the 2D evaluation gives the true diameter; the diameter is not estimated here), other settings default. AP is
+``g``, as by a user who does not know it), where ``d`` is the true median volume-equivalent diameter of its labels
+in XY pixels (``synth.volume_diameter``; as the 2D evaluation gives the true diameter, the diameter is not
+estimated here), other settings default. AP is
 ``TP / (TP + FP + FN)`` at IoU 0.5 / 0.75 over the volume's objects (``trackpose.metrics.average_precision``).
 Defaults (24 x 96 x 96 voxels, nuclei near the model's 30-pixel ``diam_mean`` so that little resizing happens)
 keep a CPU run to minutes: 3D mode runs the network on every plane in three orientations. A script, not a test.
@@ -24,13 +25,6 @@ import torch
 import trackpose
 from trackpose import synth
 from trackpose.metrics import average_precision
-
-
-def volume_diameter(labels: np.ndarray, anisotropy: float) -> float:
-    """Median volume-equivalent diameter of the labels, in XY pixels (Z voxels count ``anisotropy`` pixels)."""
-    voxels = np.bincount(labels.ravel())[1:]
-    voxels = voxels[voxels > 0]
-    return float(np.median((6 * voxels * anisotropy / np.pi) ** (1 / 3)))
 
 
 def main(argv=None):
@@ -56,15 +50,15 @@ def main(argv=None):
             image, labels = synth.nuclei_volume(tuple(args.shape), diameter_range=args.diameter_range,
                                                 anisotropy=anisotropy,
                                                 seed=seed)
-            diameter = volume_diameter(labels, anisotropy)
+            diameter = synth.volume_diameter(labels, anisotropy)
             t0 = time.perf_counter()
             given = anisotropy if args.given_anisotropy is None else args.given_anisotropy
             result = trackpose.segment(image, model=model, do_3d=True, anisotropy=given, z_axis=0,
                                        diameter=diameter)
             ap = average_precision(labels, result.masks, thresholds=(0.5, 0.75))[0]
             scores.append(ap)
-            print(f"anisotropy {anisotropy:g} (given {given:g}) seed {seed}: {labels.max()} nuclei (diameter {diameter:.1f}), "
-                  f"{result.masks.max()} found, AP@0.5 {ap[0]:.3f} AP@0.75 {ap[1]:.3f} "
+            print(f"anisotropy {anisotropy:g} (given {given:g}) seed {seed}: {labels.max()} nuclei "
+                  f"(diameter {diameter:.1f}), {result.masks.max()} found, AP@0.5 {ap[0]:.3f} AP@0.75 {ap[1]:.3f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
         scores = np.array(scores)
         overall.append(scores)

@@ -437,6 +437,7 @@ def test_sections_resampled_with_a_wrong_z_step_are_squashed_and_carry_the_stack
     _, truth = synth.nuclei_volume((12, 48, 48), diameter_range=(10, 14), anisotropy=2.0, seed=child.spawn(1)[0])
     voxels = np.bincount(truth.ravel())[1:]
     assert exact[0][2] == pytest.approx(np.median(np.cbrt(6 * voxels[voxels > 0] * 2.0 / np.pi)))
+    assert exact[0][2] == synth.volume_diameter(truth, 2.0)
     # the default draws nothing more: the pairs are those of the recipe without the new arguments
     plain = synth.nuclei_sections(2, seed=7, **kw)
     assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(plain, exact))

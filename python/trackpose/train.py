@@ -442,7 +442,8 @@ def train(images, masks=None, model: Union[None, str, os.PathLike, Model] = None
           min_train_masks: int = DEFAULT_MIN_TRAIN_MASKS, warmup_epochs: int = DEFAULT_WARMUP_EPOCHS,
           val_every: int = 1, save_every: int = 1, resume: bool = False, recalibrate_batches: int = 0,
           size_model_epochs: int = 2, thin_fraction: float = 0.0, style_size_weight: float = 0.0, device=None,
-          gpu: bool = False, diameters=None, val_diameters=None,
+          gpu: bool = False, diameters: Optional[Sequence[Optional[float]]] = None,
+          val_diameters: Optional[Sequence[Optional[float]]] = None,
           progress: Optional[Callable[[dict], None]] = None) -> TrainResult:
     """Train a CPnet (from scratch or from a cellpose/trackpose model) and save it in cellpose's format.
 

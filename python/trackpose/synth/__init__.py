@@ -42,8 +42,8 @@ from __future__ import annotations
 
 from .images import KINDS, cells_image, dataset, nuclei_image, sized_image
 from .movies import TRACK_COLUMNS, Movie, movie, write_tracks_csv
-from .volumes import cells_volume, nuclei_sections, nuclei_volume
+from .volumes import cells_volume, nuclei_sections, nuclei_volume, volume_diameter
 from .colony import Colony, colony
 
 __all__ = ["KINDS", "nuclei_image", "cells_image", "sized_image", "dataset", "nuclei_volume", "nuclei_sections",
-           "cells_volume", "TRACK_COLUMNS", "Movie", "movie", "write_tracks_csv", "Colony", "colony"]
+           "volume_diameter", "cells_volume", "TRACK_COLUMNS", "Movie", "movie", "write_tracks_csv", "Colony", "colony"]

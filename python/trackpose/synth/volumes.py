@@ -421,11 +421,7 @@ def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
                                       seed=child.spawn(1)[0])
         # the Z-step errors come from their own stream: the sections are cut where they are without them
         wrong_z = None if (err_lo, err_hi) == (1.0, 1.0) else np.random.default_rng(child.spawn(1)[0])
-        extra = ()
-        if with_diameter:
-            voxels = np.bincount(labels.ravel())[1:]
-            voxels = voxels[voxels > 0]
-            extra = (float(np.median(np.cbrt(6 * voxels * anisotropy / np.pi))),)
+        extra = (volume_diameter(labels, anisotropy),) if with_diameter else ()
         for z in np.sort(rng.choice(image.shape[0], min(planes, image.shape[0]), replace=False)):
             pairs.append((image[z], _section_labels(labels[z], min_area)) + extra)
         for _ in range(sides):
@@ -440,6 +436,14 @@ def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
             pairs.append((ndimage.zoom(section, zoom, order=1).astype(np.float32),
                           _section_labels(ndimage.zoom(truth, zoom, order=0), min_area)) + extra)
     return pairs
+
+
+def volume_diameter(labels: np.ndarray, anisotropy: float = 1.0) -> float:
+    """Median volume-equivalent diameter of a stack's labels in XY pixels (a Z voxel is ``anisotropy`` pixels
+    tall): the diameter to give 3D mode for a generated stack."""
+    voxels = np.bincount(np.asarray(labels).ravel())[1:]
+    voxels = voxels[voxels > 0]
+    return float(np.median(np.cbrt(6 * voxels * anisotropy / np.pi)))
 
 
 def _section_labels(labels: np.ndarray, min_area: int) -> np.ndarray:
