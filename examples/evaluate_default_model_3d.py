@@ -3,11 +3,13 @@
     PYTHONPATH=python python examples/evaluate_default_model_3d.py                    # built-in model, 2 volumes
     PYTHONPATH=python python examples/evaluate_default_model_3d.py --n 5 --anisotropy 1 2 --threads 2
     PYTHONPATH=python python examples/evaluate_default_model_3d.py --anisotropy 2 3 --given-anisotropy 1
+    PYTHONPATH=python python examples/evaluate_default_model_3d.py --anisotropy 1 2 3 --axial-psf 4 8
 
 Each volume comes from ``trackpose.synth.nuclei_volume(shape, diameter_range=(24, 36), anisotropy=a, seed=9100+i)``
 (seeds that no training run used) and is segmented with ``trackpose.segment(volume, do_3d=True, anisotropy=a,
 z_axis=0, diameter=d)`` (``anisotropy=g`` with ``--given-anisotropy g``: the stack segmented as if its Z step were
-``g``, as by a user who does not know it), where ``d`` is the true median volume-equivalent diameter of its labels
+``g``, as by a user who does not know it; ``--axial-psf lo hi`` generates stacks blurred more along Z, passed to
+``nuclei_volume(axial_psf=(lo, hi))``), where ``d`` is the true median volume-equivalent diameter of its labels
 in XY pixels (``synth.volume_diameter``; as the 2D evaluation gives the true diameter, the diameter is not
 estimated here), other settings default. AP is
 ``TP / (TP + FP + FN)`` at IoU 0.5 / 0.75 over the volume's objects (``trackpose.metrics.average_precision``).
@@ -37,6 +39,8 @@ def main(argv=None):
     parser.add_argument("--given-anisotropy", type=float, default=None, metavar="G",
                         help="segment every volume at anisotropy G instead of its true one (a user who does not "
                              "know the Z step gives the default, 1)")
+    parser.add_argument("--axial-psf", type=float, nargs=2, default=(2.0, 4.0), metavar=("LOW", "HIGH"),
+                        help="the PSF's Z / XY width ratio range of the generated stacks (default 2 4)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -48,8 +52,8 @@ def main(argv=None):
         for i in range(args.n):
             seed = 9100 + i
             image, labels = synth.nuclei_volume(tuple(args.shape), diameter_range=args.diameter_range,
-                                                anisotropy=anisotropy,
-                                                seed=seed)
+                                                anisotropy=anisotropy, seed=seed,
+                                                axial_psf=args.axial_psf)
             diameter = synth.volume_diameter(labels, anisotropy)
             t0 = time.perf_counter()
             given = anisotropy if args.given_anisotropy is None else args.given_anisotropy

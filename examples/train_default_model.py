@@ -26,7 +26,8 @@ out-of-focus nuclei (``STAGE6_EXTRA``); ``--without-out-of-focus`` is its contro
 ``--stage 7`` continues from stage 6's export (``WORKDIR/stage6_export``) with sections of generated nuclei stacks
 (``STAGE7_EXTRA``); ``--without-sections`` is its control. ``--stage 8`` continues from stage 7's export for 300
 more epochs on the same data (docs/development-notes.md, "Stage 8"). ``--stage 9`` continues from stage 8's export
-with sections of stacks that 3D mode was given a wrong Z step for (``STAGE9_EXTRA``).
+with sections of stacks that 3D mode was given a wrong Z step for (``STAGE9_EXTRA``). ``--stage 10`` continues from
+stage 9's export with sections of stacks blurred more along Z (``STAGE10_EXTRA``).
 **The shipped model is stage 9's export**: stage 1, then 2, then 4, then 5, then 6, then 7, then 8, then 9, with
 the commands in docs/model-card.md, "Commands".
 """
@@ -111,6 +112,15 @@ WRONG_Z_STEP = {"diameter_range": (8, 24), "anisotropy_range": (1.5, 3.0), "anis
 STAGE9_EXTRA = [("nuclei_sections", 40, 111, dict(WRONG_Z_STEP, planes=2, sides=4))]
 STAGE9_VALIDATION_EXTRA = [("nuclei_sections", 1, 205, dict(WRONG_Z_STEP, planes=1, sides=3))]
 STAGE9_SETTINGS = dict(STAGE8_SETTINGS, seed=10)
+#: Stage 10 (``--stage 10``): stage 9's data plus sections of stacks whose point-spread function is 3-8 times wider
+#: along Z than in XY (``axial_psf``; the generator's default is 2-4), continued from stage 9's export
+#: (``WORKDIR/stage9_export``) for 300 epochs: the real stack keeps 40-74 % of a nucleus's contrast 2-8 pixels above
+#: and below it (generated stacks at 2-4: 11-55 %), and 3D mode called that light nucleus (masks 1.2x the annotated
+#: volume with the right Z step).
+AXIAL_BLUR = {"diameter_range": (8, 24), "axial_psf": (3.0, 8.0)}
+STAGE10_EXTRA = [("nuclei_sections", 40, 112, dict(AXIAL_BLUR, planes=3, sides=3))]
+STAGE10_VALIDATION_EXTRA = [("nuclei_sections", 1, 206, dict(AXIAL_BLUR, planes=1, sides=3))]
+STAGE10_SETTINGS = dict(STAGE8_SETTINGS, seed=11)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -136,7 +146,7 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8, 9), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
                              "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
@@ -149,7 +159,8 @@ def main(argv=None):
                              "WORKDIR/stage7; 8: continue from stage 7's export (WORKDIR/stage7_export) for 300 "
                              "epochs (STAGE8_SETTINGS), into WORKDIR/stage8; 9: continue from stage 8's export "
                              "(WORKDIR/stage8_export) with sections resampled with a wrong Z step (STAGE9_EXTRA), "
-                             "into WORKDIR/stage9")
+                             "into WORKDIR/stage9; 10: continue from stage 9's export (WORKDIR/stage9_export) with "
+                             "sections of stacks blurred more along Z (STAGE10_EXTRA), into WORKDIR/stage10")
     parser.add_argument("--without-sections", action="store_true",
                         help="stage 7's control: stage 6's images only (same settings and validation set)")
     parser.add_argument("--without-out-of-focus", action="store_true",
@@ -170,10 +181,12 @@ def main(argv=None):
     if args.stage > 1:
         recipe = (TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
                   + (STAGE7_EXTRA if args.stage >= 7 and not args.without_sections else [])
-                  + (STAGE9_EXTRA if args.stage >= 9 else []))
+                  + (STAGE9_EXTRA if args.stage >= 9 else []) + (STAGE10_EXTRA if args.stage >= 10 else []))
         settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS,
-                         6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS, 8: STAGE8_SETTINGS, 9: STAGE9_SETTINGS}[args.stage])
-        previous = {4: 2, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8}.get(args.stage)  # stages 2 and 3 start from stage 1's checkpoint
+                         6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS, 8: STAGE8_SETTINGS, 9: STAGE9_SETTINGS,
+                         10: STAGE10_SETTINGS}[args.stage])
+        # stages 2 and 3 start from stage 1's checkpoint
+        previous = {4: 2, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8, 10: 9}.get(args.stage)
         start = workdir / (f"stage{previous}_export" if previous else "trackpose_default_recalibrated")
         save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
@@ -191,7 +204,8 @@ def main(argv=None):
     images, masks, diameters = make_pairs(recipe)
     val_images, val_masks, val_diameters = make_pairs(
         VALIDATION_RECIPE + (STAGE6_VALIDATION_EXTRA if args.stage >= 6 else [])
-        + (STAGE7_VALIDATION_EXTRA if args.stage >= 7 else []) + (STAGE9_VALIDATION_EXTRA if args.stage >= 9 else []))
+        + (STAGE7_VALIDATION_EXTRA if args.stage >= 7 else []) + (STAGE9_VALIDATION_EXTRA if args.stage >= 9 else [])
+        + (STAGE10_VALIDATION_EXTRA if args.stage >= 10 else []))
     if not args.export_only:
         result = train(images, masks, model=start, save_path=save_path, val_images=val_images,
                        val_masks=val_masks, resume=args.resume, device=args.device, diameters=diameters,

@@ -443,3 +443,28 @@ def test_sections_resampled_with_a_wrong_z_step_are_squashed_and_carry_the_stack
     assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(plain, exact))
     with pytest.raises(InputError, match="anisotropy_error"):
         synth.nuclei_sections(1, seed=0, anisotropy_error=(1, 0.5))
+
+
+def test_a_wider_axial_psf_lights_the_planes_above_and_below_nuclei_and_keeps_the_labels():
+    kw = dict(shape=(16, 48, 48), diameter_range=(10, 14), anisotropy=2.0, seed=11, crowding=0.0)
+    image, labels = synth.nuclei_volume(**kw)
+    assert np.array_equal(image, synth.nuclei_volume(**kw, axial_psf=(2, 4))[0])  # the default range
+    wide, wide_labels = synth.nuclei_volume(**kw, axial_psf=(7, 8))
+    assert np.array_equal(labels, wide_labels)
+    # background voxels 1-2 planes above or below a nucleus, against the nuclei and the far background
+    inside = labels > 0
+    near_z = ndimage.binary_dilation(inside, structure=np.ones((5, 1, 1), bool)) & ~inside
+    far = ~ndimage.binary_dilation(inside, iterations=4)
+
+    def contrast(img):
+        return (img[near_z].mean() - img[far].mean()) / (img[inside].mean() - img[far].mean())
+
+    assert contrast(wide) > contrast(image) + 0.1
+    # sections pass it on: the same cuts and labels, other pixels
+    plain = synth.nuclei_sections(1, seed=3, shape=(8, 32, 32), planes=1, sides=1)
+    blurred = synth.nuclei_sections(1, seed=3, shape=(8, 32, 32), planes=1, sides=1, axial_psf=(7, 8))
+    assert all(np.array_equal(a[1], b[1]) and not np.array_equal(a[0], b[0]) for a, b in zip(plain, blurred))
+    with pytest.raises(InputError, match="axial_psf"):
+        synth.nuclei_volume(**kw, axial_psf=(4, 2))
+    with pytest.raises(InputError, match="axial_psf"):
+        synth.nuclei_sections(1, seed=0, axial_psf=(0, 2))

@@ -186,7 +186,9 @@ class _Style:
     offset: float
 
 
-def draw_style(rng: np.random.Generator, kind: str, stain: str, mean_diameter: float, depth: float) -> _Style:
+def draw_style(rng: np.random.Generator, kind: str, stain: str, mean_diameter: float, depth: float,
+               axial_psf: Sequence[float] = (2.0, 4.0)) -> _Style:
+    """One volume's (or movie's) appearance; ``axial_psf`` (low, high) bounds the PSF's Z / XY width ratio."""
     psf_xy = rng.uniform(0.5, 1.2) + rng.uniform(0, 0.04) * mean_diameter
     background = rng.uniform(0.02, 0.3)
     nuclei = kind == "nuclei"
@@ -202,7 +204,7 @@ def draw_style(rng: np.random.Generator, kind: str, stain: str, mean_diameter: f
         nucleoli=rng.uniform(0.1, 0.4) if (nuclei and rng.random() < 0.5) else 0.0,
         nucleus_factor=rng.uniform(0.3, 1.4),
         haze=rng.uniform(0.0, 0.4), haze_sigma=rng.uniform(0.5, 1.0) * mean_diameter,
-        psf_xy=psf_xy, psf_z=psf_xy * rng.uniform(2.0, 4.0),
+        psf_xy=psf_xy, psf_z=psf_xy * rng.uniform(*axial_psf),
         depth_blur=rng.uniform(0.0, 1.5) * psf_xy,
         attenuation=depth * rng.uniform(1.0, 4.0),
         background=background,
@@ -283,6 +285,13 @@ def optics_and_camera(rng: np.random.Generator, style: _Style, signal: np.ndarra
     return (counts * style.gain + style.offset).astype(np.float32)
 
 
+def check_axial_psf(axial_psf) -> tuple[float, float]:
+    lo, hi = (float(v) for v in axial_psf)
+    if not 0 < lo <= hi:
+        raise InputError(f"axial_psf must be (low, high) Z / XY PSF width ratios with 0 < low <= high, got {axial_psf}")
+    return lo, hi
+
+
 def check_volume_args(shape, diameter_range, n, anisotropy) -> tuple[tuple[int, int, int], tuple[float, float]]:
     if len(shape) != 3 or shape[0] < 1 or min(shape[1:]) < 8:
         raise InputError(f"shape must be (Z, Y, X) with Y, X >= 8 pixels and Z >= 1, got {shape}")
@@ -293,8 +302,9 @@ def check_volume_args(shape, diameter_range, n, anisotropy) -> tuple[tuple[int, 
 
 
 def _volume(kind: str, shape, n, diameter_range, anisotropy, seed, crowding, elongation, irregularity,
-            protrusions, stain, nuclear_channel):
+            protrusions, stain, nuclear_channel, axial_psf=(2.0, 4.0)):
     shape, diameter_range = check_volume_args(shape, diameter_range, n, anisotropy)
+    axial_psf = check_axial_psf(axial_psf)
     rng = np.random.default_rng(seed)
     spacing = np.array([float(anisotropy), 1.0, 1.0])
     extent = np.array(shape) * spacing
@@ -312,7 +322,7 @@ def _volume(kind: str, shape, n, diameter_range, anisotropy, seed, crowding, elo
     shapes = place_nd(rng, extent, n, diameter_range, spacing_factor, make)
     min_size = max(8, int(0.05 * diameter_range[0] ** 3 / anisotropy))
     labels, distance, kept = paint(shapes, shape, spacing, min_size)
-    style = draw_style(rng, kind, stain, mean_diameter, extent[0])
+    style = draw_style(rng, kind, stain, mean_diameter, extent[0], axial_psf)
     slow = slow_field(rng, shape[1:])[None]
     values = np.concatenate([[0], object_brightness(rng, style, len(kept))]).astype(np.float32)
     if kind == "nuclei":
@@ -334,7 +344,7 @@ def _volume(kind: str, shape, n, diameter_range, anisotropy, seed, crowding, elo
                                slow)
     if not nuclear_channel:
         return image, labels
-    nuclear_style = draw_style(rng, "nuclei", "nuclei", 0.45 * mean_diameter, extent[0])
+    nuclear_style = draw_style(rng, "nuclei", "nuclei", 0.45 * mean_diameter, extent[0], axial_psf)
     nuclear = optics_and_camera(rng, nuclear_style, stain_objects(rng, nuclear_style, nuclei, nuclear_distance,
                                                             _brightness_lut(rng, nuclear_style, labels), spacing),
                                  spacing, slow)
@@ -348,7 +358,8 @@ def _brightness_lut(rng, style, labels) -> np.ndarray:
 def nuclei_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None,
                   diameter_range: Sequence[float] = (12, 24), anisotropy: float = 1.0, seed=None,
                   crowding: Optional[float] = None, elongation: float = 1.6,
-                  irregularity: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+                  irregularity: float = 0.25,
+                  axial_psf: Sequence[float] = (2.0, 4.0)) -> tuple[np.ndarray, np.ndarray]:
     """A 3D nuclear-stain stack (confocal / light-sheet-like) and its exact labels.
 
     Parameters
@@ -370,6 +381,10 @@ def nuclei_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None
         Largest axis ratio of the (randomly rotated, triaxial) ellipsoids.
     irregularity : float >= 0
         Strength of the smooth surface ripples (0 = ellipsoids).
+    axial_psf : (low, high)
+        The point-spread function's width along Z as a multiple of its width in XY, drawn uniformly from this range
+        (default 2-4, a confocal-like stack). Widefield and spinning-disk stacks blur far more along Z: (4, 8) gives
+        nuclei the light above and below them that such stacks show (docs/synthetic-data.md).
 
     Returns
     -------
@@ -380,13 +395,14 @@ def nuclei_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None
         0 = background, 1..n nuclei, each one 6-connected piece; a voxel is labelled where its object is.
     """
     return _volume("nuclei", shape, n, diameter_range, anisotropy, seed, crowding, elongation, irregularity, 0.0,
-                   "nuclei", False)
+                   "nuclei", False, axial_psf)
 
 
 def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
                     diameter_range: Sequence[float] = (8, 24), anisotropy_range: Sequence[float] = (1.0, 3.0),
                     planes: int = 6, sides: int = 2, min_area: int = 4,
-                    anisotropy_error: Sequence[float] = (1.0, 1.0), with_diameter: bool = False) -> list[tuple]:
+                    anisotropy_error: Sequence[float] = (1.0, 1.0), with_diameter: bool = False,
+                    axial_psf: Sequence[float] = (2.0, 4.0)) -> list[tuple]:
     """2D sections of ``n`` generated nuclei stacks (``nuclei_volume``), as 3D mode and 2D + Z stitching show
     them to the network, with the labels the 3D truth gives them.
 
@@ -403,6 +419,8 @@ def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
     anisotropy 1 gives 1/3-1/2); the sections are cut at the same places as without it. The default (1, 1)
     resamples exactly.
 
+    ``axial_psf`` is passed to ``nuclei_volume`` (the PSF's Z / XY width ratio range).
+
     ``with_diameter=True`` returns (image, labels, diameter) triples instead, ``diameter`` being the stack's median
     volume-equivalent nucleus diameter in XY pixels: what 3D mode is given for the stack, which the labels of a
     section (caps, squashed nuclei) do not tell.
@@ -413,12 +431,13 @@ def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
     err_lo, err_hi = (float(v) for v in anisotropy_error)
     if not 0 < err_lo <= err_hi:
         raise InputError(f"anisotropy_error must be (low, high) with 0 < low <= high, got {anisotropy_error}")
+    check_axial_psf(axial_psf)
     pairs = []
     for child in np.random.SeedSequence(seed).spawn(int(n)):
         rng = np.random.default_rng(child)
         anisotropy = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         image, labels = nuclei_volume(shape, diameter_range=diameter_range, anisotropy=anisotropy,
-                                      seed=child.spawn(1)[0])
+                                      seed=child.spawn(1)[0], axial_psf=axial_psf)
         # the Z-step errors come from their own stream: the sections are cut where they are without them
         wrong_z = None if (err_lo, err_hi) == (1.0, 1.0) else np.random.default_rng(child.spawn(1)[0])
         extra = (volume_diameter(labels, anisotropy),) if with_diameter else ()
