@@ -32,6 +32,18 @@ def test_3d_segment_returns_a_labelled_volume(model_file):
     assert r.masks.shape == vol.shape and r.flows.shape == (3,) + vol.shape and r.cellprob.shape == vol.shape
 
 
+def test_3d_mode_without_an_anisotropy_says_it_takes_1(model_file, caplog):
+    vol = np.random.default_rng(1).random((12, 48, 48)).astype(np.float32)
+    with caplog.at_level("WARNING", logger="trackpose"):
+        default = trackpose.segment(vol, model=model_file, do_3d=True, z_axis=0, diameter=30)
+    assert any("without an anisotropy" in r.getMessage() and "anisotropy=" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="trackpose"):
+        given = trackpose.segment(vol, model=model_file, do_3d=True, z_axis=0, diameter=30, anisotropy=1.0)
+    assert not any("without an anisotropy" in r.getMessage() for r in caplog.records)
+    np.testing.assert_array_equal(default.cellprob, given.cellprob)
+
+
 def test_3d_bad_input_is_explained(model_file):
     with pytest.raises(InputError, match="single plane"):
         trackpose.segment(np.zeros((40, 40)), model=model_file, do_3d=True)

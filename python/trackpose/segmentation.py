@@ -145,6 +145,8 @@ def segment(image: np.ndarray,
         Remove masks larger than this fraction of the image.
     do_3d, stitch_threshold, anisotropy, flow3d_smooth :
         3D options (see the 3D documentation). ``stitch_threshold`` > 0 links per-plane masks across Z by IoU.
+        ``anisotropy`` is the Z step / XY pixel size; None in 3D mode is 1, with a warning (the Z step cannot be
+        told from the image: give it).
     batch_size, bsize, tile_overlap, augment :
         Tiles per forward pass (counted in ``bsize`` x ``bsize`` tiles: a pass holds about ``batch_size * bsize**2``
         pixels), tile size, fractional tile overlap, test-time flip augmentation.
@@ -227,6 +229,11 @@ def segment(image: np.ndarray,
     timings["load"] = time.perf_counter() - t0
 
     volume = bool(do_3d or stitch_threshold > 0)
+    if do_3d and anisotropy is None:
+        log.warning("3D mode without an anisotropy: taking the Z step to be the XY pixel size (anisotropy 1). If "
+                    "the stack's Z step is larger, pass anisotropy=Z step / pixel size: run at 1, nuclei of "
+                    "successive layers merge across the thinner gaps between them (docs/failure-modes.md, \"3D "
+                    "results that look wrong\")")
     # before the first copy of the image: its pixels at the scale the network first sees them (the diameter's,
     # or 1 while the diameter is estimated); checked again below once the diameter is known
     check_memory(*_shape_guess(np.shape(image), channel_axis, z_axis, volume),
