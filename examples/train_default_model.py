@@ -27,7 +27,8 @@ out-of-focus nuclei (``STAGE6_EXTRA``); ``--without-out-of-focus`` is its contro
 (``STAGE7_EXTRA``); ``--without-sections`` is its control. ``--stage 8`` continues from stage 7's export for 300
 more epochs on the same data (docs/development-notes.md, "Stage 8"). ``--stage 9`` continues from stage 8's export
 with sections of stacks that 3D mode was given a wrong Z step for (``STAGE9_EXTRA``). ``--stage 10`` continues from
-stage 9's export with sections of stacks blurred more along Z (``STAGE10_EXTRA``).
+stage 9's export with sections of stacks blurred more along Z (``STAGE10_EXTRA``); it lost accuracy on ordinary
+stacks without gaining on the blurred ones and was not shipped (docs/development-notes.md, "Stage 10").
 **The shipped model is stage 9's export**: stage 1, then 2, then 4, then 5, then 6, then 7, then 8, then 9, with
 the commands in docs/model-card.md, "Commands".
 """
@@ -116,7 +117,8 @@ STAGE9_SETTINGS = dict(STAGE8_SETTINGS, seed=10)
 #: along Z than in XY (``axial_psf``; the generator's default is 2-4), continued from stage 9's export
 #: (``WORKDIR/stage9_export``) for 300 epochs: the real stack keeps 40-74 % of a nucleus's contrast 2-8 pixels above
 #: and below it (generated stacks at 2-4: 11-55 %), and 3D mode called that light nucleus (masks 1.2x the annotated
-#: volume with the right Z step).
+#: volume with the right Z step). Not shipped: it lost 0.04-0.06 AP@0.5 on ordinary stacks and gained nothing on
+#: the blurred ones (docs/development-notes.md, "Stage 10").
 AXIAL_BLUR = {"diameter_range": (8, 24), "axial_psf": (3.0, 8.0)}
 STAGE10_EXTRA = [("nuclei_sections", 40, 112, dict(AXIAL_BLUR, planes=3, sides=3))]
 STAGE10_VALIDATION_EXTRA = [("nuclei_sections", 1, 206, dict(AXIAL_BLUR, planes=1, sides=3))]
