@@ -86,7 +86,8 @@ def builtin_and_cellpose():
     return path, cm.CellposeModel(pretrained_model=str(path))
 
 
-@pytest.mark.parametrize("mode", [dict(do_3d=True, anisotropy=1.0), dict(stitch_threshold=0.25)])
+# stitch_split 0 is cellpose's stitching (the default cuts chained objects: next test)
+@pytest.mark.parametrize("mode", [dict(do_3d=True, anisotropy=1.0), dict(stitch_threshold=0.25, stitch_split=0.0)])
 def test_3d_and_stitched_masks_match_cellpose(builtin_and_cellpose, mode):
     from trackpose.metrics import average_precision, matched_fraction
     path, cp = builtin_and_cellpose
@@ -98,6 +99,17 @@ def test_3d_and_stitched_masks_match_cellpose(builtin_and_cellpose, mode):
     assert len(np.unique(masks_cp)) - 1 >= 8
     assert matched_fraction(masks_cp, r.masks, iou=0.5) >= 0.95
     assert average_precision(truth, r.masks)[0][0] >= 0.5  # and they are the balls, not noise
+
+
+def test_stitching_cuts_the_touching_balls_that_cellpose_stitches_into_one(builtin_and_cellpose):
+    from trackpose.metrics import average_precision, matched_fraction
+    path, cp = builtin_and_cellpose
+    vol, truth = _balls()
+    masks_cp = cp.eval(vol, channels=[0, 0], z_axis=0, diameter=17.0, stitch_threshold=0.25)[0]
+    masks = trackpose.segment(vol, model=path, z_axis=0, diameter=17.0, stitch_threshold=0.25).masks
+    # one pair of balls touching along Z, dimmer where they meet, is one object for cellpose and two here
+    assert masks.max() == masks_cp.max() + 1 and matched_fraction(masks_cp, masks, iou=0.5) >= 0.9
+    assert average_precision(truth, masks)[0][0] > average_precision(truth, masks_cp)[0][0]
 
 
 def test_memory_check_allows_the_tutorial_volume_and_refuses_what_cannot_fit(monkeypatch):
@@ -259,3 +271,16 @@ def test_3d_balls_come_out_whole_at_anisotropy_from_the_calibration():
         assert 0.95 * ball_volume <= len(voxels) <= 1.05 * ball_volume, (c, len(voxels) / ball_volume)
         offset = voxels.mean(0) - np.array(c)
         assert np.abs(offset).max() < 0.25, (c, offset)  # a quarter of a voxel along each axis
+
+
+def test_stitching_cuts_nuclei_chained_through_the_light_between_layers():
+    from trackpose import synth
+    from trackpose.metrics import average_precision
+    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9101)
+    kw = dict(z_axis=0, diameter=synth.volume_diameter(truth, 2.0), stitch_threshold=0.25)
+    cache = {}
+    plain = trackpose.segment(image, stitch_split=0.0, network_cache=cache, **kw)
+    split = trackpose.segment(image, network_cache=cache, **kw)  # the default, 0.1
+    ap_plain, ap_split = (average_precision(truth, r.masks)[0][0] for r in (plain, split))
+    assert split.masks.max() > plain.masks.max() and ap_split >= ap_plain + 0.2, (ap_plain, ap_split)
+    assert np.array_equal(split.masks > 0, plain.masks > 0)  # cut, not trimmed

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from trackpose.errors import InputError
-from trackpose.stitch import stitch_masks
+from trackpose.stitch import split_at_z_valleys, stitch_masks
 
 
 def sliced_ellipsoids(planes=12, size=96, n=30, seed=0, gaps=False):
@@ -138,3 +138,42 @@ def test_bad_input_names_the_argument():
         stitch_masks(np.zeros((2, 4, 4), np.int32), -0.1)
     with pytest.raises(InputError, match="stitch_threshold"):
         stitch_masks(np.zeros((2, 4, 4), np.int32), float("nan"))
+
+
+def _two_nuclei_chained(bridge):
+    """Two balls stacked along Z, labelled as one object through a dimmer column between them (as stitching does
+    when the light between two nuclei is segmented in the planes in between)."""
+    z, y, x = np.mgrid[:26, :20, :20]
+    lower = (z - 6) ** 2 + (y - 10) ** 2 + (x - 10) ** 2 <= 25   # planes 1-11
+    upper = (z - 19) ** 2 + (y - 10) ** 2 + (x - 10) ** 2 <= 25  # planes 14-24
+    column = (z > 6) & (z < 19) & ((y - 10) ** 2 + (x - 10) ** 2 <= 9)
+    labels = (lower | upper | column).astype(np.int32)
+    intensity = np.where(lower | upper, 1.0, np.where(column, bridge, 0.0))
+    return labels, intensity, lower, upper
+
+
+def test_split_at_z_valleys_cuts_chained_nuclei_at_the_dim_gap_only():
+    labels, intensity, lower, upper = _two_nuclei_chained(bridge=0.5)
+    out = split_at_z_valleys(labels, intensity, 0.1)
+    assert sorted(np.unique(out)) == [0, 1, 2]
+    assert len(np.unique(out[lower])) == 1 and len(np.unique(out[upper])) == 1 and out[lower][0] != out[upper][0]
+    assert np.array_equal(out > 0, labels > 0)  # no pixel lost or added
+    # a valley shallower than asked stays whole; so does a bright column; depth 0 changes nothing
+    assert out.max() == 2 and split_at_z_valleys(labels, intensity, 0.6).max() == 1
+    bright = _two_nuclei_chained(bridge=0.95)
+    assert split_at_z_valleys(bright[0], bright[1], 0.1).max() == 1
+    assert np.array_equal(split_at_z_valleys(labels, intensity, 0.0), labels)
+    # other objects keep their labels; the new piece takes a label after the largest one
+    two = np.where(labels > 0, 3, 0).astype(np.int32)
+    two[:, :2, :2] = 5
+    out = split_at_z_valleys(two, intensity + (two == 5), 0.1)
+    assert set(np.unique(out)) == {0, 3, 5, 6} and np.array_equal(out == 5, two == 5)
+    assert labels.sum() == _two_nuclei_chained(bridge=0.5)[0].sum()  # input not modified
+
+
+def test_split_at_z_valleys_bad_input_is_explained():
+    labels, intensity, _, _ = _two_nuclei_chained(bridge=0.5)
+    with pytest.raises(InputError, match="same shape"):
+        split_at_z_valleys(labels, intensity[1:], 0.1)
+    with pytest.raises(InputError, match="stitch_split"):
+        split_at_z_valleys(labels, intensity, 1.0)

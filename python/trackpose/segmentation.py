@@ -92,6 +92,7 @@ def segment(image: np.ndarray,
             max_size_fraction: float = D["max_size_fraction"],
             do_3d: bool = D["do_3d"],
             stitch_threshold: float = D["stitch_threshold"],
+            stitch_split: float = D["stitch_split"],
             anisotropy: Optional[float] = D["anisotropy"],
             flow3d_smooth: float = D["flow3d_smooth"],
             batch_size: int = D["batch_size"],
@@ -147,6 +148,10 @@ def segment(image: np.ndarray,
         3D options (see the 3D documentation). ``stitch_threshold`` > 0 links per-plane masks across Z by IoU.
         ``anisotropy`` is the Z step / XY pixel size; None in 3D mode is 1, with a warning (the Z step cannot be
         told from the image: give it).
+    stitch_split : float
+        With stitching: cut a stitched object where its mean intensity along Z falls this fraction below the
+        brightest planes on both sides (``trackpose.stitch.split_at_z_valleys``): a nucleus linked to the one above
+        it through the light between them. 0 = cellpose's stitching (docs/engine.md, "2D + Z stitching").
     batch_size, bsize, tile_overlap, augment :
         Tiles per forward pass (counted in ``bsize`` x ``bsize`` tiles: a pass holds about ``batch_size * bsize**2``
         pixels), tile size, fractional tile overlap, test-time flip augmentation.
@@ -172,13 +177,13 @@ def segment(image: np.ndarray,
     progress : callable(done, total), optional
         Called as network tiles are processed.
     network_cache : dict, optional
-        A dict (empty at first) kept by the caller between calls: it holds the last network output. A later call
-        on the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling,
-        augment, resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the
-        network, which is what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``,
-        ``min_size``, ``niter``, ``stitch_threshold``, ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate
-        preview loop). The masks are the same as without the cache. One entry; it costs a copy of the network
-        output (4 floats per pixel).
+        A dict (empty at first) kept by the caller between calls: it holds the last network output. A later call on
+        the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling, augment,
+        resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which is
+        what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
+        ``stitch_threshold``, ``stitch_split``, ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate preview
+        loop). The masks are the same as without the cache. One entry; it costs a copy of the network output (4
+        floats per pixel).
 
     Returns
     -------
@@ -191,6 +196,7 @@ def segment(image: np.ndarray,
     options = dict(diameter=diameter, flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
                    resample=resample, niter=niter, min_size=min_size, max_size=max_size,
                    max_size_fraction=max_size_fraction, do_3d=do_3d, stitch_threshold=stitch_threshold,
+                   stitch_split=stitch_split,
                    anisotropy=anisotropy, flow3d_smooth=flow3d_smooth, batch_size=batch_size, bsize=bsize,
                    tile_overlap=tile_overlap, augment=augment, tiling=tiling, bfloat16=bfloat16, normalize=normalize,
                    percentiles=percentiles, lowhigh=lowhigh, invert=invert, gamma=gamma, wiener_noise=wiener_noise,
@@ -303,6 +309,7 @@ def segment(image: np.ndarray,
             return y, styles
 
         y, styles = _cached(network_cache, key, timings, network_2d)
+        intensity = planes[..., 0].copy() if stitch_threshold > 0 and stitch_split > 0 else None
         del planes
         timings["network"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -321,8 +328,10 @@ def segment(image: np.ndarray,
                 m = remove_edge_masks(m)
             masks[z] = m
         if stitching:
-            from .stitch import stitch_masks
+            from .stitch import split_at_z_valleys, stitch_masks
             masks = stitch_masks(masks, stitch_threshold=stitch_threshold)
+            if intensity is not None:
+                masks = split_at_z_valleys(masks, intensity, stitch_split)
             masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
             if exclude_on_edges:
                 masks = remove_edge_masks(masks)

@@ -192,6 +192,9 @@ SETTINGS: tuple[Setting, ...] = (
        "(IoU) exceeds this (e.g. 0.25); 0 = off", minimum=0.0, maximum=1.0, group="3D stacks",
        job_key="stitch_threshold", trackmate_key="IOU_THRESHOLD", trackmate_default=0.25,
        trackmate_note="TrackMate switches stitching on with DO2DZ; IOU_THRESHOLD is the IoU it then uses"),
+    _s("stitch_split", "float", 0.1, "2D+Z: cut a stitched object where its mean intensity along Z dips this "
+       "fraction below the brighter planes on both sides (nuclei chained to the ones above them); 0 = off "
+       "(cellpose's stitching)", minimum=0.0, maximum=0.99, group="3D stacks"),
     _s("anisotropy", "float", None, "Z spacing / pixel size for 3D mode; 0 = from the image's calibration, else 1",
        minimum=0.0, maximum=100.0, optional=True, zero_means="from the calibration", group="3D stacks",
        job_key="anisotropy", trackmate_key="ANISOTROPY"),

@@ -29,10 +29,13 @@ from numba import njit
 from trackpose.errors import InputError
 from trackpose.labels import as_label_image, compact_labels
 
-__all__ = ["stitch_masks", "DEFAULT_STITCH_THRESHOLD"]
+__all__ = ["stitch_masks", "split_at_z_valleys", "DEFAULT_STITCH_THRESHOLD", "DEFAULT_STITCH_SPLIT"]
 
 #: IoU a mask needs with a mask of the previous plane to take its label (TrackMate-Cellpose's default).
 DEFAULT_STITCH_THRESHOLD = 0.25
+#: Depth of an intensity valley along Z (a fraction of the dimmer of the two brighter parts around it) at which
+#: ``segment`` splits a stitched object (``stitch_split``); 0 = never, cellpose's stitching.
+DEFAULT_STITCH_SPLIT = 0.1
 
 
 def stitch_masks(masks, stitch_threshold=DEFAULT_STITCH_THRESHOLD):
@@ -69,6 +72,105 @@ def stitch_masks(masks, stitch_threshold=DEFAULT_STITCH_THRESHOLD):
         n_labels = int(labels.max()) + 1
         _stitch(labels.reshape(labels.shape[0], -1), n_labels, threshold, out.reshape(labels.shape[0], -1))
     return out
+
+
+def split_at_z_valleys(labels: np.ndarray, intensity: np.ndarray, depth: float = DEFAULT_STITCH_SPLIT) -> np.ndarray:
+    """Split 3D objects where their brightness along Z dips: nuclei of successive layers chained into one object.
+
+    2D + Z stitching links a nucleus to the one above it whenever the light between them is segmented in the
+    planes in between. For each object, its mean ``intensity`` per plane is a profile along Z; where the profile
+    falls below ``(1 - depth)`` times the dimmer of its maxima on either side, the object is cut at the deepest
+    such plane (which goes with the part above it), and both parts are examined again.
+
+    Parameters
+    ----------
+    labels : (Z, Y, X) int array
+        3D labels numbered 1..N (as :func:`stitch_masks` returns them); not modified.
+    intensity : (Z, Y, X) float array
+        The image the labels were found in, normalised so that background is near 0 (e.g. 1-99 % percentiles).
+    depth : float in [0, 1)
+        How deep a valley must be, as a fraction of the dimmer side's maximum. 0 returns a copy of ``labels``.
+
+    Returns
+    -------
+    np.ndarray of int32
+        The labels with every cut object's upper parts under new labels (after the largest input label).
+    """
+    labels = np.asarray(labels)
+    intensity = np.asarray(intensity)
+    if labels.ndim != 3 or intensity.shape != labels.shape:
+        raise InputError(f"split_at_z_valleys needs (Z, Y, X) labels and an intensity image of the same shape, got "
+                         f"{labels.shape} and {intensity.shape}")
+    depth = float(depth)
+    if not 0 <= depth < 1:
+        raise InputError(f"stitch_split must be in [0, 1) (a valley's depth as a fraction), got {depth}")
+    if np.issubdtype(labels.dtype, np.floating) or labels.size and labels.min() < 0:
+        raise InputError("split_at_z_valleys needs integer labels >= 0")
+    out = np.ascontiguousarray(labels, dtype=np.int32).copy()
+    intensity = np.ascontiguousarray(intensity, dtype=np.float32)
+    n = int(out.max()) + 1 if out.size else 1
+    if depth == 0 or n == 1:
+        return out
+    nz = out.shape[0]
+    area, total = _plane_sums(out.reshape(nz, -1), intensity.reshape(nz, -1), n)
+    lut = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, nz))  # (label, plane) -> output label
+    next_label = n
+    for label in range(1, n):
+        planes = np.flatnonzero(area[label])
+        if len(planes) < 3:
+            continue
+        profile = total[label, planes] / area[label, planes]
+        for start, stop in _valley_cuts(profile, 1 - depth)[1:]:
+            lut[label, planes[start:stop]] = next_label
+            next_label += 1
+    if next_label > n:
+        _relabel(out.reshape(nz, -1), lut)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _plane_sums(labels, intensity, n):
+    """Pixels and summed intensity of each label in each plane: two (n, planes) arrays."""
+    n_planes, n_pixels = labels.shape
+    area = np.zeros((n, n_planes), np.int64)
+    total = np.zeros((n, n_planes), np.float64)
+    for z in range(n_planes):
+        for p in range(n_pixels):
+            label = labels[z, p]
+            if label > 0:
+                area[label, z] += 1
+                total[label, z] += intensity[z, p]
+    return area, total
+
+
+@njit(cache=True, nogil=True)
+def _relabel(labels, lut):
+    n_planes, n_pixels = labels.shape
+    for z in range(n_planes):
+        for p in range(n_pixels):
+            labels[z, p] = lut[labels[z, p], z]
+
+
+def _valley_cuts(profile: np.ndarray, keep: float) -> list:
+    """(start, stop) index ranges of ``profile`` after cutting, recursively, at its deepest valley below ``keep``
+    times the dimmer of the maxima on either side; in order along the profile."""
+    pieces, todo = [], [(0, len(profile))]
+    while todo:
+        start, stop = todo.pop()
+        p = profile[start:stop]
+        cut = None
+        if len(p) >= 3:
+            above = np.maximum.accumulate(p)[:-2]              # brightest plane before each inner plane
+            below = np.maximum.accumulate(p[::-1])[::-1][2:]   # and after it
+            side = np.minimum(above, below)
+            drop = np.where(p[1:-1] < keep * side, side - p[1:-1], 0.0)
+            if drop.max() > 0:
+                cut = int(np.argmax(drop)) + 1
+        if cut is None:
+            pieces.append((start, stop))
+        else:
+            todo += [(start, start + cut), (start + cut, stop)]
+    return sorted(pieces)
 
 
 @njit(cache=True, nogil=True)
