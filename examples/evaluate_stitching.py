@@ -1,4 +1,5 @@
-"""2D + Z stitching with and without the cut at intensity valleys (``stitch_split``): AP@0.5 per stack.
+"""2D + Z stitching as cellpose does it, with the cut at intensity valleys (``stitch_split``), and with the trim of
+dim end planes as well (``stitch_trim``, the default): AP@0.5 and AP@0.75 per stack.
 
     PYTHONPATH=python python examples/evaluate_stitching.py --threads 2
     PYTHONPATH=python python examples/evaluate_stitching.py --stack img3d.tif mask3d.tif   # and a real stack
@@ -6,7 +7,8 @@
 Generated stacks: crowded nuclei (``synth.nuclei_volume``, 32 x 96 x 96 at a Z step of 1, 24 x 96 x 96 at 2,
 16 x 96 x 96 at 3; diameters 12-24; seeds 9100 and 9101) and cells (``synth.cells_volume``, 40 / 20 x 96 x 96 at a
 Z step of 1 / 2; diameters 18-30; seeds 9200-9202), each segmented with ``trackpose.segment(stack, z_axis=0,
-stitch_threshold=0.25, diameter=d, stitch_split=s)`` for s = 0 (cellpose's stitching) and the default, ``d`` the
+stitch_threshold=0.25, diameter=d, stitch_split=s, stitch_trim=t)`` for (s, t) = (0, 0) (cellpose's stitching),
+(default, 0) and (default, default), ``d`` the
 labels' median volume-equivalent diameter in XY pixels (``synth.volume_diameter``). With ``--stack IMAGE MASKS``
 a real stack is segmented at its annotations' diameter and at an estimated one. Not used by the tests.
 """
@@ -32,17 +34,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     model = trackpose.load_model(args.model)
-    splits = (0.0, DEFAULTS["stitch_split"])
-    print(f"model {model.name}; AP@0.5 with stitch_split {splits[0]:g} / {splits[1]:g}")
+    split, trim = DEFAULTS["stitch_split"], DEFAULTS["stitch_trim"]
+    variants = ((0.0, 0.0), (split, 0.0), (split, trim))
+    print(f"model {model.name}; AP@0.5 (AP@0.75) with (stitch_split, stitch_trim) "
+          + " / ".join(f"({a:g}, {b:g})" for a, b in variants))
 
     def run(name, image, truth, diameter):
         aps = []
-        for split in splits:
+        for s, t in variants:
             r = trackpose.segment(image, model=model, z_axis=0, stitch_threshold=0.25, diameter=diameter,
-                                  stitch_split=split)
-            aps.append(average_precision(truth, r.masks)[0][0])
-        print(f"{name}: {len(np.unique(truth)) - 1} objects, diameter {r.diameter:.1f}: {aps[0]:.3f} / {aps[1]:.3f}",
-              flush=True)
+                                  stitch_split=s, stitch_trim=t)
+            aps.append(average_precision(truth, r.masks)[0][:2])
+        print(f"{name}: {len(np.unique(truth)) - 1} objects, diameter {r.diameter:.1f}: "
+              + " / ".join(f"{a:.3f} ({b:.3f})" for a, b in aps), flush=True)
         return aps
 
     if args.stack:
@@ -62,8 +66,8 @@ def main(argv=None):
                                                       anisotropy=step, seed=seed)
                 scores.append(run(f"{kind}, Z step {step}, seed {seed}", image, truth,
                                   synth.volume_diameter(truth, step)))
-        scores = np.array(scores)
-        print(f"{kind}: mean {scores[:, 0].mean():.3f} / {scores[:, 1].mean():.3f}", flush=True)
+        mean = np.array(scores).mean(axis=0)
+        print(f"{kind}: mean " + " / ".join(f"{a:.3f} ({b:.3f})" for a, b in mean), flush=True)
 
 
 if __name__ == "__main__":

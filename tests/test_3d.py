@@ -86,8 +86,9 @@ def builtin_and_cellpose():
     return path, cm.CellposeModel(pretrained_model=str(path))
 
 
-# stitch_split 0 is cellpose's stitching (the default cuts chained objects: next test)
-@pytest.mark.parametrize("mode", [dict(do_3d=True, anisotropy=1.0), dict(stitch_threshold=0.25, stitch_split=0.0)])
+# stitch_split 0 and stitch_trim 0 are cellpose's stitching (the defaults cut chained objects: next test)
+@pytest.mark.parametrize("mode", [dict(do_3d=True, anisotropy=1.0),
+                                  dict(stitch_threshold=0.25, stitch_split=0.0, stitch_trim=0.0)])
 def test_3d_and_stitched_masks_match_cellpose(builtin_and_cellpose, mode):
     from trackpose.metrics import average_precision, matched_fraction
     path, cp = builtin_and_cellpose
@@ -279,8 +280,12 @@ def test_stitching_cuts_nuclei_chained_through_the_light_between_layers():
     image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9101)
     kw = dict(z_axis=0, diameter=synth.volume_diameter(truth, 2.0), stitch_threshold=0.25)
     cache = {}
-    plain = trackpose.segment(image, stitch_split=0.0, network_cache=cache, **kw)
-    split = trackpose.segment(image, network_cache=cache, **kw)  # the default, 0.1
-    ap_plain, ap_split = (average_precision(truth, r.masks)[0][0] for r in (plain, split))
-    assert split.masks.max() > plain.masks.max() and ap_split >= ap_plain + 0.2, (ap_plain, ap_split)
+    plain = trackpose.segment(image, stitch_split=0.0, stitch_trim=0.0, network_cache=cache, **kw)
+    split = trackpose.segment(image, stitch_trim=0.0, network_cache=cache, **kw)
+    default = trackpose.segment(image, network_cache=cache, **kw)  # cut at valleys, dim ends trimmed
+    ap_plain, ap_split, ap_default = (average_precision(truth, r.masks)[0] for r in (plain, split, default))
+    assert split.masks.max() > plain.masks.max() and ap_split[0] >= ap_plain[0] + 0.2, (ap_plain, ap_split)
     assert np.array_equal(split.masks > 0, plain.masks > 0)  # cut, not trimmed
+    # trimming removes planes only, at objects' ends, and outlines the nuclei better along Z
+    assert not np.any((default.masks > 0) & ~(split.masks > 0)) and (default.masks > 0).sum() < (split.masks > 0).sum()
+    assert ap_default[0] >= ap_split[0] and ap_default[1] >= ap_split[1] + 0.1, (ap_split, ap_default)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from trackpose.errors import InputError
-from trackpose.stitch import split_at_z_valleys, stitch_masks
+from trackpose.stitch import split_at_z_valleys, stitch_masks, trim_dim_ends
 
 
 def sliced_ellipsoids(planes=12, size=96, n=30, seed=0, gaps=False):
@@ -177,3 +177,25 @@ def test_split_at_z_valleys_bad_input_is_explained():
         split_at_z_valleys(labels, intensity[1:], 0.1)
     with pytest.raises(InputError, match="stitch_split"):
         split_at_z_valleys(labels, intensity, 1.0)
+
+
+def test_trim_dim_ends_drops_the_out_of_focus_planes_above_and_below_an_object():
+    labels, intensity, lower, _ = _two_nuclei_chained(bridge=0.5)
+    one = np.where(lower, 1, 0).astype(np.int32)
+    halo = np.zeros_like(one, bool)  # the light above and below the nucleus, segmented as part of it
+    halo[12:15] = one[6] > 0
+    halo[0] = one[6] > 0
+    labels = np.where(lower | halo, 1, 0).astype(np.int32)
+    light = np.where(lower, 1.0, np.where(halo, 0.3, 0.0))
+    out = trim_dim_ends(labels, light, 0.6)
+    assert np.array_equal(out > 0, lower)  # the dim end planes go, the nucleus stays
+    assert np.array_equal(trim_dim_ends(labels, light, 0.2), labels) and np.array_equal(
+        trim_dim_ends(labels, light, 0.0), labels)
+    # a dim plane between two bright ones is not an end: kept
+    gap = labels.copy()
+    gap[6] = np.where(one[6] > 0, 1, 0)
+    inner = light.copy()
+    inner[6][one[6] > 0] = 0.1
+    assert np.array_equal(trim_dim_ends(gap, inner, 0.6)[6] > 0, one[6] > 0)
+    with pytest.raises(InputError, match="stitch_trim"):
+        trim_dim_ends(labels, light, 1.5)

@@ -93,6 +93,7 @@ def segment(image: np.ndarray,
             do_3d: bool = D["do_3d"],
             stitch_threshold: float = D["stitch_threshold"],
             stitch_split: float = D["stitch_split"],
+            stitch_trim: float = D["stitch_trim"],
             anisotropy: Optional[float] = D["anisotropy"],
             flow3d_smooth: float = D["flow3d_smooth"],
             batch_size: int = D["batch_size"],
@@ -152,6 +153,10 @@ def segment(image: np.ndarray,
         With stitching: cut a stitched object where its mean intensity along Z falls this fraction below the
         brightest planes on both sides (``trackpose.stitch.split_at_z_valleys``): a nucleus linked to the one above
         it through the light between them. 0 = cellpose's stitching (docs/engine.md, "2D + Z stitching").
+    stitch_trim : float
+        With stitching: drop the planes at the top and bottom of each (cut) object whose mean intensity is below
+        this fraction of its brightest plane's (``trackpose.stitch.trim_dim_ends``): out-of-focus light segmented
+        as part of the nucleus. 0 = off; ``stitch_split=0, stitch_trim=0`` is cellpose's stitching.
     batch_size, bsize, tile_overlap, augment :
         Tiles per forward pass (counted in ``bsize`` x ``bsize`` tiles: a pass holds about ``batch_size * bsize**2``
         pixels), tile size, fractional tile overlap, test-time flip augmentation.
@@ -181,9 +186,9 @@ def segment(image: np.ndarray,
         the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling, augment,
         resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which is
         what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
-        ``stitch_threshold``, ``stitch_split``, ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate preview
-        loop). The masks are the same as without the cache. One entry; it costs a copy of the network output (4
-        floats per pixel).
+        ``stitch_threshold``, ``stitch_split``, ``stitch_trim``, ``flow3d_smooth`` or ``exclude_on_edges`` (the
+        TrackMate preview loop). The masks are the same as without the cache. One entry; it costs a copy of the
+        network output (4 floats per pixel).
 
     Returns
     -------
@@ -196,7 +201,7 @@ def segment(image: np.ndarray,
     options = dict(diameter=diameter, flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
                    resample=resample, niter=niter, min_size=min_size, max_size=max_size,
                    max_size_fraction=max_size_fraction, do_3d=do_3d, stitch_threshold=stitch_threshold,
-                   stitch_split=stitch_split,
+                   stitch_split=stitch_split, stitch_trim=stitch_trim,
                    anisotropy=anisotropy, flow3d_smooth=flow3d_smooth, batch_size=batch_size, bsize=bsize,
                    tile_overlap=tile_overlap, augment=augment, tiling=tiling, bfloat16=bfloat16, normalize=normalize,
                    percentiles=percentiles, lowhigh=lowhigh, invert=invert, gamma=gamma, wiener_noise=wiener_noise,
@@ -309,7 +314,8 @@ def segment(image: np.ndarray,
             return y, styles
 
         y, styles = _cached(network_cache, key, timings, network_2d)
-        intensity = planes[..., 0].copy() if stitch_threshold > 0 and stitch_split > 0 else None
+        after_stitching = stitch_threshold > 0 and (stitch_split > 0 or stitch_trim > 0)
+        intensity = planes[..., 0].copy() if after_stitching else None  # the stain, normalised
         del planes
         timings["network"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -328,10 +334,10 @@ def segment(image: np.ndarray,
                 m = remove_edge_masks(m)
             masks[z] = m
         if stitching:
-            from .stitch import split_at_z_valleys, stitch_masks
+            from .stitch import split_at_z_valleys, stitch_masks, trim_dim_ends
             masks = stitch_masks(masks, stitch_threshold=stitch_threshold)
             if intensity is not None:
-                masks = split_at_z_valleys(masks, intensity, stitch_split)
+                masks = trim_dim_ends(split_at_z_valleys(masks, intensity, stitch_split), intensity, stitch_trim)
             masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
             if exclude_on_edges:
                 masks = remove_edge_masks(masks)

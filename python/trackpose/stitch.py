@@ -29,13 +29,17 @@ from numba import njit
 from trackpose.errors import InputError
 from trackpose.labels import as_label_image, compact_labels
 
-__all__ = ["stitch_masks", "split_at_z_valleys", "DEFAULT_STITCH_THRESHOLD", "DEFAULT_STITCH_SPLIT"]
+__all__ = ["stitch_masks", "split_at_z_valleys", "trim_dim_ends", "DEFAULT_STITCH_THRESHOLD", "DEFAULT_STITCH_SPLIT",
+           "DEFAULT_STITCH_TRIM"]
 
 #: IoU a mask needs with a mask of the previous plane to take its label (TrackMate-Cellpose's default).
 DEFAULT_STITCH_THRESHOLD = 0.25
 #: Depth of an intensity valley along Z (a fraction of the dimmer of the two brighter parts around it) at which
 #: ``segment`` splits a stitched object (``stitch_split``); 0 = never, cellpose's stitching.
 DEFAULT_STITCH_SPLIT = 0.1
+#: Planes at the top and bottom of a stitched object dimmer than this fraction of its brightest plane are dropped by
+#: ``segment`` (``stitch_trim``); 0 = never.
+DEFAULT_STITCH_TRIM = 0.6
 
 
 def stitch_masks(masks, stitch_threshold=DEFAULT_STITCH_THRESHOLD):
@@ -96,19 +100,10 @@ def split_at_z_valleys(labels: np.ndarray, intensity: np.ndarray, depth: float =
     np.ndarray of int32
         The labels with every cut object's upper parts under new labels (after the largest input label).
     """
-    labels = np.asarray(labels)
-    intensity = np.asarray(intensity)
-    if labels.ndim != 3 or intensity.shape != labels.shape:
-        raise InputError(f"split_at_z_valleys needs (Z, Y, X) labels and an intensity image of the same shape, got "
-                         f"{labels.shape} and {intensity.shape}")
     depth = float(depth)
     if not 0 <= depth < 1:
         raise InputError(f"stitch_split must be in [0, 1) (a valley's depth as a fraction), got {depth}")
-    if np.issubdtype(labels.dtype, np.floating) or labels.size and labels.min() < 0:
-        raise InputError("split_at_z_valleys needs integer labels >= 0")
-    out = np.ascontiguousarray(labels, dtype=np.int32).copy()
-    intensity = np.ascontiguousarray(intensity, dtype=np.float32)
-    n = int(out.max()) + 1 if out.size else 1
+    out, intensity, n = _checked(labels, intensity, "split_at_z_valleys")
     if depth == 0 or n == 1:
         return out
     nz = out.shape[0]
@@ -126,6 +121,51 @@ def split_at_z_valleys(labels: np.ndarray, intensity: np.ndarray, depth: float =
     if next_label > n:
         _relabel(out.reshape(nz, -1), lut)
     return out
+
+
+def trim_dim_ends(labels: np.ndarray, intensity: np.ndarray, fraction: float = DEFAULT_STITCH_TRIM) -> np.ndarray:
+    """Drop the planes at the top and bottom of each 3D object whose mean ``intensity`` inside it is below
+    ``fraction`` of its brightest plane's: the out-of-focus light above and below a nucleus that per-plane 2D
+    segmentation calls part of it. Planes between two kept planes are kept. ``fraction`` 0 returns a copy.
+    ``labels`` and ``intensity`` as in :func:`split_at_z_valleys`; not modified."""
+    fraction = float(fraction)
+    if not 0 <= fraction < 1:
+        raise InputError(f"stitch_trim must be in [0, 1) (a fraction of an object's brightest plane), got {fraction}")
+    out, intensity, n = _checked(labels, intensity, "trim_dim_ends")
+    if fraction == 0 or n == 1:
+        return out
+    nz = out.shape[0]
+    area, total = _plane_sums(out.reshape(nz, -1), intensity.reshape(nz, -1), n)
+    lut = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, nz))
+    changed = False
+    for label in range(1, n):
+        planes = np.flatnonzero(area[label])
+        if len(planes) < 2:
+            continue
+        profile = total[label, planes] / area[label, planes]
+        if profile.max() <= 0:  # darker than the background everywhere: nothing to measure against
+            continue
+        bright = np.flatnonzero(profile >= fraction * profile.max())
+        drop = np.r_[planes[:bright[0]], planes[bright[-1] + 1:]]
+        if len(drop):
+            lut[label, drop] = 0
+            changed = True
+    if changed:
+        _relabel(out.reshape(nz, -1), lut)
+    return out
+
+
+def _checked(labels, intensity, name):
+    """Labels as a fresh C-ordered int32 copy, intensity as C-ordered float32, and the label count + 1."""
+    labels = np.asarray(labels)
+    intensity = np.asarray(intensity)
+    if labels.ndim != 3 or intensity.shape != labels.shape:
+        raise InputError(f"{name} needs (Z, Y, X) labels and an intensity image of the same shape, got "
+                         f"{labels.shape} and {intensity.shape}")
+    if np.issubdtype(labels.dtype, np.floating) or labels.size and labels.min() < 0:
+        raise InputError(f"{name} needs integer labels >= 0")
+    out = np.array(labels, dtype=np.int32, order="C", copy=True)
+    return out, np.ascontiguousarray(intensity, dtype=np.float32), int(out.max()) + 1 if out.size else 1
 
 
 @njit(cache=True, nogil=True)
