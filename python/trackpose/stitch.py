@@ -100,26 +100,16 @@ def split_at_z_valleys(labels: np.ndarray, intensity: np.ndarray, depth: float =
     np.ndarray of int32
         The labels with every cut object's upper parts under new labels (after the largest input label).
     """
-    depth = float(depth)
-    if not 0 <= depth < 1:
-        raise InputError(f"stitch_split must be in [0, 1) (a valley's depth as a fraction), got {depth}")
-    out, intensity, n = _checked(labels, intensity, "split_at_z_valleys")
-    if depth == 0 or n == 1:
+    depth, out, intensity, lut = _prepare(labels, intensity, depth, "stitch_split", "a valley's depth as a fraction")
+    if depth == 0 or lut is None:
         return out
-    nz = out.shape[0]
-    area, total = _plane_sums(out.reshape(nz, -1), intensity.reshape(nz, -1), n)
-    lut = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, nz))  # (label, plane) -> output label
-    next_label = n
-    for label in range(1, n):
-        planes = np.flatnonzero(area[label])
-        if len(planes) < 3:
-            continue
-        profile = total[label, planes] / area[label, planes]
+    next_label = n = len(lut)
+    for label, planes, profile in _profiles(out, intensity, n, min_planes=3):
         for start, stop in _valley_cuts(profile, 1 - depth)[1:]:
             lut[label, planes[start:stop]] = next_label
             next_label += 1
     if next_label > n:
-        _relabel(out.reshape(nz, -1), lut)
+        _relabel(out.reshape(out.shape[0], -1), lut)
     return out
 
 
@@ -128,21 +118,12 @@ def trim_dim_ends(labels: np.ndarray, intensity: np.ndarray, fraction: float = D
     ``fraction`` of its brightest plane's: the out-of-focus light above and below a nucleus that per-plane 2D
     segmentation calls part of it. Planes between two kept planes are kept. ``fraction`` 0 returns a copy.
     ``labels`` and ``intensity`` as in :func:`split_at_z_valleys`; not modified."""
-    fraction = float(fraction)
-    if not 0 <= fraction < 1:
-        raise InputError(f"stitch_trim must be in [0, 1) (a fraction of an object's brightest plane), got {fraction}")
-    out, intensity, n = _checked(labels, intensity, "trim_dim_ends")
-    if fraction == 0 or n == 1:
+    fraction, out, intensity, lut = _prepare(labels, intensity, fraction, "stitch_trim",
+                                             "a fraction of an object's brightest plane")
+    if fraction == 0 or lut is None:
         return out
-    nz = out.shape[0]
-    area, total = _plane_sums(out.reshape(nz, -1), intensity.reshape(nz, -1), n)
-    lut = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, nz))
     changed = False
-    for label in range(1, n):
-        planes = np.flatnonzero(area[label])
-        if len(planes) < 2:
-            continue
-        profile = total[label, planes] / area[label, planes]
+    for label, planes, profile in _profiles(out, intensity, len(lut), min_planes=2):
         if profile.max() <= 0:  # darker than the background everywhere: nothing to measure against
             continue
         bright = np.flatnonzero(profile >= fraction * profile.max())
@@ -151,21 +132,37 @@ def trim_dim_ends(labels: np.ndarray, intensity: np.ndarray, fraction: float = D
             lut[label, drop] = 0
             changed = True
     if changed:
-        _relabel(out.reshape(nz, -1), lut)
+        _relabel(out.reshape(out.shape[0], -1), lut)
     return out
 
 
-def _checked(labels, intensity, name):
-    """Labels as a fresh C-ordered int32 copy, intensity as C-ordered float32, and the label count + 1."""
+def _prepare(labels, intensity, value, setting, meaning):
+    """The checked setting, the labels as a fresh C-ordered int32 copy, the intensity as C-ordered float32, and an
+    identity (label, plane) -> label table (None when there are no labels)."""
+    value = float(value)
+    if not 0 <= value < 1:
+        raise InputError(f"{setting} must be in [0, 1) ({meaning}), got {value}")
     labels = np.asarray(labels)
     intensity = np.asarray(intensity)
     if labels.ndim != 3 or intensity.shape != labels.shape:
-        raise InputError(f"{name} needs (Z, Y, X) labels and an intensity image of the same shape, got "
+        raise InputError(f"{setting} needs (Z, Y, X) labels and an intensity image of the same shape, got "
                          f"{labels.shape} and {intensity.shape}")
     if np.issubdtype(labels.dtype, np.floating) or labels.size and labels.min() < 0:
-        raise InputError(f"{name} needs integer labels >= 0")
+        raise InputError(f"{setting} needs integer labels >= 0")
     out = np.array(labels, dtype=np.int32, order="C", copy=True)
-    return out, np.ascontiguousarray(intensity, dtype=np.float32), int(out.max()) + 1 if out.size else 1
+    n = int(out.max()) + 1 if out.size else 1
+    lut = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, out.shape[0])) if n > 1 else None
+    return value, out, np.ascontiguousarray(intensity, dtype=np.float32), lut
+
+
+def _profiles(labels, intensity, n, min_planes):
+    """(label, planes it is in, its mean intensity in each) for every label in at least ``min_planes`` planes."""
+    nz = labels.shape[0]
+    area, total = _plane_sums(labels.reshape(nz, -1), intensity.reshape(nz, -1), n)
+    for label in range(1, n):
+        planes = np.flatnonzero(area[label])
+        if len(planes) >= min_planes:
+            yield label, planes, total[label, planes] / area[label, planes]
 
 
 @njit(cache=True, nogil=True)
