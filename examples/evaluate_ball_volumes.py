@@ -8,8 +8,8 @@ Balls of radius 8 px imaged with a Z step of 1-4 px, each voxel as bright as the
 (``tests/test_3d.py``'s ``_anisotropic_balls``: a box-integrating camera, noise 15 on 100 + 900), four balls per
 volume with their centres on a plane and a quarter, a half and three quarters between planes, two noise seeds.
 Each is segmented with ``trackpose.segment(volume, do_3d=True, anisotropy=z_step, z_axis=0, diameter=16)``, other
-settings default (``--cellprob-threshold`` sets that one), and the voxels of its mask are divided by the ball's volume (4/3 pi r^3 / z_step). Prints the
-excess per ball ("split" where a ball was not one mask).
+settings default (``--cellprob-threshold`` sets that one), and the voxels of its mask are divided by the ball's
+volume (4/3 pi r^3 / z_step). Prints the excess per ball ("split" where a ball was not one mask).
 """
 import argparse
 import sys

@@ -51,8 +51,7 @@ def main(argv=None):
 
     if args.stack:
         image, truth = (tifffile.imread(f) for f in args.stack)
-        voxels = np.bincount(truth.ravel())[1:]
-        run("stack, annotations' diameter", image, truth, float(np.median(np.cbrt(6 * voxels[voxels > 0] / np.pi))))
+        run("stack, annotations' diameter", image, truth, synth.volume_diameter(truth))
         run("stack, estimated diameter", image, truth, 0)
     for kind, steps, seeds in (("nuclei", (1, 2, 3), (9100, 9101)), ("cells", (1, 2), (9200, 9201, 9202))):
         scores = []

@@ -173,7 +173,7 @@ def test_split_at_z_valleys_cuts_chained_nuclei_at_the_dim_gap_only():
 
 def test_split_at_z_valleys_bad_input_is_explained():
     labels, intensity, _, _ = _two_nuclei_chained(bridge=0.5)
-    with pytest.raises(InputError, match="same shape"):
+    with pytest.raises(InputError, match="intensity image of the labels' shape"):
         split_at_z_valleys(labels, intensity[1:], 0.1)
     with pytest.raises(InputError, match="stitch_split"):
         split_at_z_valleys(labels, intensity, 1.0)

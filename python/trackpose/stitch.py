@@ -28,6 +28,7 @@ from numba import njit
 
 from trackpose.errors import InputError
 from trackpose.labels import as_label_image, compact_labels
+from trackpose.settings import DEFAULTS
 
 __all__ = ["stitch_masks", "split_at_z_valleys", "trim_dim_ends", "DEFAULT_STITCH_THRESHOLD", "DEFAULT_STITCH_SPLIT",
            "DEFAULT_STITCH_TRIM"]
@@ -35,11 +36,11 @@ __all__ = ["stitch_masks", "split_at_z_valleys", "trim_dim_ends", "DEFAULT_STITC
 #: IoU a mask needs with a mask of the previous plane to take its label (TrackMate-Cellpose's default).
 DEFAULT_STITCH_THRESHOLD = 0.25
 #: Depth of an intensity valley along Z (a fraction of the dimmer of the two brighter parts around it) at which
-#: ``segment`` splits a stitched object (``stitch_split``); 0 = never, cellpose's stitching.
-DEFAULT_STITCH_SPLIT = 0.1
+#: ``segment`` splits a stitched object (the ``stitch_split`` setting's default); 0 = never, cellpose's stitching.
+DEFAULT_STITCH_SPLIT = DEFAULTS["stitch_split"]
 #: Planes at the top and bottom of a stitched object dimmer than this fraction of its brightest plane are dropped by
-#: ``segment`` (``stitch_trim``); 0 = never.
-DEFAULT_STITCH_TRIM = 0.6
+#: ``segment`` (the ``stitch_trim`` setting's default); 0 = never.
+DEFAULT_STITCH_TRIM = DEFAULTS["stitch_trim"]
 
 
 def stitch_masks(masks, stitch_threshold=DEFAULT_STITCH_THRESHOLD):
@@ -142,14 +143,12 @@ def _prepare(labels, intensity, value, setting, meaning):
     value = float(value)
     if not 0 <= value < 1:
         raise InputError(f"{setting} must be in [0, 1) ({meaning}), got {value}")
-    labels = np.asarray(labels)
+    labels = as_label_image(labels, name="labels", ndims=(3,), dtype=np.int32)
     intensity = np.asarray(intensity)
-    if labels.ndim != 3 or intensity.shape != labels.shape:
-        raise InputError(f"{setting} needs (Z, Y, X) labels and an intensity image of the same shape, got "
-                         f"{labels.shape} and {intensity.shape}")
-    if np.issubdtype(labels.dtype, np.floating) or labels.size and labels.min() < 0:
-        raise InputError(f"{setting} needs integer labels >= 0")
-    out = np.array(labels, dtype=np.int32, order="C", copy=True)
+    if intensity.shape != labels.shape:
+        raise InputError(f"{setting} needs an intensity image of the labels' shape {labels.shape}, got "
+                         f"{intensity.shape}")
+    out = np.array(labels, order="C", copy=True)
     n = int(out.max()) + 1 if out.size else 1
     lut = np.tile(np.arange(n, dtype=np.int32)[:, None], (1, out.shape[0])) if n > 1 else None
     return value, out, np.ascontiguousarray(intensity, dtype=np.float32), lut
