@@ -232,3 +232,27 @@ def test_bfloat16_setting_reaches_the_engine(tmp_path, movie):
     folder = make_job(tmp_path / "bad", movie[:1], "trackpose_default", bfloat16="yes")
     p, events = run_job(folder)
     assert p.returncode != 0 and "bfloat16" in events[-1]["message"]
+
+
+def test_stitching_cut_and_trim_settings_reach_the_engine(tmp_path):
+    """job.json's stitch_split and stitch_trim (TrackMate's STITCH_SPLIT, STITCH_TRIM) reach segment(): 0 and 0 give
+    cellpose's stitching, the defaults cut the nuclei it chains along Z."""
+    import trackpose
+    from trackpose import synth
+    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9101)
+    diameter = synth.volume_diameter(truth, 2.0)
+    labels = {}
+    for name, extra in (("default", {}), ("cellpose", dict(stitch_split=0.0, stitch_trim=0.0))):
+        folder = make_job(tmp_path / name, image[None], "trackpose_default", axes="TZYX", stitch_threshold=0.25,
+                          diameter=diameter, **extra)
+        p, events = run_job(folder)
+        assert p.returncode == 0, p.stderr
+        labels[name] = io.read_image(folder / "labels.tif")[0]
+        direct = trackpose.segment(io.read_image(folder / "input.tif")[0], z_axis=0, stitch_threshold=0.25,
+                                   diameter=diameter, flow_threshold=0.0, **extra).masks
+        np.testing.assert_array_equal(labels[name], direct)
+    assert labels["default"].max() > labels["cellpose"].max()
+    folder = make_job(tmp_path / "bad", image[None], "trackpose_default", axes="TZYX", stitch_threshold=0.25,
+                      stitch_trim=1.5)
+    p, events = run_job(folder)
+    assert p.returncode != 0 and "stitch_trim" in events[-1]["message"] and "0.99" in events[-1]["message"]

@@ -194,10 +194,11 @@ SETTINGS: tuple[Setting, ...] = (
        trackmate_note="TrackMate switches stitching on with DO2DZ; IOU_THRESHOLD is the IoU it then uses"),
     _s("stitch_split", "float", 0.1, "2D+Z: cut a stitched object where its mean intensity along Z dips this "
        "fraction below the brighter planes on both sides (nuclei chained to the ones above them); 0 = off "
-       "(cellpose's stitching)", minimum=0.0, maximum=0.99, group="3D stacks"),
+       "(cellpose's stitching)", minimum=0.0, maximum=0.99, group="3D stacks", job_key="stitch_split",
+       trackmate_key="STITCH_SPLIT"),
     _s("stitch_trim", "float", 0.6, "2D+Z: drop the planes at the top and bottom of a stitched object that are "
        "dimmer than this fraction of its brightest plane (out-of-focus light); 0 = off (cellpose's stitching)",
-       minimum=0.0, maximum=0.99, group="3D stacks"),
+       minimum=0.0, maximum=0.99, group="3D stacks", job_key="stitch_trim", trackmate_key="STITCH_TRIM"),
     _s("anisotropy", "float", None, "Z spacing / pixel size for 3D mode; 0 = from the image's calibration, else 1",
        minimum=0.0, maximum=100.0, optional=True, zero_means="from the calibration", group="3D stacks",
        job_key="anisotropy", trackmate_key="ANISOTROPY"),

@@ -109,6 +109,20 @@ public final class DetectorKeys {
     public static final String KEY_IOU_THRESHOLD = "IOU_THRESHOLD";
     public static final Double DEFAULT_IOU_THRESHOLD = 0.25;
 
+    /**
+     * 2D + Z: cut a stitched object where its mean intensity along Z dips this fraction below the brighter planes
+     * on both sides (nuclei chained to the ones above them); 0 = never (cellpose's stitching).
+     */
+    public static final String KEY_STITCH_SPLIT = "STITCH_SPLIT";
+    public static final Double DEFAULT_STITCH_SPLIT = 0.1;
+
+    /**
+     * 2D + Z: drop a stitched object's top and bottom planes that are dimmer than this fraction of its brightest
+     * plane (out-of-focus light); 0 = never (cellpose's stitching).
+     */
+    public static final String KEY_STITCH_TRIM = "STITCH_TRIM";
+    public static final Double DEFAULT_STITCH_TRIM = 0.6;
+
     /** Z / XY voxel size ratio; 0 = taken from the image calibration. */
     public static final String KEY_ANISOTROPY = "ANISOTROPY";
     public static final Double DEFAULT_ANISOTROPY = 0.0;
@@ -239,6 +253,8 @@ public final class DetectorKeys {
             flag(KEY_MODE_3D, DEFAULT_MODE_3D, "segment Z stacks in 3D"),
             flag(KEY_DO2DZ, DEFAULT_DO2DZ, "2D per plane + Z stitching"),
             num(KEY_IOU_THRESHOLD, DEFAULT_IOU_THRESHOLD, 0.0, 1.0, "IoU threshold for Z stitching"),
+            num(KEY_STITCH_SPLIT, DEFAULT_STITCH_SPLIT, 0.0, 0.99, "Z stitching: cut at intensity dips this deep"),
+            num(KEY_STITCH_TRIM, DEFAULT_STITCH_TRIM, 0.0, 0.99, "Z stitching: trim end planes dimmer than this"),
             num(KEY_ANISOTROPY, DEFAULT_ANISOTROPY, 0.0, 100.0, "Z / XY voxel size ratio, 0 = from calibration"),
             num(KEY_FLOW_3D_SMOOTH, DEFAULT_FLOW_3D_SMOOTH, 0.0, 100.0, "3D flow smoothing in pixels"),
             flag(KEY_USE_GPU, DEFAULT_USE_GPU, "use the GPU when there is one"),

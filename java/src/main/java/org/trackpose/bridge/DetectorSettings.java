@@ -257,6 +257,10 @@ public final class DetectorSettings {
         s.put("max_size", integer(KEY_MAX_SIZE));
         s.put("do_3d", threeD && !stitch);
         s.put("stitch_threshold", stitch ? iouThreshold() : 0.0);
+        if (stitch) { // sent only with 2D + Z stitching: other jobs also run on engines older than these keys
+            s.put("stitch_split", number(KEY_STITCH_SPLIT));
+            s.put("stitch_trim", number(KEY_STITCH_TRIM));
+        }
         double anisotropy = number(KEY_ANISOTROPY);
         if (threeD && anisotropy == 0) {
             anisotropy = pd / pw;

@@ -63,6 +63,14 @@ final class SliderField extends JPanel {
         return Math.max(min, Math.min(max, v));
     }
 
+    /** The tip shows over the slider and the text field, which cover the whole panel. */
+    @Override
+    public void setToolTipText(String text) {
+        super.setToolTipText(text);
+        slider.setToolTipText(text);
+        field.setToolTipText(text);
+    }
+
     @Override
     public void setEnabled(boolean enabled) {
         super.setEnabled(enabled);

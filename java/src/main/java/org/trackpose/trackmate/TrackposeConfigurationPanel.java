@@ -113,11 +113,15 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
     final JRadioButton mode3D = new JRadioButton("3D");
     final JRadioButton mode2DZ = new JRadioButton("2D + Z stitching");
     final SliderField iouThreshold = slider(KEY_IOU_THRESHOLD);
+    final SliderField stitchSplit = slider(KEY_STITCH_SPLIT);
+    final SliderField stitchTrim = slider(KEY_STITCH_TRIM);
     final JFormattedTextField anisotropy = numberField();
     final JFormattedTextField flow3DSmooth = numberField();
     final JFormattedTextField smoothing = numberField();
     final JComponent modeRow;
     final JComponent iouRow;
+    final JComponent stitchSplitRow;
+    final JComponent stitchTrimRow;
     final JComponent anisotropyRow;
 
     // execution
@@ -218,6 +222,12 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         mode3D.addActionListener(e -> refreshVisibility());
         mode2DZ.addActionListener(e -> refreshVisibility());
         iouRow = addRow("IoU threshold:", iouThreshold);
+        stitchSplit.setToolTipText("Cut a stitched object where its brightness along Z dips this fraction below the "
+                + "planes on both sides (nuclei stacked in Z); 0 = never, cellpose's stitching");
+        stitchSplitRow = addRow("Cut at Z dips deeper than:", stitchSplit);
+        stitchTrim.setToolTipText("Drop an object's top and bottom planes dimmer than this fraction of its brightest "
+                + "plane (out-of-focus light); 0 = never, cellpose's stitching");
+        stitchTrimRow = addRow("Trim end planes dimmer than:", stitchTrim);
         anisotropyRow = addRow("Anisotropy, Z / XY (calibration: " + format(facts.anisotropy()) + "):",
                 hint(anisotropy, "Z step / pixel width; from the calibration: " + format(facts.anisotropy())));
         addRow("Flow smoothing (pixels):", hint(flow3DSmooth, "Gaussian smoothing of the 3D flows, in pixels"));
@@ -295,6 +305,8 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         mode2DZ.setSelected(flag(KEY_DO2DZ));
         mode3D.setSelected(!flag(KEY_DO2DZ));
         iouThreshold.setValue(number(KEY_IOU_THRESHOLD));
+        stitchSplit.setValue(number(KEY_STITCH_SPLIT));
+        stitchTrim.setValue(number(KEY_STITCH_TRIM));
         double a = number(KEY_ANISOTROPY);
         anisotropy.setValue(a > 0 ? a : facts.anisotropy());
         flow3DSmooth.setValue(number(KEY_FLOW_3D_SMOOTH));
@@ -333,6 +345,8 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         m.put(KEY_MODE_3D, facts.is3D());
         m.put(KEY_DO2DZ, facts.is3D() && mode2DZ.isSelected());
         m.put(KEY_IOU_THRESHOLD, iouThreshold.getValue());
+        m.put(KEY_STITCH_SPLIT, stitchSplit.getValue());
+        m.put(KEY_STITCH_TRIM, stitchTrim.getValue());
         if (facts.is3D()) {
             m.put(KEY_ANISOTROPY, value(anisotropy));
             m.put(KEY_FLOW_3D_SMOOTH, value(flow3DSmooth));
@@ -369,8 +383,10 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         envPathLabel.setVisible(!conda);
         envPathLabel.setText(ENV_VENV.equals(envKind.getSelectedItem()) ? "Venv folder:" : "Python executable:");
         boolean stitch = facts.is3D() && mode2DZ.isSelected();
-        iouRow.setVisible(stitch);
-        label(iouRow).setVisible(stitch);
+        for (JComponent c : new JComponent[] {iouRow, stitchSplitRow, stitchTrimRow}) {
+            c.setVisible(stitch);
+            label(c).setVisible(stitch);
+        }
         form.revalidate();
         form.repaint();
     }

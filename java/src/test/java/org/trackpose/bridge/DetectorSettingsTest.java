@@ -35,6 +35,8 @@ class DetectorSettingsTest {
         assertEquals(false, d.get(KEY_MODE_3D));
         assertEquals(false, d.get(KEY_DO2DZ));
         assertEquals(0.25, d.get(KEY_IOU_THRESHOLD));
+        assertEquals(0.1, d.get(KEY_STITCH_SPLIT));
+        assertEquals(0.6, d.get(KEY_STITCH_TRIM));
         assertEquals(0.0, d.get(KEY_ANISOTROPY));
         assertEquals(0.0, d.get(KEY_FLOW_3D_SMOOTH));
         assertEquals(true, d.get(KEY_USE_GPU));
@@ -90,6 +92,9 @@ class DetectorSettingsTest {
         assertTrue(onlyMessage(KEY_ANISOTROPY, -1.0).startsWith("ANISOTROPY = -1.0 is out of range"));
         assertTrue(onlyMessage(KEY_SMOOTHING, -1.0).startsWith("SMOOTHING = -1.0 is out of range"));
         assertTrue(onlyMessage(KEY_FLOW_3D_SMOOTH, -0.5).startsWith("FLOW_3D_SMOOTH = -0.5 is out of range"));
+        assertTrue(onlyMessage(KEY_STITCH_SPLIT, 1.0).startsWith("STITCH_SPLIT = 1.0 is out of range: allowed 0 to "
+                + "0.99"), onlyMessage(KEY_STITCH_SPLIT, 1.0));
+        assertTrue(onlyMessage(KEY_STITCH_TRIM, -0.1).startsWith("STITCH_TRIM = -0.1 is out of range"));
     }
 
     @Test
@@ -224,6 +229,8 @@ class DetectorSettingsTest {
         Map<String, Object> true3d = DetectorSettings.defaults().set(KEY_MODE_3D, true).toJobSettings(cal);
         assertEquals(true, true3d.get("do_3d"));
         assertEquals(0.0, true3d.get("stitch_threshold"));
+        assertFalse(true3d.containsKey("stitch_split") || true3d.containsKey("stitch_trim"),
+                "sent only with 2D + Z stitching, so that other jobs run on engines older than these keys");
         assertEquals(4.0, (Double) true3d.get("anisotropy"), 1e-12, "from calibration: 2.0 / 0.5");
         Map<String, Object> override = DetectorSettings.defaults().set(KEY_MODE_3D, true).set(KEY_ANISOTROPY, 2.5)
                 .toJobSettings(cal);
@@ -232,6 +239,12 @@ class DetectorSettingsTest {
                 .toJobSettings(cal);
         assertEquals(false, stitched.get("do_3d"));
         assertEquals(0.25, stitched.get("stitch_threshold"));
+        assertEquals(0.1, stitched.get("stitch_split"));
+        assertEquals(0.6, stitched.get("stitch_trim"));
+        Map<String, Object> cellposeStitching = DetectorSettings.defaults().set(KEY_MODE_3D, true)
+                .set(KEY_DO2DZ, true).set(KEY_STITCH_SPLIT, 0.0).set(KEY_STITCH_TRIM, 0.0).toJobSettings(cal);
+        assertEquals(0.0, cellposeStitching.get("stitch_split"));
+        assertEquals(0.0, cellposeStitching.get("stitch_trim"));
         assertEquals(true, DetectorSettings.defaults().set(KEY_MODE_3D, true).jobOutputs().get("meshes"));
         assertEquals(false, DetectorSettings.defaults().jobOutputs().get("meshes"));
     }

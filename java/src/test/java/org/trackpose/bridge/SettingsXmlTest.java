@@ -34,6 +34,8 @@ class SettingsXmlTest {
         s.put(KEY_MODE_3D, true);
         s.put(KEY_DO2DZ, true);
         s.put(KEY_IOU_THRESHOLD, 0.6);
+        s.put(KEY_STITCH_SPLIT, 0.0);
+        s.put(KEY_STITCH_TRIM, 0.45);
         s.put(KEY_WORKERS, 4);
         s.put(KEY_KEEP_TEMP_FOLDER, true);
         s.put(KEY_PYTHON_ENV_KIND, ENV_VENV);

@@ -130,6 +130,7 @@ class TrackposeConfigurationPanelTest {
         p.simplifyContours.doClick();
         assertTrue(p.mode3D.isSelected());
         assertFalse(p.iouRow.isVisible(), "IoU only with 2D + Z");
+        assertFalse(p.stitchSplitRow.isVisible() || p.stitchTrimRow.isVisible(), "cut and trim only with 2D + Z");
         Map<String, Object> s = p.getSettings();
         assertEquals(true, s.get(KEY_MODE_3D), "a Z stack is segmented as a volume");
         assertEquals(false, s.get(KEY_DO2DZ));
@@ -138,10 +139,20 @@ class TrackposeConfigurationPanelTest {
 
         p.mode2DZ.doClick();
         assertTrue(p.iouRow.isVisible());
+        assertTrue(p.stitchSplitRow.isVisible() && p.stitchTrimRow.isVisible());
+        assertEquals(0.1, p.stitchSplit.getValue());
+        assertEquals(0.6, p.stitchTrim.getValue());
         p.iouThreshold.setValue(0.4);
+        p.stitchSplit.setValue(0.0);
+        p.stitchTrim.setValue(0.5);
         s = p.getSettings();
         assertEquals(true, s.get(KEY_DO2DZ));
         assertEquals(0.4, s.get(KEY_IOU_THRESHOLD));
+        assertEquals(0.0, s.get(KEY_STITCH_SPLIT));
+        assertEquals(0.5, s.get(KEY_STITCH_TRIM));
+        p.setSettings(s);
+        assertEquals(0.0, p.stitchSplit.getValue());
+        assertEquals(0.5, p.stitchTrim.getValue());
         assertEquals(2, ((javax.swing.SpinnerNumberModel) p.targetChannel.getModel()).getMaximum());
         assertNull(factory.checkSettings(s));
     }
