@@ -253,6 +253,8 @@ class InsideTrackMateTest {
         m.put(KEY_MODE_3D, true);
         m.put(KEY_DO2DZ, true);
         m.put(KEY_IOU_THRESHOLD, 0.4);
+        m.put(KEY_STITCH_SPLIT, 0.05);
+        m.put(KEY_STITCH_TRIM, 0.0);
         m.put(KEY_ANISOTROPY, 2.5);
         m.put(KEY_FLOW_3D_SMOOTH, 1.0);
         m.put(KEY_USE_GPU, false);
