@@ -19,8 +19,9 @@ def test_3d_flows_match_cellpose(model_file, rescale, anisotropy, resample):
     dP, cellprob, _ = cp._run_net(x, rescale=rescale, resample=resample, do_3D=True, anisotropy=anisotropy)
     planes = T.normalize(T.to_planes(vol, (0, 0), z_axis=0, volume=True), per_plane=False)
     m = trackpose.load_model(model_file)
-    y, _ = _network_3d([m], planes, rescale, anisotropy, resample, dict(bsize=224, tile_overlap=0.1,
-                                                                          augment=False, batch_size=8))
+    # cellpose's tiles and padding: the compact tiling drops the slices' 8-pixel margins (same masks, other flows)
+    y, _ = _network_3d([m], planes, rescale, anisotropy, resample, dict(bsize=224, tile_overlap=0.1, augment=False,
+                                                                        batch_size=8, tiling="cellpose"))
     assert y.shape[1:] == cellprob.shape
     np.testing.assert_allclose(y[3], cellprob, atol=1e-4)
     np.testing.assert_allclose(y[:3], dP, atol=1e-4)
@@ -289,3 +290,29 @@ def test_stitching_cuts_nuclei_chained_through_the_light_between_layers():
     # trimming removes planes only, at objects' ends, and outlines the nuclei better along Z
     assert not np.any((default.masks > 0) & ~(split.masks > 0)) and (default.masks > 0).sum() < (split.masks > 0).sum()
     assert ap_default[0] >= ap_split[0] and ap_default[1] >= ap_split[1] + 0.1, (ap_split, ap_default)
+
+
+def test_3d_compact_tiling_pads_thin_slices_less_and_keeps_the_masks(monkeypatch):
+    """3D mode with the compact tiling pads each slice to a multiple of 16 only (cellpose adds 8 pixels of zeros on
+    each side): the ZX and ZY slices of an 8-plane stack (14 rows at the network's scale) go through as 16 rows, not
+    32, and the masks are those of cellpose's padding."""
+    from trackpose import inference
+    from trackpose.metrics import average_precision, matched_fraction
+    vol, truth = _balls((24, 128, 128), n=20, seed=5)
+    vol, truth = vol[8:16], truth[8:16]
+    original = inference._forward
+    for tiling in ("cellpose", "compact"):
+        seen = []
+        monkeypatch.setattr(inference, "_forward", lambda m, b, bf=False: seen.append(b.shape) or original(m, b, bf))
+        r = trackpose.segment(vol, z_axis=0, diameter=17.0, do_3d=True, anisotropy=1.0, tiling=tiling)
+        rows = {s[2] for s in seen}
+        pixels = sum(int(np.prod(s)) for s in seen)
+        if tiling == "cellpose":
+            masks_cp, pixels_cp = r.masks, pixels
+            assert 32 in rows
+        else:
+            assert 16 in rows and 32 not in rows, rows
+    assert pixels < 0.7 * pixels_cp
+    assert masks_cp.max() >= 8
+    assert matched_fraction(masks_cp, r.masks) >= 0.95 and matched_fraction(r.masks, masks_cp) >= 0.95
+    assert average_precision(truth, r.masks)[0][0] >= average_precision(truth, masks_cp)[0][0] - 0.02

@@ -114,6 +114,8 @@ def test_tiles_cover_image_like_cellpose():
     assert size == 224 and list(starts) == list(np.linspace(0, 256, 3).astype(int))
     assert T.tile_starts(200, 224, 0.1, False, "cellpose") == (np.array([0]), 200)
     assert T.pad_to_16(100, 96) == (8 + 6, 8 + 6, 8, 8)
+    assert T.pad_to_16(100, 96, margin=0) == (6, 6, 0, 0)  # the compact tiling's
+    assert T.pad_to_16(14, 903, margin=0) == (1, 1, 4, 5)  # a thin stack's ZX slice: 16 rows, not 32
 
 
 @pytest.mark.parametrize("length", [16, 200, 224, 240, 448, 464, 512, 528, 784, 1024, 1500, 2064, 4112])

@@ -69,7 +69,7 @@ def bfloat16_support(device: torch.device) -> Optional[str]:
 
 def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.0, bsize: int = 224,
                 tile_overlap: float = 0.1, augment: bool = False, batch_size: int = 8, tiling: str = "compact",
-                bfloat16: bool = False,
+                bfloat16: bool = False, pad_margin: int = 8,
                 progress: Optional[Callable[[int, int], None]] = None) -> tuple[np.ndarray, np.ndarray]:
     """Network output for each plane at network scale.
 
@@ -85,6 +85,9 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
         Tile size, fractional overlap, flipped half-overlapping tiles, tiles of ``bsize`` x ``bsize`` pixels per
         forward pass (larger tiles go fewer to a pass, so that a pass holds about as many pixels), and the tile
         layout (``transforms.tile_starts``: ``"compact"`` or cellpose's ``"cellpose"``).
+    pad_margin : int
+        Zeros added on each side of a plane beyond the next multiple of 16 (``transforms.pad_to_16``): cellpose's 8,
+        or 0 for 3D mode's slices with the compact tiling.
     bfloat16 : bool
         Run the network in bfloat16 (autocast): about 1.7x faster on CPUs with AVX512-BF16 or AMX and on recent
         GPUs, outputs within ~1% of float32 (docs/engine.md, "bfloat16").
@@ -101,7 +104,7 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
         raise InputError(f"bsize must be a positive multiple of 16, got {bsize}")
     n, ly0, lx0, nchan = planes.shape
     lyr, lxr = (int(ly0 * rescale), int(lx0 * rescale)) if rescale != 1.0 else (ly0, lx0)
-    pt, pb, pl, pr = transforms.pad_to_16(lyr, lxr)
+    pt, pb, pl, pr = transforms.pad_to_16(lyr, lxr, margin=pad_margin)
     ly_pad, lx_pad = lyr + pt + pb, lxr + pl + pr
     if augment:  # flipped tiles are bsize squares: the padded plane must hold at least one
         pb += max(0, bsize - ly_pad)

@@ -223,8 +223,9 @@ SETTINGS: tuple[Setting, ...] = (
        group="speed and hardware"),
     _s("tile_overlap", "float", 0.1, "fraction of tile overlap", minimum=0.0, maximum=1.0,
        group="speed and hardware"),
-    _s("tiling", "str", "compact", "tile layout: compact = fewer pixels through the network; cellpose = cellpose's "
-       "tiles, for outputs that match cellpose tile for tile", choices=("compact", "cellpose"),
+    _s("tiling", "str", "compact", "tile layout: compact = fewer pixels through the network (in 3D mode also slices "
+       "without cellpose's 8-pixel margins); cellpose = cellpose's tiles and padding, for outputs that match "
+       "cellpose tile for tile", choices=("compact", "cellpose"),
        group="speed and hardware"),
     _s("augment", "bool", False, "average over flipped tiles (slower, smoother)", group="speed and hardware"),
     _s("bfloat16", "bool", False, "run the network in bfloat16: ~1.7x faster on CPUs with AVX512-BF16/AMX and "
