@@ -293,9 +293,9 @@ def test_stitching_cuts_nuclei_chained_through_the_light_between_layers():
 
 
 def test_3d_compact_tiling_pads_thin_slices_less_and_keeps_the_masks(monkeypatch):
-    """3D mode with the compact tiling pads each slice to a multiple of 16 only (cellpose adds 8 pixels of zeros on
-    each side): the ZX and ZY slices of an 8-plane stack (14 rows at the network's scale) go through as 16 rows, not
-    32, and the masks are those of cellpose's padding."""
+    """3D mode with the compact tiling pads the ZX and ZY slices to a multiple of 16 only (cellpose adds 8 pixels of
+    zeros on each side): those of an 8-plane stack (14 rows at the network's scale) go through as 16 rows, not 32,
+    and the masks are those of cellpose's padding."""
     from trackpose import inference
     from trackpose.metrics import average_precision, matched_fraction
     vol, truth = _balls((24, 128, 128), n=20, seed=5)

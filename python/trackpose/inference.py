@@ -87,7 +87,7 @@ def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.
         layout (``transforms.tile_starts``: ``"compact"`` or cellpose's ``"cellpose"``).
     pad_margin : int
         Zeros added on each side of a plane beyond the next multiple of 16 (``transforms.pad_to_16``): cellpose's 8,
-        or 0 for 3D mode's slices with the compact tiling.
+        or 0 for 3D mode's ZX and ZY slices with the compact tiling.
     bfloat16 : bool
         Run the network in bfloat16 (autocast): about 1.7x faster on CPUs with AVX512-BF16 or AMX and on recent
         GPUs, outputs within ~1% of float32 (docs/engine.md, "bfloat16").

@@ -481,10 +481,10 @@ def _network_3d(models, planes: np.ndarray, rescale: float, anisotropy: float, r
     y = np.zeros((4,) + target, np.float32)
     styles = None
     progress = net_kw.get("progress")
-    # The compact tiling drops cellpose's 8 pixels of zeros around each slice: a thin stack's ZX and ZY slices would
-    # otherwise be mostly padding (14 rows padded to 32). The summed three views keep cellpose's masks (0.997-1.000
-    # matched, docs/benchmarks.md); in 2D the margin stays, as border objects there depend on it (flow threshold).
-    margin = 0 if net_kw.get("tiling", "compact") == "compact" and not net_kw.get("augment") else 8
+    # The compact tiling drops cellpose's 8 pixels of zeros around the ZX and ZY slices: a thin stack's would
+    # otherwise be mostly padding (14 rows padded to 32). The YX planes keep them: without them crowded stacks lost
+    # accuracy (development notes, "Small and thin volumes"), for little speed.
+    compact = net_kw.get("tiling", "compact") == "compact" and not net_kw.get("augment")
     for k, (name, perm, components) in enumerate(_ORIENTATIONS):
         sliced = np.ascontiguousarray(planes.transpose(perm + (3,)))
         log.info("3D pass %d of %d: %s slices (%d of %d x %d)", k + 1, len(_ORIENTATIONS), name, sliced.shape[0],
@@ -493,6 +493,7 @@ def _network_3d(models, planes: np.ndarray, rescale: float, anisotropy: float, r
             def one_pass(done, total, k=k):
                 progress(int(100 * k + 100 * done / max(total, 1)), 100 * len(_ORIENTATIONS))
             net_kw = {**net_kw, "progress": one_pass}
+        margin = 0 if compact and name != "YX" else 8
         out, st = run_network(models, sliced, rescale=1.0, pad_margin=margin, **net_kw)  # (n, 3, a, b), permuted
         inverse = np.argsort(perm)
         y[3] += out[:, 2].transpose(inverse)

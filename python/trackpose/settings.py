@@ -223,8 +223,8 @@ SETTINGS: tuple[Setting, ...] = (
        group="speed and hardware"),
     _s("tile_overlap", "float", 0.1, "fraction of tile overlap", minimum=0.0, maximum=1.0,
        group="speed and hardware"),
-    _s("tiling", "str", "compact", "tile layout: compact = fewer pixels through the network (in 3D mode also slices "
-       "without cellpose's 8-pixel margins); cellpose = cellpose's tiles and padding, for outputs that match "
+    _s("tiling", "str", "compact", "tile layout: compact = fewer pixels through the network (in 3D mode also ZX/ZY "
+       "slices without cellpose's 8-pixel margins); cellpose = cellpose's tiles and padding, for outputs that match "
        "cellpose tile for tile", choices=("compact", "cellpose"),
        group="speed and hardware"),
     _s("augment", "bool", False, "average over flipped tiles (slower, smoother)", group="speed and hardware"),
