@@ -69,7 +69,8 @@ def bfloat16_support(device: torch.device) -> Optional[str]:
 
 def run_network(models: Sequence[Model], planes: np.ndarray, rescale: float = 1.0, bsize: int = 224,
                 tile_overlap: float = 0.1, augment: bool = False, batch_size: int = 8, tiling: str = "compact",
-                bfloat16: bool = False, pad_margin: int = 8,
+                bfloat16: bool = False,
+                pad_margin: int = transforms.CELLPOSE_MARGIN,
                 progress: Optional[Callable[[int, int], None]] = None) -> tuple[np.ndarray, np.ndarray]:
     """Network output for each plane at network scale.
 

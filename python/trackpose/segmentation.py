@@ -493,7 +493,7 @@ def _network_3d(models, planes: np.ndarray, rescale: float, anisotropy: float, r
             def one_pass(done, total, k=k):
                 progress(int(100 * k + 100 * done / max(total, 1)), 100 * len(_ORIENTATIONS))
             net_kw = {**net_kw, "progress": one_pass}
-        margin = 0 if compact and name != "YX" else 8
+        margin = 0 if compact and name != "YX" else transforms.CELLPOSE_MARGIN
         out, st = run_network(models, sliced, rescale=1.0, pad_margin=margin, **net_kw)  # (n, 3, a, b), permuted
         inverse = np.argsort(perm)
         y[3] += out[:, 2].transpose(inverse)

@@ -286,7 +286,11 @@ def resize_planes(x: np.ndarray, ly: int, lx: int, nearest: bool = False) -> np.
 
 # ------------------------------------------------------------------------------------------------ tiling
 
-def pad_to_16(ly: int, lx: int, margin: int = 8) -> tuple[int, int, int, int]:
+#: zeros cellpose adds on each side of a plane beyond the next multiple of 16
+CELLPOSE_MARGIN = 8
+
+
+def pad_to_16(ly: int, lx: int, margin: int = CELLPOSE_MARGIN) -> tuple[int, int, int, int]:
     """Zero padding (top, bottom, left, right) making each side a multiple of 16, plus ``margin`` pixels on each
     side: cellpose's 8, or 0 (3D mode's ZX and ZY slices with the compact tiling: a 14-pixel-high ZX slice of a
     thin stack pads to 16 rows, not 32)."""
