@@ -1,5 +1,6 @@
 """3D mode: the three orthogonal network passes and their combination match cellpose's do_3D on identical weights."""
 import numpy as np
+from scipy import ndimage
 import pytest
 
 import trackpose
@@ -290,6 +291,29 @@ def test_stitching_cuts_nuclei_chained_through_the_light_between_layers():
     # trimming removes planes only, at objects' ends, and outlines the nuclei better along Z
     assert not np.any((default.masks > 0) & ~(split.masks > 0)) and (default.masks > 0).sum() < (split.masks > 0).sum()
     assert ap_default[0] >= ap_split[0] and ap_default[1] >= ap_split[1] + 0.1, (ap_split, ap_default)
+
+
+def test_3d_mode_removes_faint_objects_and_leaves_the_others_as_they_were():
+    """min_mean_cellprob (default 2): objects whose mean summed logit is below it go, the others keep every voxel;
+    on a crowded generated stack the faint ones were mostly false (AP@0.5 0.60 -> 0.68 when measured)."""
+    from trackpose import synth
+    from trackpose.metrics import average_precision
+    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9100)
+    kw = dict(z_axis=0, do_3d=True, anisotropy=2.0, diameter=synth.volume_diameter(truth, 2.0))
+    cache = {}
+    off = trackpose.segment(image, min_mean_cellprob=0.0, network_cache=cache, **kw)  # cellpose's 3D mode
+    default = trackpose.segment(image, network_cache=cache, **kw)
+    ids = np.arange(1, off.masks.max() + 1)
+    means = ndimage.mean(off.cellprob, off.masks, ids)  # resample on: the logits are on the masks' grid
+    faint = ids[means < 2.0]
+    assert 0 < len(faint) < len(ids) // 3, means
+    kept = np.where(np.isin(off.masks, faint), 0, off.masks)
+    # the same objects with the same voxels, renumbered
+    assert default.masks.max() == len(ids) - len(faint)
+    np.testing.assert_array_equal(default.masks > 0, kept > 0)
+    assert len(np.unique(np.stack([default.masks[kept > 0], kept[kept > 0]]), axis=1).T) == default.masks.max()
+    ap_off, ap_default = average_precision(truth, off.masks)[0], average_precision(truth, default.masks)[0]
+    assert ap_default[0] >= ap_off[0] + 0.04, (ap_off, ap_default)
 
 
 def test_3d_compact_tiling_pads_thin_slices_less_and_keeps_the_masks(monkeypatch):

@@ -256,3 +256,27 @@ def test_stitching_cut_and_trim_settings_reach_the_engine(tmp_path):
                       stitch_trim=1.5)
     p, events = run_job(folder)
     assert p.returncode != 0 and "stitch_trim" in events[-1]["message"] and "0.99" in events[-1]["message"]
+
+
+def test_3d_faint_object_setting_reaches_the_engine(tmp_path):
+    """job.json's min_mean_cellprob reaches segment() in 3D mode: 0 keeps every object (cellpose's 3D mode), the
+    default (key absent, as the TrackMate detector sends it) removes the faint ones; out of range is refused."""
+    import trackpose
+    from trackpose import synth
+    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9100)
+    diameter = synth.volume_diameter(truth, 2.0)
+    labels, cache = {}, {}  # one network pass for both direct runs
+    for name, extra in (("default", {}), ("off", dict(min_mean_cellprob=0.0))):
+        folder = make_job(tmp_path / name, image[None], "trackpose_default", axes="TZYX", do_3d=True,
+                          anisotropy=2.0, diameter=diameter, **extra)
+        p, events = run_job(folder)
+        assert p.returncode == 0, p.stderr
+        labels[name] = io.read_image(folder / "labels.tif")[0]
+        direct = trackpose.segment(io.read_image(folder / "input.tif")[0], z_axis=0, do_3d=True, anisotropy=2.0,
+                                   diameter=diameter, flow_threshold=0.0, network_cache=cache, **extra).masks
+        np.testing.assert_array_equal(labels[name], direct)
+    assert 0 < labels["default"].max() < labels["off"].max()
+    folder = make_job(tmp_path / "bad", image[None], "trackpose_default", axes="TZYX", do_3d=True,
+                      min_mean_cellprob=20.0)
+    p, events = run_job(folder)
+    assert p.returncode != 0 and "min_mean_cellprob" in events[-1]["message"] and "18" in events[-1]["message"]

@@ -5,7 +5,7 @@ import pytest
 
 from trackpose import dynamics
 from trackpose.masks import (fill_holes_and_remove_small_masks, flow_error, remove_bad_flow_masks, remove_edge_masks,
-                             renumber)
+                             remove_faint_masks, renumber)
 from trackpose.flows import masks_to_flows
 from trackpose.errors import InputError
 from label_images import cell_logits, iou_matrix, cellpose_dynamics, cells_2d, noisy_network_output, touching_ellipses  # noqa: F401  (fixtures)
@@ -161,3 +161,21 @@ def test_cellpose_small_mask_bug_is_not_copied():
     assert sorted(np.bincount(theirs.ravel())[1:].tolist()) == [600]
     assert sorted(np.bincount(ours.ravel())[1:].tolist()) == [100, 600]
 
+
+
+def test_remove_faint_masks_removes_objects_whose_mean_logit_is_below_the_threshold():
+    labels = np.zeros((2, 6, 6), np.int32)
+    labels[0, :2, :2], labels[0, 3:, 3:], labels[1, :3, 4:], labels[1, 4:, :2] = 1, 2, 5, 7
+    cellprob = np.full(labels.shape, -4.0, np.float32)
+    cellprob[labels == 1] = 3.0
+    cellprob[labels == 2] = 1.0
+    cellprob[1, :3, 4:] = [[0.5, 3.6], [3.6, 0.5], [0.5, 3.6]]  # object 5, mean 2.05: kept
+    cellprob[labels == 7] = 1.99
+    out = remove_faint_masks(labels, cellprob, 2.0)
+    assert out.dtype == np.int32 and out.shape == labels.shape
+    # 1 and 5 kept (renumbered 1, 2 in order, voxels unchanged), 2 and 7 removed
+    np.testing.assert_array_equal(out, np.select([labels == 1, labels == 5], [1, 2], 0))
+    np.testing.assert_array_equal(remove_faint_masks(labels, cellprob, 0.0), labels)  # 0 = off, nothing renumbered
+    assert remove_faint_masks(labels, cellprob, 10.0).max() == 0
+    with pytest.raises(ValueError, match="shape"):
+        remove_faint_masks(labels, cellprob[0], 2.0)

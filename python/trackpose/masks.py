@@ -33,6 +33,7 @@ __all__ = [
     "remove_bad_flow_masks",
     "fill_holes_and_remove_small_masks",
     "remove_edge_masks",
+    "remove_faint_masks",
     "renumber",
 ]
 
@@ -67,6 +68,39 @@ def renumber(masks):
     present[0] = 0
     lut = np.cumsum(present > 0).astype(np.int32)
     lut[present == 0] = 0
+    return lut[labels]
+
+
+def remove_faint_masks(masks, cellprob, threshold):
+    """Remove objects whose mean cell probability is below ``threshold`` and renumber the rest 1..N in order.
+
+    Parameters
+    ----------
+    masks : np.ndarray of int, (Ly, Lx) or (Lz, Ly, Lx)
+        Label image, 0 = background.
+    cellprob : np.ndarray of float, same shape
+        The cell-probability logits the masks were found on (in 3D mode the sum of the three views').
+    threshold : float
+        Objects whose mean logit is below it are removed; <= 0 removes nothing.
+
+    Returns
+    -------
+    np.ndarray of int32, same shape
+    """
+    labels = _as_int32_labels(masks)
+    if threshold <= 0 or labels.size == 0 or labels.max() == 0:
+        return labels
+    if cellprob.shape != labels.shape:
+        raise ValueError(f"cellprob {cellprob.shape} and masks {labels.shape} differ in shape")
+    flat = labels.ravel()
+    sizes = np.bincount(flat)
+    sums = np.bincount(flat, weights=np.asarray(cellprob, np.float64).ravel(), minlength=len(sizes))
+    keep = np.zeros(len(sizes), bool)
+    present = sizes > 0
+    keep[present] = sums[present] / sizes[present] >= threshold
+    keep[0] = False
+    lut = np.cumsum(keep).astype(np.int32)
+    lut[~keep] = 0
     return lut[labels]
 
 

@@ -19,7 +19,7 @@ from . import dynamics, settings, transforms
 from .errors import InputError
 from .memory import check_memory
 from .inference import run_network
-from .masks import fill_holes_and_remove_small_masks, remove_edge_masks
+from .masks import fill_holes_and_remove_small_masks, remove_edge_masks, remove_faint_masks
 from .models import Model, load_model
 from .settings import DEFAULTS as D
 
@@ -94,6 +94,7 @@ def segment(image: np.ndarray,
             stitch_threshold: float = D["stitch_threshold"],
             stitch_split: float = D["stitch_split"],
             stitch_trim: float = D["stitch_trim"],
+            min_mean_cellprob: float = D["min_mean_cellprob"],
             anisotropy: Optional[float] = D["anisotropy"],
             flow3d_smooth: float = D["flow3d_smooth"],
             batch_size: int = D["batch_size"],
@@ -157,6 +158,10 @@ def segment(image: np.ndarray,
         With stitching: drop the planes at the top and bottom of each (cut) object whose mean intensity is below
         this fraction of its brightest plane's (``trackpose.stitch.trim_dim_ends``): out-of-focus light segmented
         as part of the nucleus. 0 = off; ``stitch_split=0, stitch_trim=0`` is cellpose's stitching.
+    min_mean_cellprob : float
+        3D mode: remove objects whose mean cell-probability logit (the sum of the three views', the scale of
+        ``cellprob_threshold`` in 3D) is below this (``trackpose.masks.remove_faint_masks``): faint blobs that haze
+        and out-of-focus light leave. 0 = off, cellpose's 3D mode (docs/engine.md, "3D mode").
     batch_size, bsize, tile_overlap, augment :
         Tiles per forward pass (counted in ``bsize`` x ``bsize`` tiles: a pass holds about ``batch_size * bsize**2``
         pixels), tile size, fractional tile overlap, test-time flip augmentation.
@@ -186,7 +191,8 @@ def segment(image: np.ndarray,
         the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling, augment,
         resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which is
         what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
-        ``stitch_threshold``, ``stitch_split``, ``stitch_trim``, ``flow3d_smooth`` or ``exclude_on_edges`` (the
+        ``stitch_threshold``, ``stitch_split``, ``stitch_trim``, ``min_mean_cellprob``, ``flow3d_smooth`` or
+        ``exclude_on_edges`` (the
         TrackMate preview loop). The masks are the same as without the cache. One entry; it costs a copy of the
         network output (4 floats per pixel).
 
@@ -201,7 +207,7 @@ def segment(image: np.ndarray,
     options = dict(diameter=diameter, flow_threshold=flow_threshold, cellprob_threshold=cellprob_threshold,
                    resample=resample, niter=niter, min_size=min_size, max_size=max_size,
                    max_size_fraction=max_size_fraction, do_3d=do_3d, stitch_threshold=stitch_threshold,
-                   stitch_split=stitch_split, stitch_trim=stitch_trim,
+                   stitch_split=stitch_split, stitch_trim=stitch_trim, min_mean_cellprob=min_mean_cellprob,
                    anisotropy=anisotropy, flow3d_smooth=flow3d_smooth, batch_size=batch_size, bsize=bsize,
                    tile_overlap=tile_overlap, augment=augment, tiling=tiling, bfloat16=bfloat16, normalize=normalize,
                    percentiles=percentiles, lowhigh=lowhigh, invert=invert, gamma=gamma, wiener_noise=wiener_noise,
@@ -304,7 +310,7 @@ def segment(image: np.ndarray,
         masks = _masks_3d(y, (nz, ly, lx), niter=n_iter, cellprob_threshold=cellprob_threshold,
                           min_size=min_size, max_size=max_size, max_size_fraction=max_size_fraction,
                           flow3d_smooth=flow3d_smooth, exclude_on_edges=exclude_on_edges,
-                          network_grid=grid if resample else None)
+                          network_grid=grid if resample else None, min_mean_cellprob=min_mean_cellprob)
         flows, cellprob = y[:3], y[3]
     else:
         def network_2d():
@@ -381,15 +387,16 @@ def _cached(cache: Optional[dict], key, timings: dict, compute):
 
 def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float, min_size: int,
               max_size: Optional[int], max_size_fraction: float, flow3d_smooth: float = 0.0,
-              exclude_on_edges: bool = False, network_grid: Optional[tuple] = None) -> np.ndarray:
+              exclude_on_edges: bool = False, network_grid: Optional[tuple] = None,
+              min_mean_cellprob: float = 0.0) -> np.ndarray:
     """3D masks from the network output of the 3D mode (everything :func:`segment` does after the network).
 
     y : (4, Z', Y', X') float32, dZ, dY, dX, cellprob (``_network_3d``'s output); the flows are smoothed in place
     when ``flow3d_smooth`` > 0. shape : (Z, Y, X) of the image; masks found at another size are resized to it.
     network_grid : (Z, Y, X) the network ran at, when ``y`` was resampled from it to another grid: the flows are
     displacements on the network's grid, so the dynamics follows them converted to ``y``'s voxels (each component
-    times ``y``'s size / the network's along its axis; see the note in the function). Returns (Z, Y, X) int32
-    labels.
+    times ``y``'s size / the network's along its axis; see the note in the function). ``min_mean_cellprob``:
+    objects whose mean summed logit is below it are removed (0 = none). Returns (Z, Y, X) int32 labels.
     """
     if flow3d_smooth > 0:
         from scipy.ndimage import gaussian_filter
@@ -407,6 +414,8 @@ def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float
     masks = dynamics.compute_masks(y[:3], y[3], niter=niter, cellprob_threshold=cellprob_threshold,
                                    flow_threshold=0.0, min_size=min_size, max_size=max_size,
                                    max_size_fraction=max_size_fraction, step_scale=step_scale)
+    # on the grid the masks were found on, before any resize: y[3] is the summed logit there
+    masks = remove_faint_masks(masks, y[3], min_mean_cellprob)
     if masks.shape != tuple(shape):
         masks = _resize_labels_3d(masks, tuple(shape))
         masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
