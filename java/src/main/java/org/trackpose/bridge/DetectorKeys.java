@@ -123,6 +123,13 @@ public final class DetectorKeys {
     public static final String KEY_STITCH_TRIM = "STITCH_TRIM";
     public static final Double DEFAULT_STITCH_TRIM = 0.6;
 
+    /**
+     * 3D mode: remove objects whose mean cell-probability logit (summed over the three views) is below this: faint
+     * blobs of haze between crowded nuclei; 0 = keep every object (cellpose's 3D mode).
+     */
+    public static final String KEY_MIN_MEAN_CELLPROB = "MIN_MEAN_CELLPROB";
+    public static final Double DEFAULT_MIN_MEAN_CELLPROB = 2.0;
+
     /** Z / XY voxel size ratio; 0 = taken from the image calibration. */
     public static final String KEY_ANISOTROPY = "ANISOTROPY";
     public static final Double DEFAULT_ANISOTROPY = 0.0;
@@ -255,6 +262,8 @@ public final class DetectorKeys {
             num(KEY_IOU_THRESHOLD, DEFAULT_IOU_THRESHOLD, 0.0, 1.0, "IoU threshold for Z stitching"),
             num(KEY_STITCH_SPLIT, DEFAULT_STITCH_SPLIT, 0.0, 0.99, "Z stitching: cut at intensity dips this deep"),
             num(KEY_STITCH_TRIM, DEFAULT_STITCH_TRIM, 0.0, 0.99, "Z stitching: trim end planes dimmer than this"),
+            num(KEY_MIN_MEAN_CELLPROB, DEFAULT_MIN_MEAN_CELLPROB, 0.0, 18.0,
+                    "3D mode: remove objects with a mean cell probability below this"),
             num(KEY_ANISOTROPY, DEFAULT_ANISOTROPY, 0.0, 100.0, "Z / XY voxel size ratio, 0 = from calibration"),
             num(KEY_FLOW_3D_SMOOTH, DEFAULT_FLOW_3D_SMOOTH, 0.0, 100.0, "3D flow smoothing in pixels"),
             flag(KEY_USE_GPU, DEFAULT_USE_GPU, "use the GPU when there is one"),

@@ -115,6 +115,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
     final SliderField iouThreshold = slider(KEY_IOU_THRESHOLD);
     final SliderField stitchSplit = slider(KEY_STITCH_SPLIT);
     final SliderField stitchTrim = slider(KEY_STITCH_TRIM);
+    final SliderField minMeanCellprob = slider(KEY_MIN_MEAN_CELLPROB);
     final JFormattedTextField anisotropy = numberField();
     final JFormattedTextField flow3DSmooth = numberField();
     final JFormattedTextField smoothing = numberField();
@@ -122,6 +123,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
     final JComponent iouRow;
     final JComponent stitchSplitRow;
     final JComponent stitchTrimRow;
+    final JComponent minMeanCellprobRow;
     final JComponent anisotropyRow;
 
     // execution
@@ -228,6 +230,9 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         stitchTrim.setToolTipText("Drop an object's top and bottom planes dimmer than this fraction of its brightest "
                 + "plane (out-of-focus light); 0 = never, cellpose's stitching");
         stitchTrimRow = addRow("Trim end planes dimmer than:", stitchTrim);
+        minMeanCellprob.setToolTipText("Remove objects whose mean cell probability (logit, summed over the three "
+                + "views) is below this: faint blobs of haze between crowded nuclei; 0 = keep all, cellpose's 3D mode");
+        minMeanCellprobRow = addRow("Remove objects fainter than:", minMeanCellprob);
         anisotropyRow = addRow("Anisotropy, Z / XY (calibration: " + format(facts.anisotropy()) + "):",
                 hint(anisotropy, "Z step / pixel width; from the calibration: " + format(facts.anisotropy())));
         addRow("Flow smoothing (pixels):", hint(flow3DSmooth, "Gaussian smoothing of the 3D flows, in pixels"));
@@ -307,6 +312,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         iouThreshold.setValue(number(KEY_IOU_THRESHOLD));
         stitchSplit.setValue(number(KEY_STITCH_SPLIT));
         stitchTrim.setValue(number(KEY_STITCH_TRIM));
+        minMeanCellprob.setValue(number(KEY_MIN_MEAN_CELLPROB));
         double a = number(KEY_ANISOTROPY);
         anisotropy.setValue(a > 0 ? a : facts.anisotropy());
         flow3DSmooth.setValue(number(KEY_FLOW_3D_SMOOTH));
@@ -347,6 +353,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         m.put(KEY_IOU_THRESHOLD, iouThreshold.getValue());
         m.put(KEY_STITCH_SPLIT, stitchSplit.getValue());
         m.put(KEY_STITCH_TRIM, stitchTrim.getValue());
+        m.put(KEY_MIN_MEAN_CELLPROB, minMeanCellprob.getValue());
         if (facts.is3D()) {
             m.put(KEY_ANISOTROPY, value(anisotropy));
             m.put(KEY_FLOW_3D_SMOOTH, value(flow3DSmooth));
@@ -387,6 +394,9 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
             c.setVisible(stitch);
             label(c).setVisible(stitch);
         }
+        boolean volume = facts.is3D() && !stitch;
+        minMeanCellprobRow.setVisible(volume);
+        label(minMeanCellprobRow).setVisible(volume);
         form.revalidate();
         form.repaint();
     }

@@ -37,6 +37,7 @@ class DetectorSettingsTest {
         assertEquals(0.25, d.get(KEY_IOU_THRESHOLD));
         assertEquals(0.1, d.get(KEY_STITCH_SPLIT));
         assertEquals(0.6, d.get(KEY_STITCH_TRIM));
+        assertEquals(2.0, d.get(KEY_MIN_MEAN_CELLPROB));
         assertEquals(0.0, d.get(KEY_ANISOTROPY));
         assertEquals(0.0, d.get(KEY_FLOW_3D_SMOOTH));
         assertEquals(true, d.get(KEY_USE_GPU));
@@ -95,6 +96,8 @@ class DetectorSettingsTest {
         assertTrue(onlyMessage(KEY_STITCH_SPLIT, 1.0).startsWith("STITCH_SPLIT = 1.0 is out of range: allowed 0 to "
                 + "0.99"), onlyMessage(KEY_STITCH_SPLIT, 1.0));
         assertTrue(onlyMessage(KEY_STITCH_TRIM, -0.1).startsWith("STITCH_TRIM = -0.1 is out of range"));
+        assertTrue(onlyMessage(KEY_MIN_MEAN_CELLPROB, 20.0).startsWith("MIN_MEAN_CELLPROB = 20.0 is out of range: "
+                + "allowed 0 to 18"), onlyMessage(KEY_MIN_MEAN_CELLPROB, 20.0));
     }
 
     @Test
@@ -231,6 +234,11 @@ class DetectorSettingsTest {
         assertEquals(0.0, true3d.get("stitch_threshold"));
         assertFalse(true3d.containsKey("stitch_split") || true3d.containsKey("stitch_trim"),
                 "sent only with 2D + Z stitching, so that other jobs run on engines older than these keys");
+        assertEquals(2.0, true3d.get("min_mean_cellprob"));
+        assertEquals(0.0, DetectorSettings.defaults().set(KEY_MODE_3D, true).set(KEY_MIN_MEAN_CELLPROB, 0.0)
+                .toJobSettings(cal).get("min_mean_cellprob"));
+        assertFalse(DetectorSettings.defaults().toJobSettings(cal).containsKey("min_mean_cellprob"),
+                "sent only in 3D mode");
         assertEquals(4.0, (Double) true3d.get("anisotropy"), 1e-12, "from calibration: 2.0 / 0.5");
         Map<String, Object> override = DetectorSettings.defaults().set(KEY_MODE_3D, true).set(KEY_ANISOTROPY, 2.5)
                 .toJobSettings(cal);
@@ -241,6 +249,7 @@ class DetectorSettingsTest {
         assertEquals(0.25, stitched.get("stitch_threshold"));
         assertEquals(0.1, stitched.get("stitch_split"));
         assertEquals(0.6, stitched.get("stitch_trim"));
+        assertFalse(stitched.containsKey("min_mean_cellprob"), "3D mode only");
         Map<String, Object> cellposeStitching = DetectorSettings.defaults().set(KEY_MODE_3D, true)
                 .set(KEY_DO2DZ, true).set(KEY_STITCH_SPLIT, 0.0).set(KEY_STITCH_TRIM, 0.0).toJobSettings(cal);
         assertEquals(0.0, cellposeStitching.get("stitch_split"));

@@ -131,6 +131,11 @@ class TrackposeConfigurationPanelTest {
         assertTrue(p.mode3D.isSelected());
         assertFalse(p.iouRow.isVisible(), "IoU only with 2D + Z");
         assertFalse(p.stitchSplitRow.isVisible() || p.stitchTrimRow.isVisible(), "cut and trim only with 2D + Z");
+        assertTrue(p.minMeanCellprobRow.isVisible(), "faint-object removal in 3D mode");
+        assertEquals(2.0, p.minMeanCellprob.getValue());
+        p.minMeanCellprob.setValue(0.0);
+        assertEquals(0.0, p.getSettings().get(KEY_MIN_MEAN_CELLPROB));
+        p.minMeanCellprob.setValue(2.0);
         Map<String, Object> s = p.getSettings();
         assertEquals(true, s.get(KEY_MODE_3D), "a Z stack is segmented as a volume");
         assertEquals(false, s.get(KEY_DO2DZ));
@@ -140,6 +145,7 @@ class TrackposeConfigurationPanelTest {
         p.mode2DZ.doClick();
         assertTrue(p.iouRow.isVisible());
         assertTrue(p.stitchSplitRow.isVisible() && p.stitchTrimRow.isVisible());
+        assertFalse(p.minMeanCellprobRow.isVisible(), "3D mode only");
         assertEquals(0.1, p.stitchSplit.getValue());
         assertEquals(0.6, p.stitchTrim.getValue());
         p.iouThreshold.setValue(0.4);
