@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 CASES = {"small": (31, 61, 57), "large": (32, 256, 256), "thin": (8, 512, 512)}
 # 3D without the removal of faint objects (min_mean_cellprob) and 2D+Z without the cut at intensity valleys and trim
 # of dim ends (stitch_split, stitch_trim), so that the objects compare with cellpose's one for one; each is one pass
-# over the voxels (docs/engine.md, "3D mode", "2D + Z stitching")
+# over the voxels (docs/engine.md, "Dynamics", "2D + Z stitching")
 MODES = {"3D": (dict(do_3d=True, anisotropy=1.0, min_mean_cellprob=0.0), dict(do_3D=True, anisotropy=1.0)),
          "2D+Z": (dict(stitch_threshold=0.25, stitch_split=0.0, stitch_trim=0.0), dict(stitch_threshold=0.25))}
 

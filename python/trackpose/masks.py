@@ -64,11 +64,16 @@ def renumber(masks):
     labels = _as_int32_labels(masks)
     if labels.size == 0:
         return labels
-    present = np.bincount(labels.ravel())
-    present[0] = 0
-    lut = np.cumsum(present > 0).astype(np.int32)
-    lut[present == 0] = 0
-    return lut[labels]
+    present = np.bincount(labels.ravel()) > 0
+    present[0] = False
+    return _compacting_lut(present)[labels]
+
+
+def _compacting_lut(keep: np.ndarray) -> np.ndarray:
+    """Lookup table mapping each kept label to 1..N in order and every other label (and 0) to 0."""
+    lut = np.cumsum(keep).astype(np.int32)
+    lut[~keep] = 0
+    return lut
 
 
 def remove_faint_masks(masks, cellprob, threshold):
@@ -99,9 +104,7 @@ def remove_faint_masks(masks, cellprob, threshold):
     present = sizes > 0
     keep[present] = sums[present] / sizes[present] >= threshold
     keep[0] = False
-    lut = np.cumsum(keep).astype(np.int32)
-    lut[~keep] = 0
-    return lut[labels]
+    return _compacting_lut(keep)[labels]
 
 
 @njit(cache=True, nogil=True)

@@ -161,7 +161,7 @@ def segment(image: np.ndarray,
     min_mean_cellprob : float
         3D mode: remove objects whose mean cell-probability logit (the sum of the three views', the scale of
         ``cellprob_threshold`` in 3D) is below this (``trackpose.masks.remove_faint_masks``): faint blobs that haze
-        and out-of-focus light leave. 0 = off, cellpose's 3D mode (docs/engine.md, "3D mode").
+        and out-of-focus light leave. 0 = off, cellpose's 3D mode (docs/engine.md, "Dynamics").
     batch_size, bsize, tile_overlap, augment :
         Tiles per forward pass (counted in ``bsize`` x ``bsize`` tiles: a pass holds about ``batch_size * bsize**2``
         pixels), tile size, fractional tile overlap, test-time flip augmentation.
@@ -192,8 +192,7 @@ def segment(image: np.ndarray,
         resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which is
         what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
         ``stitch_threshold``, ``stitch_split``, ``stitch_trim``, ``min_mean_cellprob``, ``flow3d_smooth`` or
-        ``exclude_on_edges`` (the
-        TrackMate preview loop). The masks are the same as without the cache. One entry; it costs a copy of the
+        ``exclude_on_edges`` (the TrackMate preview loop). The masks are the same as without the cache. One entry; it costs a copy of the
         network output (4 floats per pixel).
 
     Returns
