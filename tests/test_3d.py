@@ -88,9 +88,10 @@ def builtin_and_cellpose():
     return path, cm.CellposeModel(pretrained_model=str(path))
 
 
-# stitch_split 0 and stitch_trim 0 are cellpose's stitching (the defaults cut chained objects: next test)
+# stitch_split, stitch_trim and stitch_min_mean_cellprob 0 are cellpose's stitching (the defaults cut chained objects: next test)
 @pytest.mark.parametrize("mode", [dict(do_3d=True, anisotropy=1.0),
-                                  dict(stitch_threshold=0.25, stitch_split=0.0, stitch_trim=0.0)])
+                                  dict(stitch_threshold=0.25, stitch_split=0.0, stitch_trim=0.0,
+                                       stitch_min_mean_cellprob=0.0)])
 def test_3d_and_stitched_masks_match_cellpose(builtin_and_cellpose, mode):
     from trackpose.metrics import average_precision, matched_fraction
     path, cp = builtin_and_cellpose
@@ -280,7 +281,8 @@ def test_stitching_cuts_nuclei_chained_through_the_light_between_layers():
     from trackpose import synth
     from trackpose.metrics import average_precision
     image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9101)
-    kw = dict(z_axis=0, diameter=synth.volume_diameter(truth, 2.0), stitch_threshold=0.25)
+    kw = dict(z_axis=0, diameter=synth.volume_diameter(truth, 2.0), stitch_threshold=0.25,
+              stitch_min_mean_cellprob=0.0)
     cache = {}
     plain = trackpose.segment(image, stitch_split=0.0, stitch_trim=0.0, network_cache=cache, **kw)
     split = trackpose.segment(image, stitch_trim=0.0, network_cache=cache, **kw)
@@ -303,17 +305,50 @@ def test_3d_mode_removes_faint_objects_and_leaves_the_others_as_they_were():
     cache = {}
     off = trackpose.segment(image, min_mean_cellprob=0.0, network_cache=cache, **kw)  # cellpose's 3D mode
     default = trackpose.segment(image, network_cache=cache, **kw)
-    ids = np.arange(1, off.masks.max() + 1)
-    means = ndimage.mean(off.cellprob, off.masks, ids)  # resample on: the logits are on the masks' grid
-    faint = ids[means < 2.0]
-    assert 0 < len(faint) < len(ids) // 3, means
-    kept = np.where(np.isin(off.masks, faint), 0, off.masks)
-    # the same objects with the same voxels, renumbered
-    assert default.masks.max() == len(ids) - len(faint)
-    np.testing.assert_array_equal(default.masks > 0, kept > 0)
-    assert len(np.unique(np.stack([default.masks[kept > 0], kept[kept > 0]]), axis=1).T) == default.masks.max()
+    # resample on: the logits are on the masks' grid
+    _assert_faint_ones_removed(off.masks, default.masks, off.cellprob, 2.0, max_fraction=1 / 3)
     ap_off, ap_default = average_precision(truth, off.masks)[0], average_precision(truth, default.masks)[0]
     assert ap_default[0] >= ap_off[0] + 0.04, (ap_off, ap_default)
+
+
+def _assert_faint_ones_removed(off: np.ndarray, on: np.ndarray, cellprob: np.ndarray, threshold: float,
+                               max_fraction: float) -> np.ndarray:
+    """``on`` holds ``off``'s objects whose mean ``cellprob`` is at least ``threshold``, voxel for voxel, renumbered;
+    at least one and at most ``max_fraction`` of them were removed. Returns the removed labels of ``off``."""
+    ids = np.arange(1, off.max() + 1)
+    means = ndimage.mean(cellprob, off, ids)
+    faint = ids[means < threshold]
+    assert 0 < len(faint) <= len(ids) * max_fraction, means
+    kept = np.where(np.isin(off, faint), 0, off)
+    assert on.max() == len(ids) - len(faint)
+    np.testing.assert_array_equal(on > 0, kept > 0)
+    assert len(np.unique(np.stack([on[kept > 0], kept[kept > 0]]), axis=1).T) == on.max()
+    return faint
+
+
+def test_stitching_removes_faint_objects_which_were_false_and_leaves_the_others_as_they_were():
+    """stitch_min_mean_cellprob (default 1): stitched objects whose mean logit is below it go, the others keep
+    every voxel; on a crowded generated stack every one removed was a false positive (AP@0.5 0.939 -> 0.958 when
+    measured). With resample off the logits are at the network's scale, resized to the masks' for the check."""
+    from trackpose import synth
+    from trackpose.metrics import average_precision, matched_fraction
+    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9101)
+    kw = dict(z_axis=0, stitch_threshold=0.25, diameter=synth.volume_diameter(truth, 2.0))
+    cache = {}
+    off = trackpose.segment(image, stitch_min_mean_cellprob=0.0, network_cache=cache, **kw)
+    default = trackpose.segment(image, network_cache=cache, **kw)
+    faint = _assert_faint_ones_removed(off.masks, default.masks, off.cellprob, 1.0, max_fraction=0.2)
+    for label in faint:  # none of them is a nucleus
+        assert matched_fraction(np.where(off.masks == label, 1, 0), truth, iou=0.5) == 0.0, label
+    ap_off, ap_default = average_precision(truth, off.masks)[0], average_precision(truth, default.masks)[0]
+    assert ap_default[0] > ap_off[0], (ap_off, ap_default)
+
+    cache = {}  # resample off (no faint objects there at 1: a higher value shows the grids agree)
+    off = trackpose.segment(image, stitch_min_mean_cellprob=0.0, network_cache=cache, resample=False, **kw)
+    on = trackpose.segment(image, stitch_min_mean_cellprob=2.5, network_cache=cache, resample=False, **kw)
+    assert off.cellprob.shape[1:] != image.shape[1:]  # the network's scale
+    _assert_faint_ones_removed(off.masks, on.masks, T.resize_planes(off.cellprob, *image.shape[1:]), 2.5,
+                               max_fraction=0.5)
 
 
 def test_3d_compact_tiling_pads_thin_slices_less_and_keeps_the_masks(monkeypatch):

@@ -235,14 +235,16 @@ def test_bfloat16_setting_reaches_the_engine(tmp_path, movie):
 
 
 def test_stitching_cut_and_trim_settings_reach_the_engine(tmp_path):
-    """job.json's stitch_split and stitch_trim (TrackMate's STITCH_SPLIT, STITCH_TRIM) reach segment(): 0 and 0 give
-    cellpose's stitching, the defaults cut the nuclei it chains along Z."""
+    """job.json's stitch_split, stitch_trim and stitch_min_mean_cellprob (TrackMate's STITCH_SPLIT, STITCH_TRIM,
+    STITCH_MIN_MEAN_CELLPROB) reach segment(): 0, 0 and 0 give cellpose's stitching, the defaults cut the nuclei it
+    chains along Z."""
     import trackpose
     from trackpose import synth
     image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9101)
     diameter = synth.volume_diameter(truth, 2.0)
     labels = {}
-    for name, extra in (("default", {}), ("cellpose", dict(stitch_split=0.0, stitch_trim=0.0))):
+    for name, extra in (("default", {}),
+                        ("cellpose", dict(stitch_split=0.0, stitch_trim=0.0, stitch_min_mean_cellprob=0.0))):
         folder = make_job(tmp_path / name, image[None], "trackpose_default", axes="TZYX", stitch_threshold=0.25,
                           diameter=diameter, **extra)
         p, events = run_job(folder)
@@ -256,6 +258,10 @@ def test_stitching_cut_and_trim_settings_reach_the_engine(tmp_path):
                       stitch_trim=1.5)
     p, events = run_job(folder)
     assert p.returncode != 0 and "stitch_trim" in events[-1]["message"] and "0.99" in events[-1]["message"]
+    folder = make_job(tmp_path / "bad2", image[None], "trackpose_default", axes="TZYX", stitch_threshold=0.25,
+                      stitch_min_mean_cellprob=7.0)
+    p, events = run_job(folder)
+    assert p.returncode != 0 and "stitch_min_mean_cellprob" in events[-1]["message"] and "6" in events[-1]["message"]
 
 
 def test_3d_faint_object_setting_reaches_the_engine(tmp_path):

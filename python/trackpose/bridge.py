@@ -238,6 +238,7 @@ def segment_kwargs(settings: dict, meta: io.ImageMeta, is_volume: bool) -> dict:
                   max_size=settings["max_size"] or None, do_3d=settings["do_3d"],
                   stitch_threshold=settings["stitch_threshold"], stitch_split=settings["stitch_split"],
                   stitch_trim=settings["stitch_trim"], min_mean_cellprob=settings["min_mean_cellprob"],
+                  stitch_min_mean_cellprob=settings["stitch_min_mean_cellprob"],
                   flow3d_smooth=settings["flow3d_smooth"],
                   batch_size=settings["batch_size"], gpu=settings["use_gpu"], bfloat16=settings["bfloat16"])
     if settings["do_3d"]:

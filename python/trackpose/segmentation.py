@@ -95,6 +95,7 @@ def segment(image: np.ndarray,
             stitch_split: float = D["stitch_split"],
             stitch_trim: float = D["stitch_trim"],
             min_mean_cellprob: float = D["min_mean_cellprob"],
+            stitch_min_mean_cellprob: float = D["stitch_min_mean_cellprob"],
             anisotropy: Optional[float] = D["anisotropy"],
             flow3d_smooth: float = D["flow3d_smooth"],
             batch_size: int = D["batch_size"],
@@ -162,6 +163,10 @@ def segment(image: np.ndarray,
         3D mode: remove objects whose mean cell-probability logit (the sum of the three views', the scale of
         ``cellprob_threshold`` in 3D) is below this (``trackpose.masks.remove_faint_masks``): faint blobs that haze
         and out-of-focus light leave. 0 = off, cellpose's 3D mode (docs/engine.md, "Dynamics").
+    stitch_min_mean_cellprob : float
+        With stitching: remove stitched objects whose mean cell-probability logit (one view's, the scale of
+        ``cellprob_threshold`` in 2D) is below this, the same check as ``min_mean_cellprob`` on the objects
+        stitching leaves. 0 = off; with ``stitch_split=0, stitch_trim=0`` it gives cellpose's stitching.
     batch_size, bsize, tile_overlap, augment :
         Tiles per forward pass (counted in ``bsize`` x ``bsize`` tiles: a pass holds about ``batch_size * bsize**2``
         pixels), tile size, fractional tile overlap, test-time flip augmentation.
@@ -191,7 +196,7 @@ def segment(image: np.ndarray,
         the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling, augment,
         resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which is
         what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
-        ``stitch_threshold``, ``stitch_split``, ``stitch_trim``, ``min_mean_cellprob``, ``flow3d_smooth`` or
+        ``stitch_threshold``, ``stitch_split``, ``stitch_trim``, ``min_mean_cellprob``, ``stitch_min_mean_cellprob``, ``flow3d_smooth`` or
         ``exclude_on_edges`` (the TrackMate preview loop). The masks are the same as without the cache. One entry; it costs a copy of the
         network output (4 floats per pixel).
 
@@ -207,7 +212,7 @@ def segment(image: np.ndarray,
                    resample=resample, niter=niter, min_size=min_size, max_size=max_size,
                    max_size_fraction=max_size_fraction, do_3d=do_3d, stitch_threshold=stitch_threshold,
                    stitch_split=stitch_split, stitch_trim=stitch_trim, min_mean_cellprob=min_mean_cellprob,
-                   anisotropy=anisotropy, flow3d_smooth=flow3d_smooth, batch_size=batch_size, bsize=bsize,
+                   stitch_min_mean_cellprob=stitch_min_mean_cellprob, anisotropy=anisotropy, flow3d_smooth=flow3d_smooth, batch_size=batch_size, bsize=bsize,
                    tile_overlap=tile_overlap, augment=augment, tiling=tiling, bfloat16=bfloat16, normalize=normalize,
                    percentiles=percentiles, lowhigh=lowhigh, invert=invert, gamma=gamma, wiener_noise=wiener_noise,
                    exclude_on_edges=exclude_on_edges, gpu=gpu)
@@ -344,6 +349,10 @@ def segment(image: np.ndarray,
             if intensity is not None:
                 masks = trim_dim_ends(split_at_z_valleys(masks, intensity, stitch_split), intensity, stitch_trim)
             masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
+            if stitch_min_mean_cellprob > 0:
+                # the stitched masks are on the image's grid; with resample off the logits are at network scale
+                masks = remove_faint_masks(masks, transforms.resize_planes(y[:, 2], ly, lx),
+                                           stitch_min_mean_cellprob)
             if exclude_on_edges:
                 masks = remove_edge_masks(masks)
         flows, cellprob = np.moveaxis(y[:, :2], 1, 0), y[:, 2]

@@ -203,6 +203,10 @@ SETTINGS: tuple[Setting, ...] = (
        "three views, the scale cellprob_threshold has in 3D) is below this: faint blobs in haze and out-of-focus "
        "light; 0 = off (cellpose's 3D mode)", minimum=0.0, maximum=18.0, group="3D stacks",
        job_key="min_mean_cellprob", trackmate_key="MIN_MEAN_CELLPROB"),
+    _s("stitch_min_mean_cellprob", "float", 1.0, "2D+Z: drop stitched objects whose mean cell-probability logit "
+       "(one view's, the scale cellprob_threshold has in 2D) is below this: faint blobs in haze and out-of-focus "
+       "light; 0 = off (cellpose's stitching, with stitch_split and stitch_trim 0)", minimum=0.0, maximum=6.0,
+       group="3D stacks", job_key="stitch_min_mean_cellprob", trackmate_key="STITCH_MIN_MEAN_CELLPROB"),
     _s("anisotropy", "float", None, "Z spacing / pixel size for 3D mode; 0 = from the image's calibration, else 1",
        minimum=0.0, maximum=100.0, optional=True, zero_means="from the calibration", group="3D stacks",
        job_key="anisotropy", trackmate_key="ANISOTROPY"),

@@ -130,6 +130,13 @@ public final class DetectorKeys {
     public static final String KEY_MIN_MEAN_CELLPROB = "MIN_MEAN_CELLPROB";
     public static final Double DEFAULT_MIN_MEAN_CELLPROB = 2.0;
 
+    /**
+     * 2D + Z: remove stitched objects whose mean cell-probability logit (one view's) is below this: faint blobs of
+     * haze and out-of-focus light; 0 = keep every object (with STITCH_SPLIT and STITCH_TRIM 0: cellpose's stitching).
+     */
+    public static final String KEY_STITCH_MIN_MEAN_CELLPROB = "STITCH_MIN_MEAN_CELLPROB";
+    public static final Double DEFAULT_STITCH_MIN_MEAN_CELLPROB = 1.0;
+
     /** Z / XY voxel size ratio; 0 = taken from the image calibration. */
     public static final String KEY_ANISOTROPY = "ANISOTROPY";
     public static final Double DEFAULT_ANISOTROPY = 0.0;
@@ -264,6 +271,8 @@ public final class DetectorKeys {
             num(KEY_STITCH_TRIM, DEFAULT_STITCH_TRIM, 0.0, 0.99, "Z stitching: trim end planes dimmer than this"),
             num(KEY_MIN_MEAN_CELLPROB, DEFAULT_MIN_MEAN_CELLPROB, 0.0, 18.0,
                     "3D mode: remove objects with a mean cell probability below this"),
+            num(KEY_STITCH_MIN_MEAN_CELLPROB, DEFAULT_STITCH_MIN_MEAN_CELLPROB, 0.0, 6.0,
+                    "Z stitching: remove objects with a mean cell probability below this"),
             num(KEY_ANISOTROPY, DEFAULT_ANISOTROPY, 0.0, 100.0, "Z / XY voxel size ratio, 0 = from calibration"),
             num(KEY_FLOW_3D_SMOOTH, DEFAULT_FLOW_3D_SMOOTH, 0.0, 100.0, "3D flow smoothing in pixels"),
             flag(KEY_USE_GPU, DEFAULT_USE_GPU, "use the GPU when there is one"),

@@ -260,6 +260,7 @@ public final class DetectorSettings {
         if (stitch) { // sent only with 2D + Z stitching: other jobs also run on engines older than these keys
             s.put("stitch_split", number(KEY_STITCH_SPLIT));
             s.put("stitch_trim", number(KEY_STITCH_TRIM));
+            s.put("stitch_min_mean_cellprob", number(KEY_STITCH_MIN_MEAN_CELLPROB));
         } else if (threeD) { // sent only in 3D mode, for the same reason
             s.put("min_mean_cellprob", number(KEY_MIN_MEAN_CELLPROB));
         }

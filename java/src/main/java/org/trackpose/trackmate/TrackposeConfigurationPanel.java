@@ -116,6 +116,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
     final SliderField stitchSplit = slider(KEY_STITCH_SPLIT);
     final SliderField stitchTrim = slider(KEY_STITCH_TRIM);
     final SliderField minMeanCellprob = slider(KEY_MIN_MEAN_CELLPROB);
+    final SliderField stitchMinMeanCellprob = slider(KEY_STITCH_MIN_MEAN_CELLPROB);
     final JFormattedTextField anisotropy = numberField();
     final JFormattedTextField flow3DSmooth = numberField();
     final JFormattedTextField smoothing = numberField();
@@ -124,6 +125,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
     final JComponent stitchSplitRow;
     final JComponent stitchTrimRow;
     final JComponent minMeanCellprobRow;
+    final JComponent stitchMinMeanCellprobRow;
     final JComponent anisotropyRow;
 
     // execution
@@ -233,6 +235,10 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         minMeanCellprob.setToolTipText("Remove objects whose mean cell probability (logit, summed over the three "
                 + "views) is below this: faint blobs of haze between crowded nuclei; 0 = keep all, cellpose's 3D mode");
         minMeanCellprobRow = addRow("Remove objects fainter than:", minMeanCellprob);
+        // the same check after stitching, on one view's logit (its own scale and default): one row or the other shows
+        stitchMinMeanCellprob.setToolTipText("Remove stitched objects whose mean cell probability (logit) is below "
+                + "this: faint blobs of haze and out-of-focus light; 0 = keep all, cellpose's stitching");
+        stitchMinMeanCellprobRow = addRow("Remove objects fainter than:", stitchMinMeanCellprob);
         anisotropyRow = addRow("Anisotropy, Z / XY (calibration: " + format(facts.anisotropy()) + "):",
                 hint(anisotropy, "Z step / pixel width; from the calibration: " + format(facts.anisotropy())));
         addRow("Flow smoothing (pixels):", hint(flow3DSmooth, "Gaussian smoothing of the 3D flows, in pixels"));
@@ -313,6 +319,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         stitchSplit.setValue(number(KEY_STITCH_SPLIT));
         stitchTrim.setValue(number(KEY_STITCH_TRIM));
         minMeanCellprob.setValue(number(KEY_MIN_MEAN_CELLPROB));
+        stitchMinMeanCellprob.setValue(number(KEY_STITCH_MIN_MEAN_CELLPROB));
         double a = number(KEY_ANISOTROPY);
         anisotropy.setValue(a > 0 ? a : facts.anisotropy());
         flow3DSmooth.setValue(number(KEY_FLOW_3D_SMOOTH));
@@ -354,6 +361,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         m.put(KEY_STITCH_SPLIT, stitchSplit.getValue());
         m.put(KEY_STITCH_TRIM, stitchTrim.getValue());
         m.put(KEY_MIN_MEAN_CELLPROB, minMeanCellprob.getValue());
+        m.put(KEY_STITCH_MIN_MEAN_CELLPROB, stitchMinMeanCellprob.getValue());
         if (facts.is3D()) {
             m.put(KEY_ANISOTROPY, value(anisotropy));
             m.put(KEY_FLOW_3D_SMOOTH, value(flow3DSmooth));
@@ -390,7 +398,7 @@ public class TrackposeConfigurationPanel extends ConfigurationPanel {
         envPathLabel.setVisible(!conda);
         envPathLabel.setText(ENV_VENV.equals(envKind.getSelectedItem()) ? "Venv folder:" : "Python executable:");
         boolean stitch = facts.is3D() && mode2DZ.isSelected();
-        for (JComponent c : new JComponent[] {iouRow, stitchSplitRow, stitchTrimRow}) {
+        for (JComponent c : new JComponent[] {iouRow, stitchSplitRow, stitchTrimRow, stitchMinMeanCellprobRow}) {
             c.setVisible(stitch);
             label(c).setVisible(stitch);
         }

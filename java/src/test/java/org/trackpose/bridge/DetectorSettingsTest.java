@@ -38,6 +38,7 @@ class DetectorSettingsTest {
         assertEquals(0.1, d.get(KEY_STITCH_SPLIT));
         assertEquals(0.6, d.get(KEY_STITCH_TRIM));
         assertEquals(2.0, d.get(KEY_MIN_MEAN_CELLPROB));
+        assertEquals(1.0, d.get(KEY_STITCH_MIN_MEAN_CELLPROB));
         assertEquals(0.0, d.get(KEY_ANISOTROPY));
         assertEquals(0.0, d.get(KEY_FLOW_3D_SMOOTH));
         assertEquals(true, d.get(KEY_USE_GPU));
@@ -98,6 +99,8 @@ class DetectorSettingsTest {
         assertTrue(onlyMessage(KEY_STITCH_TRIM, -0.1).startsWith("STITCH_TRIM = -0.1 is out of range"));
         assertTrue(onlyMessage(KEY_MIN_MEAN_CELLPROB, 20.0).startsWith("MIN_MEAN_CELLPROB = 20.0 is out of range: "
                 + "allowed 0 to 18"), onlyMessage(KEY_MIN_MEAN_CELLPROB, 20.0));
+        assertTrue(onlyMessage(KEY_STITCH_MIN_MEAN_CELLPROB, 7.0).startsWith("STITCH_MIN_MEAN_CELLPROB = 7.0 is out "
+                + "of range: allowed 0 to 6"), onlyMessage(KEY_STITCH_MIN_MEAN_CELLPROB, 7.0));
     }
 
     @Test
@@ -232,7 +235,8 @@ class DetectorSettingsTest {
         Map<String, Object> true3d = DetectorSettings.defaults().set(KEY_MODE_3D, true).toJobSettings(cal);
         assertEquals(true, true3d.get("do_3d"));
         assertEquals(0.0, true3d.get("stitch_threshold"));
-        assertFalse(true3d.containsKey("stitch_split") || true3d.containsKey("stitch_trim"),
+        assertFalse(true3d.containsKey("stitch_split") || true3d.containsKey("stitch_trim")
+                || true3d.containsKey("stitch_min_mean_cellprob"),
                 "sent only with 2D + Z stitching, so that other jobs run on engines older than these keys");
         assertEquals(2.0, true3d.get("min_mean_cellprob"));
         assertEquals(0.0, DetectorSettings.defaults().set(KEY_MODE_3D, true).set(KEY_MIN_MEAN_CELLPROB, 0.0)
@@ -249,11 +253,16 @@ class DetectorSettingsTest {
         assertEquals(0.25, stitched.get("stitch_threshold"));
         assertEquals(0.1, stitched.get("stitch_split"));
         assertEquals(0.6, stitched.get("stitch_trim"));
+        assertEquals(1.0, stitched.get("stitch_min_mean_cellprob"));
         assertFalse(stitched.containsKey("min_mean_cellprob"), "3D mode only");
         Map<String, Object> cellposeStitching = DetectorSettings.defaults().set(KEY_MODE_3D, true)
-                .set(KEY_DO2DZ, true).set(KEY_STITCH_SPLIT, 0.0).set(KEY_STITCH_TRIM, 0.0).toJobSettings(cal);
+                .set(KEY_DO2DZ, true).set(KEY_STITCH_SPLIT, 0.0).set(KEY_STITCH_TRIM, 0.0)
+                .set(KEY_STITCH_MIN_MEAN_CELLPROB, 0.0).toJobSettings(cal);
         assertEquals(0.0, cellposeStitching.get("stitch_split"));
         assertEquals(0.0, cellposeStitching.get("stitch_trim"));
+        assertEquals(0.0, cellposeStitching.get("stitch_min_mean_cellprob"));
+        assertFalse(DetectorSettings.defaults().toJobSettings(cal).containsKey("stitch_min_mean_cellprob"),
+                "sent only with 2D + Z stitching");
         assertEquals(true, DetectorSettings.defaults().set(KEY_MODE_3D, true).jobOutputs().get("meshes"));
         assertEquals(false, DetectorSettings.defaults().jobOutputs().get("meshes"));
     }

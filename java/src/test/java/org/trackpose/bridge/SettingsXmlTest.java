@@ -37,6 +37,7 @@ class SettingsXmlTest {
         s.put(KEY_STITCH_SPLIT, 0.0);
         s.put(KEY_STITCH_TRIM, 0.45);
         s.put(KEY_MIN_MEAN_CELLPROB, 3.5);
+        s.put(KEY_STITCH_MIN_MEAN_CELLPROB, 0.5);
         s.put(KEY_WORKERS, 4);
         s.put(KEY_KEEP_TEMP_FOLDER, true);
         s.put(KEY_PYTHON_ENV_KIND, ENV_VENV);

@@ -256,6 +256,7 @@ class InsideTrackMateTest {
         m.put(KEY_STITCH_SPLIT, 0.05);
         m.put(KEY_STITCH_TRIM, 0.0);
         m.put(KEY_MIN_MEAN_CELLPROB, 1.5);
+        m.put(KEY_STITCH_MIN_MEAN_CELLPROB, 0.5);
         m.put(KEY_ANISOTROPY, 2.5);
         m.put(KEY_FLOW_3D_SMOOTH, 1.0);
         m.put(KEY_USE_GPU, false);

@@ -132,6 +132,7 @@ class TrackposeConfigurationPanelTest {
         assertFalse(p.iouRow.isVisible(), "IoU only with 2D + Z");
         assertFalse(p.stitchSplitRow.isVisible() || p.stitchTrimRow.isVisible(), "cut and trim only with 2D + Z");
         assertTrue(p.minMeanCellprobRow.isVisible(), "faint-object removal in 3D mode");
+        assertFalse(p.stitchMinMeanCellprobRow.isVisible(), "the stitching one only with 2D + Z");
         assertEquals(2.0, p.minMeanCellprob.getValue());
         p.minMeanCellprob.setValue(0.0);
         assertEquals(0.0, p.getSettings().get(KEY_MIN_MEAN_CELLPROB));
@@ -146,19 +147,25 @@ class TrackposeConfigurationPanelTest {
         assertTrue(p.iouRow.isVisible());
         assertTrue(p.stitchSplitRow.isVisible() && p.stitchTrimRow.isVisible());
         assertFalse(p.minMeanCellprobRow.isVisible(), "3D mode only");
+        assertTrue(p.stitchMinMeanCellprobRow.isVisible(), "faint-object removal after stitching");
         assertEquals(0.1, p.stitchSplit.getValue());
         assertEquals(0.6, p.stitchTrim.getValue());
+        assertEquals(1.0, p.stitchMinMeanCellprob.getValue());
         p.iouThreshold.setValue(0.4);
         p.stitchSplit.setValue(0.0);
         p.stitchTrim.setValue(0.5);
+        p.stitchMinMeanCellprob.setValue(0.0);
         s = p.getSettings();
         assertEquals(true, s.get(KEY_DO2DZ));
         assertEquals(0.4, s.get(KEY_IOU_THRESHOLD));
         assertEquals(0.0, s.get(KEY_STITCH_SPLIT));
         assertEquals(0.5, s.get(KEY_STITCH_TRIM));
+        assertEquals(0.0, s.get(KEY_STITCH_MIN_MEAN_CELLPROB));
+        assertEquals(2.0, s.get(KEY_MIN_MEAN_CELLPROB), "3D mode's own setting is kept apart");
         p.setSettings(s);
         assertEquals(0.0, p.stitchSplit.getValue());
         assertEquals(0.5, p.stitchTrim.getValue());
+        assertEquals(0.0, p.stitchMinMeanCellprob.getValue());
         assertEquals(2, ((javax.swing.SpinnerNumberModel) p.targetChannel.getModel()).getMaximum());
         assertNull(factory.checkSettings(s));
     }
