@@ -127,8 +127,9 @@ def test_z_stack_gives_3d_objects_with_meshes(model_file, simplify):
     cz = 2.0
     frame = _movie()[0]
     objects, labels = java_client.detect(np.stack([frame, frame]), axes="ZYX", calibration=(CX, CY, cz, "micron"),
+                                  # the test model's logits stay near 0: keep its faint objects (docs/failure-modes.md)
                                   settings=_settings(model_file, MODE_3D=True, DO2DZ=True, IOU_THRESHOLD=0.5,
-                                                     SIMPLIFY_CONTOURS=simplify),
+                                                     SIMPLIFY_CONTOURS=simplify, STITCH_MIN_MEAN_CELLPROB=0.0),
                                   return_labels=True)
     assert labels.shape == (1, 2, 96, 96)
     masks = labels[0]  # the engine's own label volume (2D objects were checked against trackpose.segment above)

@@ -90,6 +90,7 @@ class TrackposeRealEngineTest {
         s.put(KEY_USE_GPU, false);
         s.put(KEY_SIMPLIFY_CONTOURS, false); // pixel-exact outlines, comparable with the labels
         s.put(KEY_FLOW_THRESHOLD, 0.0); // a random network's flows fail the flow check
+        s.put(KEY_STITCH_MIN_MEAN_CELLPROB, 0.0); // and its logits stay near 0: keep its faint stitched objects
         s.put(KEY_KEEP_TEMP_FOLDER, keep);
         return s;
     }
