@@ -179,3 +179,25 @@ def test_remove_faint_masks_removes_objects_whose_mean_logit_is_below_the_thresh
     assert remove_faint_masks(labels, cellprob, 10.0).max() == 0
     with pytest.raises(ValueError, match="shape"):
         remove_faint_masks(labels, cellprob[0], 2.0)
+
+
+def test_remove_faint_masks_sums_in_slabs_and_takes_strided_views(monkeypatch):
+    """The logits are summed slab by slab (a float64 copy of one slab at a time, not of the volume); an object that
+    spans slabs gets the mean over all its voxels, and a strided view (2D + Z passes one channel of the network
+    output) gives what a contiguous copy gives."""
+    import trackpose.masks as masks_module
+    rng = np.random.default_rng(3)
+    labels = np.zeros((9, 20, 20), np.int32)
+    labels[:, 2:8, 2:8] = 1  # through every plane
+    labels[1:4, 10:18, 10:18] = 2
+    labels[5:9, 12:16, 1:6] = 3
+    y = rng.normal(1.0, 1.0, (9, 3, 20, 20)).astype(np.float32)
+    y[:, 1][labels == 1] += 0.5
+    cellprob = y[:, 1]
+    means = [cellprob[labels == k].mean() for k in (1, 2, 3)]
+    threshold = float(np.sort(means)[1]) + 1e-4  # the middle one goes with the dimmest
+    whole = remove_faint_masks(labels, np.ascontiguousarray(cellprob), threshold)
+    monkeypatch.setattr(masks_module, "_SLAB_VOXELS", 400 * 2)  # two planes per slab
+    slabs = remove_faint_masks(labels, cellprob, threshold)
+    np.testing.assert_array_equal(slabs, whole)
+    assert slabs.max() == 1 and np.array_equal(slabs > 0, labels == 1 + int(np.argmax(means)))

@@ -76,6 +76,9 @@ def _compacting_lut(keep: np.ndarray) -> np.ndarray:
     return lut
 
 
+_SLAB_VOXELS = 1 << 22
+
+
 def remove_faint_masks(masks, cellprob, threshold):
     """Remove objects whose mean cell probability is below ``threshold`` and renumber the rest 1..N in order.
 
@@ -97,9 +100,14 @@ def remove_faint_masks(masks, cellprob, threshold):
         return labels
     if cellprob.shape != labels.shape:
         raise ValueError(f"cellprob {cellprob.shape} and masks {labels.shape} differ in shape")
-    flat = labels.ravel()
-    sizes = np.bincount(flat)
-    sums = np.bincount(flat, weights=np.asarray(cellprob, np.float64).ravel(), minlength=len(sizes))
+    sizes = np.bincount(labels.ravel())
+    sums = np.zeros(len(sizes))
+    # in slabs along the first axis: bincount's weights are float64, a copy of the slab only (2D + Z passes a strided
+    # view of the network output, and a whole-volume float64 copy would be 8 bytes per voxel)
+    step = max(1, _SLAB_VOXELS // max(1, labels[0].size))
+    for a in range(0, labels.shape[0], step):
+        sums += np.bincount(labels[a:a + step].ravel(), weights=np.asarray(cellprob[a:a + step], np.float64).ravel(),
+                            minlength=len(sizes))
     keep = np.zeros(len(sizes), bool)
     present = sizes > 0
     keep[present] = sums[present] / sizes[present] >= threshold
