@@ -344,17 +344,9 @@ def segment(image: np.ndarray,
                 m = remove_edge_masks(m)
             masks[z] = m
         if stitching:
-            from .stitch import split_at_z_valleys, stitch_masks, trim_dim_ends
-            masks = stitch_masks(masks, stitch_threshold=stitch_threshold)
-            if intensity is not None:
-                masks = trim_dim_ends(split_at_z_valleys(masks, intensity, stitch_split), intensity, stitch_trim)
-            masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
-            if stitch_min_mean_cellprob > 0:
-                # the stitched masks are on the image's grid; with resample off the logits are at network scale
-                masks = remove_faint_masks(masks, transforms.resize_planes(y[:, 2], ly, lx),
-                                           stitch_min_mean_cellprob)
-            if exclude_on_edges:
-                masks = remove_edge_masks(masks)
+            masks = _stitched(masks, y[:, 2], intensity, stitch_threshold=stitch_threshold, stitch_split=stitch_split,
+                              stitch_trim=stitch_trim, stitch_min_mean_cellprob=stitch_min_mean_cellprob,
+                              min_size=min_size, max_size=max_size, exclude_on_edges=exclude_on_edges)
         flows, cellprob = np.moveaxis(y[:, :2], 1, 0), y[:, 2]
         if nz == 1:
             masks, flows, cellprob, styles = masks[0], flows[:, 0], cellprob[0], styles[0]
@@ -391,6 +383,28 @@ def _cached(cache: Optional[dict], key, timings: dict, compute):
         cache.clear()
         cache["key"], cache["value"] = key, (y.copy(), styles.copy())
     return y, styles
+
+
+def _stitched(planes: np.ndarray, cellprob: np.ndarray, intensity: Optional[np.ndarray], stitch_threshold: float,
+              stitch_split: float, stitch_trim: float, stitch_min_mean_cellprob: float, min_size: int,
+              max_size: Optional[int], exclude_on_edges: bool) -> np.ndarray:
+    """3D objects from per-plane masks (everything :func:`segment` does after the planes' dynamics in 2D + Z).
+
+    planes : (Z, Y, X) int32 per-plane labels on the image's grid. cellprob : (Z, Y', X') the network's logits, at
+    the network's scale when ``resample`` is off (resized here for the faint-object check). intensity : (Z, Y, X)
+    the normalised stain, needed when ``stitch_split`` or ``stitch_trim`` > 0. Returns (Z, Y, X) int32 labels.
+    """
+    from .stitch import split_at_z_valleys, stitch_masks, trim_dim_ends
+    masks = stitch_masks(planes, stitch_threshold=stitch_threshold)
+    if intensity is not None:
+        masks = trim_dim_ends(split_at_z_valleys(masks, intensity, stitch_split), intensity, stitch_trim)
+    masks = fill_holes_and_remove_small_masks(masks, min_size=min_size, max_size=max_size)
+    if stitch_min_mean_cellprob > 0:
+        masks = remove_faint_masks(masks, transforms.resize_planes(cellprob, *masks.shape[1:]),
+                                   stitch_min_mean_cellprob)
+    if exclude_on_edges:
+        masks = remove_edge_masks(masks)
+    return masks
 
 
 def _masks_3d(y: np.ndarray, shape: tuple, niter: int, cellprob_threshold: float, min_size: int,
