@@ -124,6 +124,34 @@ def place_nd(rng: np.random.Generator, extent: np.ndarray, n: int, diameter_rang
     return shapes
 
 
+def place_columns(rng: np.random.Generator, extent: np.ndarray, n: Optional[int], diameter_range, spacing: float,
+                  make_shape, pitch: float = 1.5, margin: float = 0.2) -> list:
+    """Up to ``n`` shapes stacked in columns along Z (the first axis), as nuclei stand in an epithelium or a dense
+    tissue: column axes on a jittered hexagonal grid ``pitch`` x the mean diameter apart in Y and X, and in each
+    column shapes one on top of the next, centres ``spacing`` x the sum of their radii apart along Z, from a random
+    start; each centre jittered by a tenth of its diameter. Centres may lie up to ``margin`` diameters outside the
+    box. Which ``n`` of the candidates are kept is random (None: all).
+    """
+    lo, hi = diameter_range
+    mean_diameter = float(np.exp(np.mean(np.log(diameter_range))))
+    pitch = pitch * mean_diameter
+    centres = []
+    for row, y in enumerate(np.arange(-margin * mean_diameter, extent[1] + margin * mean_diameter, pitch * 0.866)):
+        for x in np.arange(-margin * mean_diameter + (pitch / 2) * (row % 2), extent[2] + margin * mean_diameter,
+                           pitch):
+            axis = np.array([y, x]) + rng.normal(0, 0.15 * pitch, 2)
+            z, previous = rng.uniform(-mean_diameter, 0), 0.0
+            while True:
+                diameter = np.exp(rng.uniform(np.log(lo), np.log(hi)))
+                z += spacing * (previous + diameter) / 2 if previous else 0.0
+                if z > extent[0] + margin * diameter:
+                    break
+                centres.append((diameter, np.array([z, *axis]) + rng.normal(0, 0.1 * diameter, 3)))
+                previous = diameter
+    order = rng.permutation(len(centres))[:n]
+    return [make_shape(centres[i][1], centres[i][0]) for i in sorted(order)]
+
+
 def paint(shapes: Sequence, grid: tuple, spacing: np.ndarray, min_size: int):
     """N-D rasterisation: each voxel to the shape of smallest normalised distance < 1.
 
@@ -302,7 +330,7 @@ def check_volume_args(shape, diameter_range, n, anisotropy) -> tuple[tuple[int, 
 
 
 def _volume(kind: str, shape, n, diameter_range, anisotropy, seed, crowding, elongation, irregularity,
-            protrusions, stain, nuclear_channel, axial_psf=(2.0, 4.0)):
+            protrusions, stain, nuclear_channel, axial_psf=(2.0, 4.0), columns=False):
     shape, diameter_range = check_volume_args(shape, diameter_range, n, anisotropy)
     axial_psf = check_axial_psf(axial_psf)
     rng = np.random.default_rng(seed)
@@ -310,7 +338,7 @@ def _volume(kind: str, shape, n, diameter_range, anisotropy, seed, crowding, elo
     extent = np.array(shape) * spacing
     crowding = rng.uniform(0, 1) if crowding is None else float(np.clip(crowding, 0, 1))
     mean_diameter = float(np.exp(np.mean(np.log(diameter_range))))
-    if n is None:
+    if n is None and not columns:
         fill = (rng.uniform(0.15, 0.3) + 0.35 * crowding) if kind == "nuclei" else (rng.uniform(0.25, 0.4)
                                                                                       + 0.4 * crowding)
         n = max(1, int(round(fill * np.prod(extent) / (np.pi / 6 * mean_diameter ** 3))))
@@ -319,7 +347,10 @@ def _volume(kind: str, shape, n, diameter_range, anisotropy, seed, crowding, elo
     def make(centre, diameter):
         return random_shape3d(rng, centre, diameter, elongation, irregularity, protrusions)
 
-    shapes = place_nd(rng, extent, n, diameter_range, spacing_factor, make)
+    if columns:  # touching along Z; the columns' pitch from 2 diameters (crowding 0) to 1 (crowding 1)
+        shapes = place_columns(rng, extent, n, diameter_range, spacing_factor, make, pitch=2.0 - crowding)
+    else:
+        shapes = place_nd(rng, extent, n, diameter_range, spacing_factor, make)
     min_size = max(8, int(0.05 * diameter_range[0] ** 3 / anisotropy))
     labels, distance, kept = paint(shapes, shape, spacing, min_size)
     style = draw_style(rng, kind, stain, mean_diameter, extent[0], axial_psf)
@@ -359,7 +390,7 @@ def nuclei_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None
                   diameter_range: Sequence[float] = (12, 24), anisotropy: float = 1.0, seed=None,
                   crowding: Optional[float] = None, elongation: float = 1.6,
                   irregularity: float = 0.25,
-                  axial_psf: Sequence[float] = (2.0, 4.0)) -> tuple[np.ndarray, np.ndarray]:
+                  axial_psf: Sequence[float] = (2.0, 4.0), columns: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """A 3D nuclear-stain stack (confocal / light-sheet-like) and its exact labels.
 
     Parameters
@@ -385,6 +416,10 @@ def nuclei_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None
         The point-spread function's width along Z as a multiple of its width in XY, drawn uniformly from this range
         (default 2-4, a confocal-like stack). Widefield and spinning-disk stacks blur far more along Z: (4, 8) gives
         nuclei the light above and below them that such stacks show (docs/synthetic-data.md).
+    columns : bool
+        Stack the nuclei in columns along Z, each touching the ones above and below it, as in an epithelium or a
+        dense tissue (``place_columns``), instead of placing them anywhere at the crowding's spacing. ``n`` then
+        caps the count (default: every column filled).
 
     Returns
     -------
@@ -395,7 +430,7 @@ def nuclei_volume(shape: Sequence[int] = (32, 128, 128), n: Optional[int] = None
         0 = background, 1..n nuclei, each one 6-connected piece; a voxel is labelled where its object is.
     """
     return _volume("nuclei", shape, n, diameter_range, anisotropy, seed, crowding, elongation, irregularity, 0.0,
-                   "nuclei", False, axial_psf)
+                   "nuclei", False, axial_psf, columns)
 
 
 def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
