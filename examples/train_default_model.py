@@ -123,6 +123,15 @@ AXIAL_BLUR = {"diameter_range": (8, 24), "axial_psf": (3.0, 8.0)}
 STAGE10_EXTRA = [("nuclei_sections", 40, 112, dict(AXIAL_BLUR, planes=3, sides=3))]
 STAGE10_VALIDATION_EXTRA = [("nuclei_sections", 1, 206, dict(AXIAL_BLUR, planes=1, sides=3))]
 STAGE10_SETTINGS = dict(STAGE8_SETTINGS, seed=11)
+#: Stage 11 (``--stage 11``): stage 9's data plus sections of stacks whose nuclei stand in columns along Z, each on
+#: the next (``columns=True``), as the real 3D sample's do (0.9 stacked pairs per nucleus; the free placement gives
+#: 0.2-0.4), some resampled with a wrong Z step as in stage 9; continued from stage 9's export
+#: (``WORKDIR/stage9_export``, the shipped model). An experiment (docs/development-notes.md, "Stage 11").
+COLUMNS = {"diameter_range": (8, 24), "anisotropy_range": (1.5, 3.0), "columns": True}
+STAGE11_EXTRA = [("nuclei_sections", 30, 113, dict(COLUMNS, planes=3, sides=3)),
+                 ("nuclei_sections", 20, 114, dict(WRONG_Z_STEP, columns=True, planes=2, sides=4))]
+STAGE11_VALIDATION_EXTRA = [("nuclei_sections", 1, 207, dict(COLUMNS, planes=1, sides=3))]
+STAGE11_SETTINGS = dict(STAGE8_SETTINGS, seed=12)
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -148,7 +157,7 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
                              "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
@@ -162,7 +171,9 @@ def main(argv=None):
                              "epochs (STAGE8_SETTINGS), into WORKDIR/stage8; 9: continue from stage 8's export "
                              "(WORKDIR/stage8_export) with sections resampled with a wrong Z step (STAGE9_EXTRA), "
                              "into WORKDIR/stage9; 10: continue from stage 9's export (WORKDIR/stage9_export) with "
-                             "sections of stacks blurred more along Z (STAGE10_EXTRA), into WORKDIR/stage10")
+                             "sections of stacks blurred more along Z (STAGE10_EXTRA), into WORKDIR/stage10; 11: "
+                             "continue from stage 9's export with sections of stacks of nuclei in columns "
+                             "(STAGE11_EXTRA), into WORKDIR/stage11")
     parser.add_argument("--without-sections", action="store_true",
                         help="stage 7's control: stage 6's images only (same settings and validation set)")
     parser.add_argument("--without-out-of-focus", action="store_true",
@@ -183,12 +194,13 @@ def main(argv=None):
     if args.stage > 1:
         recipe = (TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
                   + (STAGE7_EXTRA if args.stage >= 7 and not args.without_sections else [])
-                  + (STAGE9_EXTRA if args.stage >= 9 else []) + (STAGE10_EXTRA if args.stage >= 10 else []))
+                  + (STAGE9_EXTRA if args.stage >= 9 else []) + (STAGE10_EXTRA if args.stage == 10 else [])
+                  + (STAGE11_EXTRA if args.stage == 11 else []))
         settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS,
                          6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS, 8: STAGE8_SETTINGS, 9: STAGE9_SETTINGS,
-                         10: STAGE10_SETTINGS}[args.stage])
+                         10: STAGE10_SETTINGS, 11: STAGE11_SETTINGS}[args.stage])
         # stages 2 and 3 start from stage 1's checkpoint
-        previous = {4: 2, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8, 10: 9}.get(args.stage)
+        previous = {4: 2, 5: 4, 6: 5, 7: 6, 8: 7, 9: 8, 10: 9, 11: 9}.get(args.stage)
         start = workdir / (f"stage{previous}_export" if previous else "trackpose_default_recalibrated")
         save_path = workdir / f"stage{args.stage}" / "trackpose_default"
         if not start.is_file():
@@ -207,7 +219,8 @@ def main(argv=None):
     val_images, val_masks, val_diameters = make_pairs(
         VALIDATION_RECIPE + (STAGE6_VALIDATION_EXTRA if args.stage >= 6 else [])
         + (STAGE7_VALIDATION_EXTRA if args.stage >= 7 else []) + (STAGE9_VALIDATION_EXTRA if args.stage >= 9 else [])
-        + (STAGE10_VALIDATION_EXTRA if args.stage >= 10 else []))
+        + (STAGE10_VALIDATION_EXTRA if args.stage == 10 else [])
+        + (STAGE11_VALIDATION_EXTRA if args.stage == 11 else []))
     if not args.export_only:
         result = train(images, masks, model=start, save_path=save_path, val_images=val_images,
                        val_masks=val_masks, resume=args.resume, device=args.device, diameters=diameters,

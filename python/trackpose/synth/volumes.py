@@ -437,7 +437,8 @@ def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
                     diameter_range: Sequence[float] = (8, 24), anisotropy_range: Sequence[float] = (1.0, 3.0),
                     planes: int = 6, sides: int = 2, min_area: int = 4,
                     anisotropy_error: Sequence[float] = (1.0, 1.0), with_diameter: bool = False,
-                    axial_psf: Sequence[float] = (2.0, 4.0)) -> list[tuple]:
+                    axial_psf: Sequence[float] = (2.0, 4.0), columns: bool = False,
+                    crowding: Optional[float] = None) -> list[tuple]:
     """2D sections of ``n`` generated nuclei stacks (``nuclei_volume``), as 3D mode and 2D + Z stitching show
     them to the network, with the labels the 3D truth gives them.
 
@@ -454,7 +455,8 @@ def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
     anisotropy 1 gives 1/3-1/2); the sections are cut at the same places as without it. The default (1, 1)
     resamples exactly.
 
-    ``axial_psf`` is passed to ``nuclei_volume`` (the PSF's Z / XY width ratio range).
+    ``axial_psf``, ``columns`` and ``crowding`` are passed to ``nuclei_volume`` (the PSF's Z / XY width ratio
+    range; nuclei stacked in columns along Z; their spacing, default random).
 
     ``with_diameter=True`` returns (image, labels, diameter) triples instead, ``diameter`` being the stack's median
     volume-equivalent nucleus diameter in XY pixels: what 3D mode is given for the stack, which the labels of a
@@ -472,7 +474,8 @@ def nuclei_sections(n: int, seed=None, shape: Sequence[int] = (24, 128, 128),
         rng = np.random.default_rng(child)
         anisotropy = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
         image, labels = nuclei_volume(shape, diameter_range=diameter_range, anisotropy=anisotropy,
-                                      seed=child.spawn(1)[0], axial_psf=axial_psf)
+                                      seed=child.spawn(1)[0], axial_psf=axial_psf, columns=columns,
+                                      crowding=crowding)
         # the Z-step errors come from their own stream: the sections are cut where they are without them
         wrong_z = None if (err_lo, err_hi) == (1.0, 1.0) else np.random.default_rng(child.spawn(1)[0])
         extra = (volume_diameter(labels, anisotropy),) if with_diameter else ()
