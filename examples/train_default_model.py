@@ -29,6 +29,9 @@ more epochs on the same data (docs/development-notes.md, "Stage 8"). ``--stage 9
 with sections of stacks that 3D mode was given a wrong Z step for (``STAGE9_EXTRA``). ``--stage 10`` continues from
 stage 9's export with sections of stacks blurred more along Z (``STAGE10_EXTRA``); it lost accuracy on ordinary
 stacks without gaining on the blurred ones and was not shipped (docs/development-notes.md, "Stage 10").
+``--stage 11`` continues from stage 9's export with sections of stacks whose nuclei stand in columns along Z
+(``STAGE11_EXTRA``); it gained on such stacks, lost on the others and on 2D images, and was not shipped
+(docs/development-notes.md, "Stage 11").
 **The shipped model is stage 9's export**: stage 1, then 2, then 4, then 5, then 6, then 7, then 8, then 9, with
 the commands in docs/model-card.md, "Commands".
 """
@@ -126,7 +129,8 @@ STAGE10_SETTINGS = dict(STAGE8_SETTINGS, seed=11)
 #: Stage 11 (``--stage 11``): stage 9's data plus sections of stacks whose nuclei stand in columns along Z, each on
 #: the next (``columns=True``), as the real 3D sample's do (0.9 stacked pairs per nucleus; the free placement gives
 #: 0.2-0.4), some resampled with a wrong Z step as in stage 9; continued from stage 9's export
-#: (``WORKDIR/stage9_export``, the shipped model). An experiment (docs/development-notes.md, "Stage 11").
+#: (``WORKDIR/stage9_export``, the shipped model). Not shipped: it gained on column stacks and lost on the
+#: free-placement stacks and 2D images (docs/development-notes.md, "Stage 11").
 COLUMNS = {"diameter_range": (8, 24), "anisotropy_range": (1.5, 3.0), "columns": True}
 STAGE11_EXTRA = [("nuclei_sections", 30, 113, dict(COLUMNS, planes=3, sides=3)),
                  ("nuclei_sections", 20, 114, dict(WRONG_Z_STEP, columns=True, planes=2, sides=4))]
