@@ -9,9 +9,9 @@ Three volumes of touching balls (diameter 17 px, as the small real stack this wa
     large  32 x 256 x 256
     thin   8 x 512 x 512    a thin light-sheet tile
 
-Each runs in 3D mode (anisotropy 1) and with 2D+Z stitching (IoU 0.25, cellpose's stitching: ``stitch_split=0``,
-``stitch_trim=0``, ``stitch_min_mean_cellprob=0``; 3D mode with ``min_mean_cellprob=0``): trackpose in float32 (the default), then in
-bfloat16 where the CPU runs it natively, and cellpose in a fresh child process that never loads trackpose
+Each runs in 3D mode (anisotropy 1, ``min_mean_cellprob=0``) and with 2D+Z stitching (IoU 0.25, cellpose's
+stitching: ``stitch_split=0``, ``stitch_trim=0``, ``stitch_min_mean_cellprob=0``): trackpose in float32 (the
+default), then in bfloat16 where the CPU runs it natively, and cellpose in a fresh child process that never loads trackpose
 (benchmarks/_cellpose_ref.py), all after a warm-up on a small volume, at the same thread count. Printed per case:
 
     tp s, cp s, x        trackpose and cellpose seconds, and the speed-up
@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CASES = {"small": (31, 61, 57), "large": (32, 256, 256), "thin": (8, 512, 512)}
 # 3D without the removal of faint objects (min_mean_cellprob) and 2D+Z without the cut at intensity valleys, trim
-# of dim ends and removal of faint objects (stitch_split, stitch_trim, stitch_min_mean_cellprob), so that the objects compare with cellpose's one for one; each is one pass
-# over the voxels (docs/engine.md, "Dynamics", "2D + Z stitching")
+# of dim ends and removal of faint objects (stitch_split, stitch_trim, stitch_min_mean_cellprob), so that the
+# objects compare with cellpose's one for one; each is one pass over the voxels (docs/engine.md, "Dynamics", "2D + Z stitching")
 MODES = {"3D": (dict(do_3d=True, anisotropy=1.0, min_mean_cellprob=0.0), dict(do_3D=True, anisotropy=1.0)),
          "2D+Z": (dict(stitch_threshold=0.25, stitch_split=0.0, stitch_trim=0.0, stitch_min_mean_cellprob=0.0),
                   dict(stitch_threshold=0.25))}

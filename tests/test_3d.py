@@ -88,7 +88,8 @@ def builtin_and_cellpose():
     return path, cm.CellposeModel(pretrained_model=str(path))
 
 
-# stitch_split, stitch_trim and stitch_min_mean_cellprob 0 are cellpose's stitching (the defaults cut chained objects: next test)
+# stitch_split, stitch_trim and stitch_min_mean_cellprob 0 are cellpose's stitching (the defaults cut chained
+# objects: next test)
 @pytest.mark.parametrize("mode", [dict(do_3d=True, anisotropy=1.0),
                                   dict(stitch_threshold=0.25, stitch_split=0.0, stitch_trim=0.0,
                                        stitch_min_mean_cellprob=0.0)])

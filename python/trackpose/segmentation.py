@@ -196,9 +196,9 @@ def segment(image: np.ndarray,
         the same pixels with the same model(s), diameter and network settings (bsize, tile_overlap, tiling, augment,
         resample, do_3d, anisotropy, normalisation) reuses it and only redoes what comes after the network, which is
         what changes when a user tunes ``cellprob_threshold``, ``flow_threshold``, ``min_size``, ``niter``,
-        ``stitch_threshold``, ``stitch_split``, ``stitch_trim``, ``min_mean_cellprob``, ``stitch_min_mean_cellprob``, ``flow3d_smooth`` or
-        ``exclude_on_edges`` (the TrackMate preview loop). The masks are the same as without the cache. One entry; it costs a copy of the
-        network output (4 floats per pixel).
+        ``stitch_threshold``, ``stitch_split``, ``stitch_trim``, ``min_mean_cellprob``, ``stitch_min_mean_cellprob``,
+        ``flow3d_smooth`` or ``exclude_on_edges`` (the TrackMate preview loop). The masks are the same as without the
+        cache. One entry; it costs a copy of the network output (4 floats per pixel).
 
     Returns
     -------
@@ -212,7 +212,8 @@ def segment(image: np.ndarray,
                    resample=resample, niter=niter, min_size=min_size, max_size=max_size,
                    max_size_fraction=max_size_fraction, do_3d=do_3d, stitch_threshold=stitch_threshold,
                    stitch_split=stitch_split, stitch_trim=stitch_trim, min_mean_cellprob=min_mean_cellprob,
-                   stitch_min_mean_cellprob=stitch_min_mean_cellprob, anisotropy=anisotropy, flow3d_smooth=flow3d_smooth, batch_size=batch_size, bsize=bsize,
+                   stitch_min_mean_cellprob=stitch_min_mean_cellprob, anisotropy=anisotropy,
+                   flow3d_smooth=flow3d_smooth, batch_size=batch_size, bsize=bsize,
                    tile_overlap=tile_overlap, augment=augment, tiling=tiling, bfloat16=bfloat16, normalize=normalize,
                    percentiles=percentiles, lowhigh=lowhigh, invert=invert, gamma=gamma, wiener_noise=wiener_noise,
                    exclude_on_edges=exclude_on_edges, gpu=gpu)
