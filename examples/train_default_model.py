@@ -180,6 +180,9 @@ def main(argv=None):
                              "(STAGE11_EXTRA), into WORKDIR/stage11")
     parser.add_argument("--without-sections", action="store_true",
                         help="stage 7's control: stage 6's images only (same settings and validation set)")
+    parser.add_argument("--without-columns", action="store_true",
+                        help="stage 11's control: stage 9's images only, continued the same way (same settings and "
+                             "validation set)")
     parser.add_argument("--without-out-of-focus", action="store_true",
                         help="stage 6's control: the same images without their out-of-focus nuclei")
     parser.add_argument("--epochs", type=int, default=None, help="override the stage's n_epochs")
@@ -199,7 +202,7 @@ def main(argv=None):
         recipe = (TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])
                   + (STAGE7_EXTRA if args.stage >= 7 and not args.without_sections else [])
                   + (STAGE9_EXTRA if args.stage >= 9 else []) + (STAGE10_EXTRA if args.stage == 10 else [])
-                  + (STAGE11_EXTRA if args.stage == 11 else []))
+                  + (STAGE11_EXTRA if args.stage == 11 and not args.without_columns else []))
         settings = dict({2: STAGE2_SETTINGS, 3: STAGE3_SETTINGS, 4: STAGE4_SETTINGS, 5: STAGE5_SETTINGS,
                          6: STAGE6_SETTINGS, 7: STAGE7_SETTINGS, 8: STAGE8_SETTINGS, 9: STAGE9_SETTINGS,
                          10: STAGE10_SETTINGS, 11: STAGE11_SETTINGS}[args.stage])

@@ -376,3 +376,35 @@ def test_3d_compact_tiling_pads_thin_slices_less_and_keeps_the_masks(monkeypatch
     assert masks_cp.max() >= 8
     assert matched_fraction(masks_cp, r.masks) >= 0.95 and matched_fraction(r.masks, masks_cp) >= 0.95
     assert average_precision(truth, r.masks)[0][0] >= average_precision(truth, masks_cp)[0][0] - 0.02
+
+
+def test_3d_mode_tells_the_z_step_from_the_stack_when_asked(caplog):
+    """anisotropy="auto": a 2D + Z pass, then XY diameter / planes spanned per object (median). On a generated
+    stack with a Z step of 2 the estimate is within 25 % (measured 2.40: the trimmed ends of stitched nuclei make
+    them look flatter), 3D mode runs with it (the same masks as when it is given), and it finds the nuclei better
+    than the default of 1 (AP@0.5 0.83 against 0.68 measured)."""
+    from trackpose import synth
+    from trackpose.metrics import average_precision
+    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9102)
+    kw = dict(z_axis=0, do_3d=True, diameter=synth.volume_diameter(truth, 2.0))
+    with caplog.at_level("INFO", logger="trackpose"):
+        auto = trackpose.segment(image, anisotropy="auto", **kw)
+    assert auto.anisotropy == pytest.approx(2.0, rel=0.25) and "anisotropy" in auto.timings
+    assert any("estimated anisotropy" in r.getMessage() for r in caplog.records)
+    assert not any("without an anisotropy" in r.getMessage() for r in caplog.records)
+    given = trackpose.segment(image, anisotropy=auto.anisotropy, **kw)
+    assert given.anisotropy == auto.anisotropy and np.array_equal(given.masks, auto.masks)
+    as_one = trackpose.segment(image, **kw)
+    assert as_one.anisotropy == 1.0
+    assert average_precision(truth, auto.masks)[0][0] > average_precision(truth, as_one.masks)[0][0] + 0.1
+    with pytest.raises(InputError, match="auto"):
+        trackpose.segment(image, anisotropy="calibration", **kw)
+
+
+def test_auto_anisotropy_takes_1_and_says_so_when_no_object_spans_two_planes(caplog):
+    blank = np.zeros((4, 48, 48), np.float32)
+    blank[1, 10:20, 10:20] = 1.0  # one square on one plane: nothing to tell a Z step from
+    with caplog.at_level("WARNING", logger="trackpose"):
+        r = trackpose.segment(blank, z_axis=0, do_3d=True, diameter=10, anisotropy="auto")
+    assert r.anisotropy == 1.0
+    assert any("cannot be told" in r.getMessage() and "anisotropy=" in r.getMessage() for r in caplog.records)

@@ -14,7 +14,7 @@ import tifffile
 
 import trackpose
 from trackpose import train
-from trackpose.diameter import diameter_from_file
+from trackpose.diameter import anisotropy_from_masks, diameter_from_file
 from trackpose.io import read_roi
 from trackpose.errors import InputError
 
@@ -52,6 +52,45 @@ def test_3d_diameter_is_the_xy_diameter_of_the_largest_section_whatever_the_z_sp
     assert trackpose.estimate_diameter(ball[::4]) == pytest.approx(24, rel=0.02)
     with pytest.raises(InputError):
         trackpose.estimate_diameter(np.full((4, 4), 0.5))
+
+
+def balls_sampled_on_planes(z_step, diameters, offsets, shape_xy=(40, 240), height=1.0):
+    """Balls of the given diameters (XY pixels; ``height`` times that along Z) in a stack whose planes lie
+    ``z_step`` pixels apart, centred at the given fractions of a step between planes: labels as a stack of that Z
+    step shows them."""
+    nz = int(max(diameters) / z_step) + 4
+    z = np.arange(nz)[:, None, None] * z_step
+    yy, xx = np.mgrid[:shape_xy[0], :shape_xy[1]]
+    masks = np.zeros((nz,) + shape_xy, np.int32)
+    for i, (d, f) in enumerate(zip(diameters, offsets)):
+        cz, cy, cx = (nz // 2 + f) * z_step, shape_xy[0] / 2, 20 + 40 * i
+        inside = ((z - cz) / height) ** 2 + (yy - cy) ** 2 + (xx - cx) ** 2 <= (d / 2) ** 2
+        masks[inside & (masks == 0)] = i + 1
+    return masks
+
+
+@pytest.mark.parametrize("z_step", [1.0, 2.0, 3.0])
+def test_the_z_step_is_told_from_round_objects(z_step):
+    # six balls 18-24 px across, their centres on a plane, a quarter, a half... of a step between planes: each
+    # spans diameter / step planes give or take one, and the median over them is the Z step within 10 %
+    masks = balls_sampled_on_planes(z_step, [24, 18, 22, 20, 23, 19], [0, 0.25, 0.5, 0.75, 0.1, 0.6])
+    value, count = anisotropy_from_masks(masks)
+    assert count == 6 and value == pytest.approx(z_step, rel=0.1), value
+    # objects half as tall as wide read as a Z step twice as large: the estimate assumes round ones
+    flat, _ = anisotropy_from_masks(balls_sampled_on_planes(z_step / 2, [24, 18, 22, 20, 23, 19],
+                                                            [0, 0.25, 0.5, 0.75, 0.1, 0.6], height=0.5))
+    assert flat == pytest.approx(z_step, rel=0.1), flat
+
+
+def test_the_z_step_is_not_told_from_too_few_objects_or_a_single_plane():
+    masks = balls_sampled_on_planes(2.0, [20, 20, 20, 20], [0, 0, 0, 0])  # 4 objects: fewer than 5
+    value, count = anisotropy_from_masks(masks)
+    assert math.isnan(value) and count == 4
+    one_plane = np.zeros((3, 20, 20), np.int32)
+    one_plane[1, 5:10, 5:10] = 1  # spans one plane: tells nothing about Z
+    assert anisotropy_from_masks(one_plane)[1] == 0
+    with pytest.raises(InputError, match="stack"):
+        anisotropy_from_masks(np.ones((20, 20), np.int32))
 
 
 # ---------------------------------------------------------------------------- ImageJ ROIs, byte by byte

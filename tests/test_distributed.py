@@ -16,6 +16,7 @@ from trackpose.distributed import zarr_io  # noqa: E402
 from trackpose.distributed.blocks import block_grid, merge_label_blocks  # noqa: E402
 from trackpose.distributed.frames import segment_frames  # noqa: E402
 from trackpose.distributed.volume import segment_volume  # noqa: E402
+from trackpose.errors import InputError  # noqa: E402
 
 
 def _relabelled_blocks(truth, blocks, seed=0):
@@ -113,6 +114,15 @@ def _small_volume(tmp_path):
     tifffile.imwrite(path, image, imagej=True, resolution=(2.0, 2.0), metadata={"axes": "ZYX", "spacing": 1.0,
                                                                                   "unit": "um"})
     return image, path
+
+
+def test_blockwise_refuses_auto_anisotropy_before_any_block(tmp_path, model_file):
+    _, path = _small_volume(tmp_path)
+    settings = dict(model=str(model_file), do_3d=True, diameter=24, anisotropy="auto")
+    out = tmp_path / "vol_cp_masks.zarr"
+    with pytest.raises(InputError, match="auto.*blocks would each"):
+        segment_volume(path, out, block_size=(3, 32, 32), overlap=(2, 12, 12), settings=settings)
+    assert not out.exists()
 
 
 def test_blockwise_writes_ome_zarr_and_resumes(tmp_path, model_file):

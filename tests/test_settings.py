@@ -131,6 +131,19 @@ def test_segment_checks_its_arguments_against_the_declaration():
             segment(image, diameter=30, **kwargs)
 
 
+def test_anisotropy_takes_auto_besides_numbers_everywhere_it_is_given(tmp_path):
+    """The one keyword a number setting takes: in segment's check, on the command line, in job.json."""
+    assert settings.check("anisotropy", "auto") == "auto" and settings.check("anisotropy", 2) == 2.0
+    with pytest.raises(InputError, match="0 to 100 or 'auto'"):
+        settings.check("anisotropy", "calibration")
+    with pytest.raises(InputError, match="must be"):
+        settings.check("flow_threshold", "auto")  # a setting without keywords takes none
+    assert build_parser().parse_args(["segment", "x.tif", "--anisotropy", "auto"]).anisotropy == "auto"
+    assert cellpose_parser().parse_args(["--anisotropy", "auto"]).anisotropy == "auto"
+    (tmp_path / "job.json").write_text(json.dumps({"version": 1, "settings": {"anisotropy": "auto"}}))
+    assert read_job(tmp_path)["settings"]["anisotropy"] == "auto"
+
+
 def _all_parsers():
     import argparse
     parser = build_parser()

@@ -85,7 +85,8 @@ def anisotropy_from_meta(meta: io.ImageMeta) -> float:
     value = meta.anisotropy
     if value is None or not np.isfinite(value) or value <= 0:
         log.warning("%s: no Z spacing / pixel size in the file; 3D mode assumes anisotropy 1.0 (pass --anisotropy "
-                    "if the planes are further apart than the pixels)", meta.source or "image")
+                    "if the planes are further apart than the pixels, or --anisotropy auto to tell it from round "
+                    "objects such as nuclei)", meta.source or "image")
         return 1.0
     log.info("%s: anisotropy %.3f from the file's calibration (Z spacing %g / pixel size %g %s); pass "
                 "--anisotropy to override", meta.source or "image", value, meta.z_spacing, meta.pixel_size_x,

@@ -242,7 +242,7 @@ def segment_kwargs(settings: dict, meta: io.ImageMeta, is_volume: bool) -> dict:
                   flow3d_smooth=settings["flow3d_smooth"],
                   batch_size=settings["batch_size"], gpu=settings["use_gpu"], bfloat16=settings["bfloat16"])
     if settings["do_3d"]:
-        if settings["anisotropy"] > 0:
+        if settings["anisotropy"] == "auto" or settings["anisotropy"] > 0:
             kwargs["anisotropy"] = settings["anisotropy"]
         else:
             from .batch import anisotropy_from_meta

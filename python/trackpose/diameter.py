@@ -3,7 +3,9 @@
 - :func:`estimate_diameter` measures a label image (cellpose's definition: the median over objects of
   ``sqrt(area) / (sqrt(pi) / 2)``, the diameter of a disc of the object's area);
 - :func:`diameter_from_file` measures shapes a user drew: a label image file, or an ImageJ ROI set
-  (``RoiSet.zip`` / ``.roi``, read by :mod:`trackpose.io.roi`).
+  (``RoiSet.zip`` / ``.roi``, read by :mod:`trackpose.io.roi`);
+- :func:`anisotropy_from_masks` tells a stack's Z step from the shape of its objects (``segment``'s
+  ``anisotropy="auto"``).
 
 Estimating the diameter of an image from the network's style vector is the size model's job
 (:mod:`trackpose.size_model`, :mod:`trackpose.size_estimation`).
@@ -20,7 +22,7 @@ import numpy as np
 from .errors import InputError
 from .labels import as_label_image
 
-__all__ = ["estimate_diameter", "equivalent_diameter", "diameter_from_file"]
+__all__ = ["estimate_diameter", "equivalent_diameter", "diameter_from_file", "anisotropy_from_masks"]
 
 _DISC = math.sqrt(math.pi) / 2  # sqrt(area) of a disc of diameter 1
 
@@ -55,6 +57,49 @@ def estimate_diameter(masks: np.ndarray) -> float:
     if areas.size == 0:
         return float("nan")
     return float(np.median(np.sqrt(areas)) / _DISC)
+
+
+#: fewer objects spanning two planes or more than this, and the Z step cannot be told from a stack
+MIN_OBJECTS_FOR_ANISOTROPY = 5
+
+
+def anisotropy_from_masks(masks: np.ndarray) -> tuple[float, int]:
+    """The Z step of a stack in XY pixels (``segment``'s ``anisotropy``), told from the shape of its objects.
+
+    Each object spanning at least two planes gives its XY diameter (that of its largest section) over the number
+    of planes it spans; the estimate is the median over those objects. For round objects (nuclei), whose extent
+    along Z is their XY diameter, a plane falls inside an object of diameter ``d`` on ``d / step`` planes on
+    average, wherever the planes sit. Objects flattened along Z (cells spread on glass) make the estimate too
+    large, objects stretched along it too small; objects that span one plane only are left out.
+
+    Parameters
+    ----------
+    masks : (Z, Y, X) integer array
+        Labels of a stack, 0 = background (e.g. 2D masks stitched across Z).
+
+    Returns
+    -------
+    anisotropy : float
+        The estimated Z step / XY pixel size; NaN when fewer than ``MIN_OBJECTS_FOR_ANISOTROPY`` objects span two
+        planes or more.
+    count : int
+        The number of objects it was told from.
+    """
+    labels = as_label_image(masks, "masks")
+    if labels.ndim != 3:
+        raise InputError(f"anisotropy_from_masks needs a (Z, Y, X) stack of labels, got shape {labels.shape}")
+    n = int(labels.max()) if labels.size else 0
+    planes = np.zeros(n + 1, np.int64)
+    largest = np.zeros(n + 1, np.int64)
+    for plane in labels:
+        counts = np.bincount(plane.ravel().astype(np.int64), minlength=n + 1)
+        planes += counts > 0
+        np.maximum(largest, counts, out=largest)
+    spanning = planes[1:] >= 2
+    if spanning.sum() < MIN_OBJECTS_FOR_ANISOTROPY:
+        return float("nan"), int(spanning.sum())
+    ratios = 2.0 * np.sqrt(largest[1:][spanning] / math.pi) / planes[1:][spanning]
+    return float(np.median(ratios)), int(spanning.sum())
 
 
 def equivalent_diameter(area: float) -> float:

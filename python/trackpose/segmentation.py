@@ -47,6 +47,8 @@ class Result:
         Seconds spent in each step.
     diameter_style : float or None
         When the diameter was estimated: the size model's guess from the style vector, before refinement.
+    anisotropy : float or None
+        3D mode: the Z step / XY pixel size it ran with (the estimate with ``anisotropy="auto"``); else None.
     """
 
     masks: np.ndarray
@@ -58,6 +60,7 @@ class Result:
     niter: int
     timings: dict = field(default_factory=dict)
     diameter_style: Optional[float] = None
+    anisotropy: Optional[float] = None
 
     @property
     def n_objects(self) -> int:
@@ -149,8 +152,10 @@ def segment(image: np.ndarray,
         Remove masks larger than this fraction of the image.
     do_3d, stitch_threshold, anisotropy, flow3d_smooth :
         3D options (see the 3D documentation). ``stitch_threshold`` > 0 links per-plane masks across Z by IoU.
-        ``anisotropy`` is the Z step / XY pixel size; None in 3D mode is 1, with a warning (the Z step cannot be
-        told from the image: give it).
+        ``anisotropy`` is the Z step / XY pixel size; None in 3D mode is 1, with a warning. ``"auto"`` estimates
+        it from the stack: a 2D + Z stitching pass first, then the median over its objects of XY diameter / planes
+        spanned (``trackpose.diameter.anisotropy_from_masks``; for round objects such as nuclei; 1 with a warning
+        when fewer than 5 objects span two planes). Give the Z step when it is known.
     stitch_split : float
         With stitching: cut a stitched object where its mean intensity along Z falls this fraction below the
         brightest planes on both sides (``trackpose.stitch.split_at_z_valleys``): a nucleus linked to the one above
@@ -221,6 +226,13 @@ def segment(image: np.ndarray,
         options.pop("flow_threshold")
     if min_size is None:
         options.pop("min_size")
+    auto_anisotropy = isinstance(anisotropy, str)
+    if auto_anisotropy:
+        if anisotropy != "auto":
+            raise InputError(f"anisotropy must be a Z-spacing / XY-pixel-size ratio in (0, 100] or \"auto\" (told "
+                             f"from the stack), got {anisotropy!r}")
+        options.pop("anisotropy")
+        anisotropy = None  # estimated once the diameter is known
     if anisotropy is not None and anisotropy <= 0:
         raise InputError(f"anisotropy must be a Z-spacing / XY-pixel-size ratio in (0, 100], got {anisotropy}")
     for name, value in options.items():
@@ -251,11 +263,11 @@ def segment(image: np.ndarray,
     timings["load"] = time.perf_counter() - t0
 
     volume = bool(do_3d or stitch_threshold > 0)
-    if do_3d and anisotropy is None:
+    if do_3d and anisotropy is None and not auto_anisotropy:
         log.warning("3D mode without an anisotropy: taking the Z step to be the XY pixel size (anisotropy 1). If "
-                    "the stack's Z step is larger, pass anisotropy=Z step / pixel size: run at 1, nuclei of "
-                    "successive layers merge across the thinner gaps between them (docs/failure-modes.md, \"3D "
-                    "results that look wrong\")")
+                    "the stack's Z step is larger, pass anisotropy=Z step / pixel size (or anisotropy=\"auto\" to "
+                    "tell it from round objects such as nuclei): run at 1, nuclei of successive layers merge across "
+                    "the thinner gaps between them (docs/failure-modes.md, \"3D results that look wrong\")")
     # before the first copy of the image: its pixels at the scale the network first sees them (the diameter's,
     # or 1 while the diameter is estimated); checked again below once the diameter is known
     check_memory(*_shape_guess(np.shape(image), channel_axis, z_axis, volume),
@@ -294,6 +306,14 @@ def segment(image: np.ndarray,
         diameter_used = float(diameter) if diameter is not None else float(first.diam_labels)
     rescale = first.diam_mean / diameter_used
     nz, ly, lx, _ = planes.shape
+    if do_3d and auto_anisotropy:
+        t = time.perf_counter()
+        anisotropy = _estimate_anisotropy(image, models, diameter_used, dict(
+            channels=channels, channel_axis=channel_axis, z_axis=z_axis, flow_threshold=flow_threshold,
+            cellprob_threshold=cellprob_threshold, batch_size=batch_size, bsize=bsize, tile_overlap=tile_overlap,
+            augment=augment, tiling=tiling, bfloat16=bfloat16, normalize=normalize, percentiles=percentiles,
+            lowhigh=lowhigh, invert=invert, gamma=gamma, wiener_noise=wiener_noise))
+        timings["anisotropy"] = time.perf_counter() - t
     if int(ly * rescale) < 1 or int(lx * rescale) < 1:
         raise InputError(f"diameter {diameter_used} px shrinks a {ly} x {lx} image to nothing; give the object "
                          "diameter in pixels")
@@ -358,7 +378,28 @@ def segment(image: np.ndarray,
              int(masks.max()), diameter_used, timings["total"])
     return Result(masks=masks, flows=np.ascontiguousarray(flows), cellprob=np.ascontiguousarray(cellprob),
                   styles=styles, diameter=diameter_used, rescale=rescale, niter=n_iter, timings=timings,
-                  diameter_style=estimate.style if estimate is not None else None)
+                  diameter_style=estimate.style if estimate is not None else None,
+                  anisotropy=(1.0 if anisotropy is None else float(anisotropy)) if do_3d else None)
+
+
+def _estimate_anisotropy(image, models, diameter: float, kwargs: dict) -> float:
+    """The stack's Z step told from its objects: 2D + Z stitching at ``diameter``, then
+    :func:`~trackpose.diameter.anisotropy_from_masks`; 1 with a warning when too few objects span two planes."""
+    from .diameter import MIN_OBJECTS_FOR_ANISOTROPY, anisotropy_from_masks
+    stitched = segment(image, model=models, diameter=diameter, stitch_threshold=AUTO_ANISOTROPY_STITCHING, **kwargs)
+    value, count = anisotropy_from_masks(stitched.masks)
+    if not np.isfinite(value):
+        log.warning("anisotropy=\"auto\": only %d objects span two planes or more (%d needed), so the Z step cannot "
+                    "be told from this stack; taking anisotropy 1. Give anisotropy=Z step / pixel size", count,
+                    MIN_OBJECTS_FOR_ANISOTROPY)
+        return 1.0
+    value = float(np.clip(value, 0.1, settings.BY_NAME["anisotropy"].maximum))
+    log.info("estimated anisotropy %.2f (Z step / XY pixel size) from %d objects of a 2D + Z pass", value, count)
+    return value
+
+
+#: the IoU with which ``anisotropy="auto"`` stitches the stack's planes (the documented 2D + Z value)
+AUTO_ANISOTROPY_STITCHING = 0.25
 
 
 def _network_key(models, planes: np.ndarray, rescale: float, do_3d: bool, anisotropy, resample: bool,

@@ -29,7 +29,7 @@ class Setting:
     (``zero_means``). ``cli``: the command-line flag (for a flag that sets a bool to False, ``"--no-..."``).
     ``job_key``: the name in ``job.json``'s settings (``None``: not a job setting). ``trackmate_key`` and
     ``trackmate_default``: TrackMate's key and the value its panel starts with, when that differs (the reason is
-    in ``trackmate_note``).
+    in ``trackmate_note``). ``keywords``: words a number setting also takes (anisotropy's ``"auto"``).
     """
 
     name: str
@@ -49,6 +49,7 @@ class Setting:
     trackmate_key: Optional[str] = None
     trackmate_default: Any = None
     trackmate_note: Optional[str] = None
+    keywords: Sequence[str] = ()
 
     @property
     def tm_default(self):
@@ -62,6 +63,10 @@ class Setting:
     def range_text(self) -> str:
         if self.choices:
             return "one of " + ", ".join(self.choices)
+        words = "".join(f" or {w!r}" for w in self.keywords)
+        return self._number_range_text() + words
+
+    def _number_range_text(self) -> str:
         lo = None if self.minimum is None or self.minimum == -INF else _num(self.minimum)
         hi = None if self.maximum is None or self.maximum == INF else _num(self.maximum)
         if lo is not None and hi is not None:
@@ -80,6 +85,8 @@ class Setting:
             if self.optional:
                 return None
             raise InputError(f"{where}{self.name} must be given ({self.range_text()}), got None")
+        if isinstance(value, str) and value in self.keywords:
+            return value
         if self.kind == "bool":
             if not isinstance(value, bool) and type(value).__name__ != "bool_":
                 raise InputError(f"{where}{self.name} must be true or false, got {value!r}")
@@ -128,7 +135,7 @@ class Setting:
                 "zero_means": self.zero_means, "help": self.help, "cli": self.cli, "group": self.group,
                 "job_key": self.job_key, "trackmate_key": self.trackmate_key,
                 "trackmate_default": _jsonable(self.tm_default) if self.trackmate_key else None,
-                "trackmate_note": self.trackmate_note}
+                "trackmate_note": self.trackmate_note, "keywords": list(self.keywords)}
 
 
 def _is_numpy_number(value) -> bool:
@@ -207,9 +214,10 @@ SETTINGS: tuple[Setting, ...] = (
        "(one view's, the scale cellprob_threshold has in 2D) is below this: faint blobs in haze and out-of-focus "
        "light; 0 = off (cellpose's stitching, with stitch_split and stitch_trim 0)", minimum=0.0, maximum=6.0,
        group="3D stacks", job_key="stitch_min_mean_cellprob", trackmate_key="STITCH_MIN_MEAN_CELLPROB"),
-    _s("anisotropy", "float", None, "Z spacing / pixel size for 3D mode; 0 = from the image's calibration, else 1",
-       minimum=0.0, maximum=100.0, optional=True, zero_means="from the calibration", group="3D stacks",
-       job_key="anisotropy", trackmate_key="ANISOTROPY"),
+    _s("anisotropy", "float", None, "Z spacing / pixel size for 3D mode; 0 = from the image's calibration, else 1; "
+       "auto = told from the stack's objects (round ones, e.g. nuclei)", minimum=0.0, maximum=100.0, optional=True,
+       zero_means="from the calibration", group="3D stacks", job_key="anisotropy", trackmate_key="ANISOTROPY",
+       keywords=("auto",)),
     _s("flow3d_smooth", "float", 0.0, "Gaussian smoothing (sigma, pixels) of 3D flows for smoother objects; 0 = off",
        minimum=0.0, maximum=100.0, group="3D stacks", job_key="flow3d_smooth", trackmate_key="FLOW_3D_SMOOTH"),
     # ---- image adjustments

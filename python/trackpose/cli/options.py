@@ -21,9 +21,11 @@ def _default_text(s: Setting, default) -> str:
 
 
 def _option_type(s: Setting, kind: str):
-    """An argparse type that parses a number and checks it against the declaration (argparse then prints the
-    usage line and the declaration's message)."""
+    """An argparse type that parses a number (or one of the setting's keywords) and checks it against the
+    declaration (argparse then prints the usage line and the declaration's message)."""
     def parse(text: str):
+        if text in s.keywords:
+            return text
         try:
             value = int(text) if kind == "int" else float(text)
         except ValueError:

@@ -226,6 +226,10 @@ def segment_volume(volume, out, *, block_size, overlap=None, settings: Optional[
     out = Path(out)
     scratch = Path(f"{out}.trackpose-blocks")
     meta = getattr(source, "meta", None)
+    if settings.get("anisotropy") == "auto":  # each block would tell a Z step of its own
+        raise InputError("anisotropy \"auto\" is not available blockwise: the blocks would each run at a Z step of "
+                         "their own. Tell it once on a crop (trackpose.segment(crop, do_3d=True, anisotropy=\"auto\")"
+                         ".anisotropy) and give that value")
     if source.ndim == 3 and settings.get("anisotropy") is None:
         settings["anisotropy"] = float(meta.anisotropy) if meta is not None and meta.anisotropy else 1.0
     settings["lowhigh"] = _intensity_range(source, settings)
