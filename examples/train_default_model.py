@@ -31,7 +31,8 @@ stage 9's export with sections of stacks blurred more along Z (``STAGE10_EXTRA``
 stacks without gaining on the blurred ones and was not shipped (docs/development-notes.md, "Stage 10").
 ``--stage 11`` continues from stage 9's export with sections of stacks whose nuclei stand in columns along Z
 (``STAGE11_EXTRA``); it gained on such stacks, lost on the others and on 2D images, and was not shipped
-(docs/development-notes.md, "Stage 11").
+(docs/development-notes.md, "Stage 11"). ``--without-columns`` is its control (stage 9's data only);
+``--stage 11 --learning-rate 0.001`` (half its rate) is the candidate for the next model (same section).
 **The shipped model is stage 9's export**: stage 1, then 2, then 4, then 5, then 6, then 7, then 8, then 9, with
 the commands in docs/model-card.md, "Commands".
 """
