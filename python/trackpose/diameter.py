@@ -48,11 +48,7 @@ def estimate_diameter(masks: np.ndarray) -> float:
     if labels.ndim == 2:
         areas = np.bincount(labels.ravel().astype(np.int64))[1:]
     else:
-        n = int(labels.max()) if labels.size else 0
-        areas = np.zeros(n, np.int64)
-        for plane in labels:
-            counts = np.bincount(plane.ravel().astype(np.int64), minlength=n + 1)[1:]
-            np.maximum(areas, counts, out=areas)
+        areas, _ = _sections(labels)
     areas = areas[areas > 0]
     if areas.size == 0:
         return float("nan")
@@ -88,18 +84,25 @@ def anisotropy_from_masks(masks: np.ndarray) -> tuple[float, int]:
     labels = as_label_image(masks, "masks")
     if labels.ndim != 3:
         raise InputError(f"anisotropy_from_masks needs a (Z, Y, X) stack of labels, got shape {labels.shape}")
-    n = int(labels.max()) if labels.size else 0
-    planes = np.zeros(n + 1, np.int64)
-    largest = np.zeros(n + 1, np.int64)
-    for plane in labels:
-        counts = np.bincount(plane.ravel().astype(np.int64), minlength=n + 1)
-        planes += counts > 0
-        np.maximum(largest, counts, out=largest)
-    spanning = planes[1:] >= 2
+    largest, planes = _sections(labels)
+    spanning = planes >= 2
     if spanning.sum() < MIN_OBJECTS_FOR_ANISOTROPY:
         return float("nan"), int(spanning.sum())
-    ratios = 2.0 * np.sqrt(largest[1:][spanning] / math.pi) / planes[1:][spanning]
+    ratios = np.sqrt(largest[spanning]) / _DISC / planes[spanning]
     return float(np.median(ratios)), int(spanning.sum())
+
+
+def _sections(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per label 1..n of a (Z, Y, X) stack: the area of its largest plane section and the number of planes it
+    is on."""
+    n = int(labels.max()) if labels.size else 0
+    largest = np.zeros(n, np.int64)
+    planes = np.zeros(n, np.int64)
+    for plane in labels:
+        counts = np.bincount(plane.ravel().astype(np.int64), minlength=n + 1)[1:]
+        np.maximum(largest, counts, out=largest)
+        planes += counts > 0
+    return largest, planes
 
 
 def equivalent_diameter(area: float) -> float:

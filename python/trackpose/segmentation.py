@@ -226,17 +226,13 @@ def segment(image: np.ndarray,
         options.pop("flow_threshold")
     if min_size is None:
         options.pop("min_size")
-    auto_anisotropy = isinstance(anisotropy, str)
-    if auto_anisotropy:
-        if anisotropy != "auto":
-            raise InputError(f"anisotropy must be a Z-spacing / XY-pixel-size ratio in (0, 100] or \"auto\" (told "
-                             f"from the stack), got {anisotropy!r}")
-        options.pop("anisotropy")
-        anisotropy = None  # estimated once the diameter is known
-    if anisotropy is not None and anisotropy <= 0:
-        raise InputError(f"anisotropy must be a Z-spacing / XY-pixel-size ratio in (0, 100], got {anisotropy}")
     for name, value in options.items():
         settings.check(name, value)
+    auto_anisotropy = anisotropy == "auto"  # the declaration's one keyword: estimated once the diameter is known
+    if auto_anisotropy:
+        anisotropy = None
+    elif anisotropy is not None and anisotropy <= 0:
+        raise InputError(f"anisotropy must be a Z-spacing / XY-pixel-size ratio in (0, 100], got {anisotropy}")
     if channels is not None:
         settings.check("chan", channels[0])
         settings.check("chan2", channels[1] if len(channels) > 1 else 0)
