@@ -102,6 +102,40 @@ def test_half_precision_export_is_smaller_and_loads(small_data, tmp_path):
     assert np.abs(a - b).max() < 0.01 * np.abs(b).max()
 
 
+def test_interpolated_model_lies_between_its_two_parents_and_refuses_other_networks(tmp_path):
+    from helpers import random_cpnet
+    from trackpose.models import read_state_dict, save_model
+    base = save_model(random_cpnet(seed=1), tmp_path / "base", 30.0, 14.0)
+    tuned = save_model(random_cpnet(seed=2), tmp_path / "tuned", 30.0, 18.0)
+    a, b = read_state_dict(base), read_state_dict(tuned)
+    for weight in (0.0, 0.3, 1.0):
+        out = train.interpolate_models(base, tuned, weight, tmp_path / f"mix{weight}")
+        mixed = read_state_dict(out)
+        assert mixed.keys() == a.keys()
+        for key, value in mixed.items():
+            if key.startswith("diam_") or not value.is_floating_point():
+                expected = (1 - weight) * a[key].float() + weight * b[key].float() if value.is_floating_point() \
+                    else b[key]
+                assert torch.equal(value, expected.to(value.dtype)), key
+            else:
+                assert value.dtype == torch.float16
+                expected = (1 - weight) * a[key].float() + weight * b[key].float()
+                assert torch.allclose(value.float(), expected, rtol=1e-3, atol=1e-3), key
+        assert trackpose.load_model(out).diam_labels == pytest.approx(14.0 + 4.0 * weight)
+    # weight 0 is the base network itself, up to float16
+    x = torch.rand(1, 2, 64, 64)
+    with torch.no_grad():
+        got = trackpose.load_model(tmp_path / "mix0.0").net(x)[0]
+        ref = trackpose.load_model(base).net(x)[0]
+    assert (got - ref).abs().max() < 0.01 * ref.abs().max()
+    with pytest.raises(InputError, match="outside"):
+        train.interpolate_models(base, tuned, 1.5, tmp_path / "bad")
+    small = tmp_path / "small"
+    torch.save({k: v[..., :1] if v.ndim == 4 else v for k, v in a.items()}, small)
+    with pytest.raises(InputError, match="not the same network"):
+        train.interpolate_models(base, small, 0.5, tmp_path / "bad")
+
+
 def test_resume_continues_where_the_run_stopped(small_data, tmp_path):
     images, masks = small_data
     straight = train.train(images, masks, save_path=tmp_path / "a", **{**FAST, "n_epochs": 3})

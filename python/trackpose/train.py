@@ -764,7 +764,33 @@ def export_half(source: Union[str, os.PathLike], target: Union[str, os.PathLike]
     ``num_batches_tracked`` stays an integer. Cellpose and trackpose convert back to float32 when loading.
     """
     from .models import read_state_dict
-    state = read_state_dict(Path(source))
+    return _write_half(read_state_dict(Path(source)), Path(target))
+
+
+def interpolate_models(base: Union[str, os.PathLike], tuned: Union[str, os.PathLike], weight: float,
+                       target: Union[str, os.PathLike]) -> Path:
+    """Write ``(1 - weight) x base + weight x tuned``, tensor by tensor, as a float16 cellpose file.
+
+    Both files must be the same network, ``tuned`` fine-tuned from ``base`` (or both from one parent): the
+    average of two such weight sets keeps much of what each knows (weight-space ensembling, "WiSE-FT",
+    Wortsman et al. 2022), where fine-tuning alone can forget what the base did well. Batch-norm statistics and
+    ``diam_labels`` are interpolated the same way; integer tensors (``num_batches_tracked``) come from ``tuned``.
+    """
+    from .models import read_state_dict
+    weight = float(weight)
+    if not 0.0 <= weight <= 1.0:
+        raise InputError(f"interpolation weight {weight} is outside [0, 1]: 0 gives the base model, 1 the tuned one")
+    a, b = read_state_dict(Path(base)), read_state_dict(Path(tuned))
+    mismatched = sorted(k for k in set(a) | set(b) if k not in a or k not in b or a[k].shape != b[k].shape)
+    if mismatched:
+        raise InputError(f"{base} and {tuned} are not the same network ({len(mismatched)} tensors differ, e.g. "
+                         f"{mismatched[0]}); interpolate a model with one fine-tuned from it")
+    mixed = {k: ((1.0 - weight) * a[k].float() + weight * b[k].float()) if a[k].is_floating_point() else b[k]
+             for k in a}
+    return _write_half(mixed, Path(target))
+
+
+def _write_half(state: dict, target: Path) -> Path:
     half = {}
     for key, value in state.items():
         if value.is_floating_point() and not key.startswith("diam_"):
@@ -772,7 +798,6 @@ def export_half(source: Union[str, os.PathLike], target: Union[str, os.PathLike]
                 raise TrainingError(f"{key} holds values beyond float16's range; keep the float32 model")
             value = value.half()
         half[key] = value
-    target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".part")
     torch.save(half, tmp)
