@@ -175,7 +175,7 @@ def test_uniform_boxes_are_segmented_once_with_the_same_labels(tmp_path, monkeyp
     box once and reuses its labels; the volume's labels are those of segmenting every box."""
     import trackpose.segmentation
     from trackpose.distributed import volume as volume_module
-    image, _ = synth.nuclei_volume((2, 48, 128), seed=5, diameter_range=(24, 34), anisotropy=3)
+    image, truth = synth.nuclei_volume((2, 48, 128), seed=5, diameter_range=(24, 34), anisotropy=3)
     padded = np.zeros((2, 48, 640), np.float32)
     padded[:, :, :128] = image
     settings = dict(model="trackpose_default", stitch_threshold=0.25, diameter=30, anisotropy=3.0,
@@ -202,7 +202,7 @@ def test_uniform_boxes_are_segmented_once_with_the_same_labels(tmp_path, monkeyp
     assert uniform_calls == 1 and sum(ptp == 0 for ptp in calls) == every.uniform_blocks
     labels = zarr_io.read_labels(tmp_path / "reused.zarr")
     np.testing.assert_array_equal(labels, zarr_io.read_labels(tmp_path / "every.zarr"))
-    assert reused.n_objects >= 3 and labels[:, :, 200:].max() == 0
+    assert reused.n_objects >= len(np.unique(truth)) - 1 >= 2 and labels[:, :, 200:].max() == 0  # the sample's nuclei are found
 
 
 @pytest.mark.slow

@@ -41,7 +41,7 @@ from .flows import FLOW_SCALE, masks_to_flows
 from .masks import renumber
 from .errors import InputError, TrackposeError
 from .labels import as_label_image
-from .models import Model, load_model, save_model, select_device
+from .models import Model, load_model, read_state_dict, save_model, select_device
 from .net import CPnet, make_style
 
 log = logging.getLogger("trackpose")
@@ -736,7 +736,6 @@ def _resume(net, optimizer, save_path: Path, device, head: Optional[torch.nn.Lin
     if not save_path.is_file() or not state_file.is_file():
         raise InputError(f"resume: {save_path} and {state_file} must both exist (written by an earlier run "
                          "with the same save_path)")
-    from .models import read_state_dict
     weights = read_state_dict(save_path)
     net.load_state_dict({k: v for k, v in weights.items() if k in net.state_dict()}, strict=False)
     net.to(device)
@@ -763,7 +762,6 @@ def export_half(source: Union[str, os.PathLike], target: Union[str, os.PathLike]
     Every floating-point tensor becomes float16 except ``diam_mean`` and ``diam_labels`` (kept exact);
     ``num_batches_tracked`` stays an integer. Cellpose and trackpose convert back to float32 when loading.
     """
-    from .models import read_state_dict
     return _write_half(read_state_dict(Path(source)), Path(target))
 
 
@@ -771,14 +769,10 @@ def interpolate_models(base: Union[str, os.PathLike], tuned: Union[str, os.PathL
                        target: Union[str, os.PathLike]) -> Path:
     """Write ``(1 - weight) x base + weight x tuned``, tensor by tensor, as a float16 cellpose file.
 
-    Both files must be the same network, ``tuned`` fine-tuned from ``base`` (or both from one parent): the
-    average of two such weight sets keeps much of what each knows (weight-space ensembling, "WiSE-FT",
-    Wortsman et al. 2022), where fine-tuning alone can forget what the base did well. Batch-norm statistics and
-    ``diam_labels`` are interpolated the same way; integer tensors (``num_batches_tracked``) come from ``tuned``.
-    """
-    from .models import read_state_dict
-    weight = float(weight)
-    if not 0.0 <= weight <= 1.0:
+    For ``tuned`` fine-tuned from ``base``: the average keeps much of what each knows (weight-space ensembling,
+    "WiSE-FT", Wortsman et al. 2022). Batch-norm statistics and ``diam_labels`` are averaged too; integer tensors
+    (``num_batches_tracked``) come from ``tuned``."""
+    if not 0.0 <= (weight := float(weight)) <= 1.0:
         raise InputError(f"interpolation weight {weight} is outside [0, 1]: 0 gives the base model, 1 the tuned one")
     a, b = read_state_dict(Path(base)), read_state_dict(Path(tuned))
     mismatched = sorted(k for k in set(a) | set(b) if k not in a or k not in b or a[k].shape != b[k].shape)
