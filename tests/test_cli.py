@@ -159,3 +159,14 @@ def test_bfloat16_flag_reaches_the_engine(images, tmp_path):
     np.testing.assert_allclose(cellprob, expected.cellprob, atol=1e-6)
     plain = trackpose.segment(img, model=trackpose.DEFAULT_MODEL, diameter=15)
     assert np.abs(plain.cellprob - cellprob).max() > 0
+
+
+def test_a_file_without_a_z_spacing_has_its_z_step_told_from_the_stack(caplog):
+    """`trackpose segment --do-3d` (and a job.json without a Z spacing): the file's calibration when it has one,
+    else "auto", with a warning that names the flag to set it."""
+    from trackpose.batch import anisotropy_from_meta
+    calibrated = io.ImageMeta(axes="ZYX", z_spacing=2.0, pixel_size_x=0.5, pixel_size_y=0.5, unit="micron")
+    assert anisotropy_from_meta(calibrated) == 4.0
+    with caplog.at_level("WARNING", logger="trackpose"):
+        assert anisotropy_from_meta(io.ImageMeta(axes="ZYX", source="stack.tif")) == "auto"
+    assert any("stack.tif" in r.getMessage() and "--anisotropy" in r.getMessage() for r in caplog.records)

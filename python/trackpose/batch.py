@@ -12,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -80,14 +80,15 @@ def axes_arguments(meta: io.ImageMeta) -> tuple[Optional[int], Optional[int], bo
     return channel_axis, z_axis, "T" in meta.axes
 
 
-def anisotropy_from_meta(meta: io.ImageMeta) -> float:
-    """Z spacing / XY pixel size from the file's calibration (1.0 when it has none); the choice is logged."""
+def anisotropy_from_meta(meta: io.ImageMeta) -> Union[float, str]:
+    """Z spacing / XY pixel size from the file's calibration; ``"auto"`` (told from the stack's objects) when it
+    has none. The choice is logged."""
     value = meta.anisotropy
     if value is None or not np.isfinite(value) or value <= 0:
-        log.warning("%s: no Z spacing / pixel size in the file; 3D mode assumes anisotropy 1.0 (pass --anisotropy "
-                    "if the planes are further apart than the pixels, or --anisotropy auto to tell it from round "
-                    "objects such as nuclei)", meta.source or "image")
-        return 1.0
+        log.warning("%s: no Z spacing / pixel size in the file; 3D mode tells the Z step from the stack's objects "
+                    "(--anisotropy auto; it reads flat cells as a larger step). Pass --anisotropy Z step / pixel "
+                    "size when it is known, 1 for a stack sampled as finely in Z as in XY", meta.source or "image")
+        return "auto"
     log.info("%s: anisotropy %.3f from the file's calibration (Z spacing %g / pixel size %g %s); pass "
                 "--anisotropy to override", meta.source or "image", value, meta.z_spacing, meta.pixel_size_x,
                 meta.unit or "")

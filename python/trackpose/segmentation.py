@@ -152,10 +152,11 @@ def segment(image: np.ndarray,
         Remove masks larger than this fraction of the image.
     do_3d, stitch_threshold, anisotropy, flow3d_smooth :
         3D options (see the 3D documentation). ``stitch_threshold`` > 0 links per-plane masks across Z by IoU.
-        ``anisotropy`` is the Z step / XY pixel size; None in 3D mode is 1, with a warning. ``"auto"`` estimates
+        ``anisotropy`` is the Z step / XY pixel size. ``"auto"``, and None in 3D mode (with a warning), estimate
         it from the stack: a 2D + Z stitching pass first, then the median over its objects of XY diameter / planes
-        spanned (``trackpose.diameter.anisotropy_from_masks``; for round objects such as nuclei; 1 with a warning
-        when fewer than 5 objects span two planes). Give the Z step when it is known.
+        spanned (``trackpose.diameter.anisotropy_from_masks``; for round objects such as nuclei; estimates from
+        0.77 to 1.3 are taken as 1, and 1 with a warning when fewer than 5 objects span two planes). Give the Z step when
+        it is known (1 for a stack sampled as finely in Z as in XY): cellpose takes a missing one as 1.
     stitch_split : float
         With stitching: cut a stitched object where its mean intensity along Z falls this fraction below the
         brightest planes on both sides (``trackpose.stitch.split_at_z_valleys``): a nucleus linked to the one above
@@ -228,7 +229,10 @@ def segment(image: np.ndarray,
         options.pop("min_size")
     for name, value in options.items():
         settings.check(name, value)
-    auto_anisotropy = anisotropy == "auto"  # the declaration's one keyword: estimated once the diameter is known
+    # the declaration's one keyword, and what 3D mode does when the Z step is not given: estimated once the
+    # diameter is known
+    left_out = do_3d and anisotropy is None
+    auto_anisotropy = anisotropy == "auto" or left_out
     if auto_anisotropy:
         anisotropy = None
     elif anisotropy is not None and anisotropy <= 0:
@@ -259,11 +263,11 @@ def segment(image: np.ndarray,
     timings["load"] = time.perf_counter() - t0
 
     volume = bool(do_3d or stitch_threshold > 0)
-    if do_3d and anisotropy is None and not auto_anisotropy:
-        log.warning("3D mode without an anisotropy: taking the Z step to be the XY pixel size (anisotropy 1). If "
-                    "the stack's Z step is larger, pass anisotropy=Z step / pixel size (or anisotropy=\"auto\" to "
-                    "tell it from round objects such as nuclei): run at 1, nuclei of successive layers merge across "
-                    "the thinner gaps between them (docs/failure-modes.md, \"3D results that look wrong\")")
+    if left_out:
+        log.warning("3D mode without an anisotropy: telling the Z step from the stack's objects (as "
+                    "anisotropy=\"auto\"; flat cells read as a larger step). Pass anisotropy=Z step / pixel size "
+                    "when it is known, 1 for a stack sampled as finely in Z as in XY (docs/engine.md, \"The Z step "
+                    "when the stack does not say\")")
     # before the first copy of the image: its pixels at the scale the network first sees them (the diameter's,
     # or 1 while the diameter is estimated); checked again below once the diameter is known
     check_memory(*_shape_guess(np.shape(image), channel_axis, z_axis, volume),
@@ -379,10 +383,12 @@ def segment(image: np.ndarray,
 
 
 def _estimate_anisotropy(image, models, diameter: float, kwargs: dict) -> float:
-    """The stack's Z step told from its objects: 2D + Z stitching at ``diameter``, then
-    :func:`~trackpose.diameter.anisotropy_from_masks`; 1 with a warning when too few objects span two planes."""
+    """The stack's Z step told from its objects: 2D + Z stitching at ``diameter`` without the trim of dim ends
+    (which would shorten objects along Z), then :func:`~trackpose.diameter.anisotropy_from_masks`. Estimates below
+    ``AUTO_ANISOTROPY_ONE`` and above its inverse are taken as 1, and 1 with a warning when too few objects span two planes."""
     from .diameter import MIN_OBJECTS_FOR_ANISOTROPY, anisotropy_from_masks
-    stitched = segment(image, model=models, diameter=diameter, stitch_threshold=AUTO_ANISOTROPY_STITCHING, **kwargs)
+    stitched = segment(image, model=models, diameter=diameter, stitch_threshold=AUTO_ANISOTROPY_STITCHING,
+                       stitch_trim=0.0, **kwargs)
     value, count = anisotropy_from_masks(stitched.masks)
     if not np.isfinite(value):
         log.warning("anisotropy=\"auto\": only %d objects span two planes or more (%d needed), so the Z step cannot "
@@ -390,12 +396,18 @@ def _estimate_anisotropy(image, models, diameter: float, kwargs: dict) -> float:
                     MIN_OBJECTS_FOR_ANISOTROPY)
         return 1.0
     value = float(np.clip(value, 0.1, settings.BY_NAME["anisotropy"].maximum))
+    if 1 / AUTO_ANISOTROPY_ONE < value < AUTO_ANISOTROPY_ONE:
+        log.info("estimated anisotropy %.2f from %d objects of a 2D + Z pass: taken as 1", value, count)
+        return 1.0
     log.info("estimated anisotropy %.2f (Z step / XY pixel size) from %d objects of a 2D + Z pass", value, count)
     return value
 
 
 #: the IoU with which ``anisotropy="auto"`` stitches the stack's planes (the documented 2D + Z value)
 AUTO_ANISOTROPY_STITCHING = 0.25
+#: estimates between its inverse and it are taken as 1: exact labels of isotropic generated stacks read 1.01-1.27, and a cell
+#: stack told 1.25 instead of 1 lost 0.15 AP@0.5 (docs/development-notes.md)
+AUTO_ANISOTROPY_ONE = 1.3
 
 
 def _network_key(models, planes: np.ndarray, rescale: float, do_3d: bool, anisotropy, resample: bool,

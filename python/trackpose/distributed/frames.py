@@ -80,8 +80,8 @@ def segment_unit(unit: Unit, settings: dict, model) -> int:
             kwargs.setdefault(key, found[0])
         if kwargs.get(key) is None:
             kwargs.pop(key, None)
-    if kwargs.get("do_3d") and kwargs.get("anisotropy") is None:
-        kwargs["anisotropy"] = float(source.meta.anisotropy) if source.meta and source.meta.anisotropy else 1.0
+    if kwargs.get("do_3d") and kwargs.get("anisotropy") is None and source.meta and source.meta.anisotropy:
+        kwargs["anisotropy"] = float(source.meta.anisotropy)  # else segment tells it from each frame's stack
     masks = segment(pixels, model=worker_model(model, settings.get("device"), settings.get("gpu", False)),
                     **kwargs).masks
     if unit.marker is not None:  # a frame of a Zarr label image, then its marker
