@@ -155,8 +155,8 @@ def segment(image: np.ndarray,
         ``anisotropy`` is the Z step / XY pixel size. ``"auto"``, and None in 3D mode (with a warning), estimate
         it from the stack: a 2D + Z stitching pass first, then the median over its objects of XY diameter / planes
         spanned (``trackpose.diameter.anisotropy_from_masks``; for round objects such as nuclei; estimates from
-        0.77 to 1.3 are taken as 1, and 1 with a warning when fewer than 5 objects span two planes). Give the Z step when
-        it is known (1 for a stack sampled as finely in Z as in XY): cellpose takes a missing one as 1.
+        0.77 to 1.3 are taken as 1, and 1 with a warning when fewer than 5 objects span two planes). Give the Z
+        step when it is known (1 for a stack sampled as finely in Z as in XY): cellpose takes a missing one as 1.
     stitch_split : float
         With stitching: cut a stitched object where its mean intensity along Z falls this fraction below the
         brightest planes on both sides (``trackpose.stitch.split_at_z_valleys``): a nucleus linked to the one above
@@ -384,8 +384,9 @@ def segment(image: np.ndarray,
 
 def _estimate_anisotropy(image, models, diameter: float, kwargs: dict) -> float:
     """The stack's Z step told from its objects: 2D + Z stitching at ``diameter`` without the trim of dim ends
-    (which would shorten objects along Z), then :func:`~trackpose.diameter.anisotropy_from_masks`. Estimates below
-    ``AUTO_ANISOTROPY_ONE`` and above its inverse are taken as 1, and 1 with a warning when too few objects span two planes."""
+    (which would shorten objects along Z), then :func:`~trackpose.diameter.anisotropy_from_masks`. Estimates
+    between ``1 / AUTO_ANISOTROPY_ONE`` and ``AUTO_ANISOTROPY_ONE`` are taken as 1, and 1 with a warning when too
+    few objects span two planes."""
     from .diameter import MIN_OBJECTS_FOR_ANISOTROPY, anisotropy_from_masks
     stitched = segment(image, model=models, diameter=diameter, stitch_threshold=AUTO_ANISOTROPY_STITCHING,
                        stitch_trim=0.0, **kwargs)
@@ -405,8 +406,8 @@ def _estimate_anisotropy(image, models, diameter: float, kwargs: dict) -> float:
 
 #: the IoU with which ``anisotropy="auto"`` stitches the stack's planes (the documented 2D + Z value)
 AUTO_ANISOTROPY_STITCHING = 0.25
-#: estimates between its inverse and it are taken as 1: exact labels of isotropic generated stacks read 1.01-1.27, and a cell
-#: stack told 1.25 instead of 1 lost 0.15 AP@0.5 (docs/development-notes.md)
+#: estimates between its inverse and it are taken as 1: exact labels of isotropic generated stacks read 1.01-1.27,
+#: and a cell stack told 1.25 instead of 1 lost 0.15 AP@0.5 (docs/development-notes.md)
 AUTO_ANISOTROPY_ONE = 1.3
 
 

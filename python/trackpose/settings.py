@@ -214,8 +214,9 @@ SETTINGS: tuple[Setting, ...] = (
        "(one view's, the scale cellprob_threshold has in 2D) is below this: faint blobs in haze and out-of-focus "
        "light; 0 = off (cellpose's stitching, with stitch_split and stitch_trim 0)", minimum=0.0, maximum=6.0,
        group="3D stacks", job_key="stitch_min_mean_cellprob", trackmate_key="STITCH_MIN_MEAN_CELLPROB"),
-    _s("anisotropy", "float", None, "Z spacing / pixel size for 3D mode; 0 = from the image's calibration, else auto; "
-       "auto = told from the stack's objects (round ones, e.g. nuclei; 0.77-1.3 taken as 1)", minimum=0.0, maximum=100.0, optional=True,
+    _s("anisotropy", "float", None, "Z spacing / pixel size for 3D mode; 0 = from the image's calibration, else "
+       "auto; auto = told from the stack's objects (round ones, e.g. nuclei; 0.77-1.3 taken as 1)", minimum=0.0,
+       maximum=100.0, optional=True,
        zero_means="from the calibration", group="3D stacks", job_key="anisotropy", trackmate_key="ANISOTROPY",
        keywords=("auto",)),
     _s("flow3d_smooth", "float", 0.0, "Gaussian smoothing (sigma, pixels) of 3D flows for smoother objects; 0 = off",

@@ -231,8 +231,9 @@ def segment_volume(volume, out, *, block_size, overlap=None, settings: Optional[
                          "their own. Tell it once on a crop (trackpose.segment(crop, do_3d=True, anisotropy=\"auto\")"
                          ".anisotropy) and give that value")
     if source.ndim == 3 and settings.get("anisotropy") is None:
-        settings["anisotropy"] = float(meta.anisotropy) if meta is not None and meta.anisotropy else 1.0
-        if settings.get("do_3d") and not (meta is not None and meta.anisotropy):
+        calibrated = meta is not None and bool(meta.anisotropy)
+        settings["anisotropy"] = float(meta.anisotropy) if calibrated else 1.0
+        if settings.get("do_3d") and not calibrated:
             log.warning("blockwise 3D mode without an anisotropy and no Z spacing in the source: running at 1. If "
                         "the planes are further apart than the pixels, tell the Z step once on a crop "
                         "(trackpose.segment(crop, do_3d=True).anisotropy) and give that value")
